@@ -1,0 +1,43 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Layering (arrows = may import):
+//   dream (CLI) -> Dreaming, Inspection -> Network, Imaging
+//   Network -> Tensors -> CBLAS ;  Imaging -> CPNG, CJPEG
+let package = Package(
+    name: "dream",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dream", targets: ["DreamCLI"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "Network", targets: ["Network"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Dreaming", targets: ["Dreaming"]),
+        .library(name: "Inspection", targets: ["Inspection"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(name: "Tensors", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
+        .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: []),
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "Dreaming", dependencies: ["Network", "Imaging"]),
+        .target(name: "Inspection", dependencies: ["Network", "Imaging"]),
+        .executableTarget(name: "DreamCLI", dependencies: [
+            "Network", "Imaging", "Dreaming", "Inspection",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "Imaging"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Network", "Imaging"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)

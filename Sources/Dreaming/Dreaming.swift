@@ -1,0 +1,1 @@
+// Dreaming module: see DESIGN.md

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Reference-counted, 64-byte aligned Float32 buffer behind a `Tensor`.
+public final class TensorStorage {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    init(count: Int) {
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes for a tensor")
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    deinit { free(pointer) }
+}
+
+/// A dense Float32 tensor: a shape and contiguous row-major storage (NCHW for images).
+/// Value semantics: copies share storage until one of them is mutated.
+public struct Tensor {
+    public private(set) var shape: [Int]
+    public private(set) var storage: TensorStorage
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+
+    /// A tensor filled with `value` (zero by default).
+    public init(shape: [Int], repeating value: Float = 0) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.storage = TensorStorage(count: shape.reduce(1, *))
+        storage.pointer.initialize(repeating: value, count: storage.count)
+    }
+
+    public init(shape: [Int], scalars: [Float]) {
+        precondition(shape.reduce(1, *) == scalars.count,
+                     "shape \(shape) needs \(shape.reduce(1, *)) values, got \(scalars.count)")
+        self.shape = shape
+        self.storage = TensorStorage(count: scalars.count)
+        scalars.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: scalars.count) }
+    }
+
+    /// A tensor whose storage is filled by `body`; the memory starts uninitialised.
+    public init(shape: [Int], unsafeUninitialized body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.shape = shape
+        self.storage = TensorStorage(count: shape.reduce(1, *))
+        try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// A scalar tensor of rank 0.
+    public init(_ scalar: Float) { self.init(shape: [], scalars: [scalar]) }
+
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
+
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// Mutable access; copies the storage first when it is shared (copy-on-write).
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        if !isKnownUniquelyReferenced(&storage) {
+            let copy = TensorStorage(count: count)
+            copy.pointer.initialize(from: storage.pointer, count: count)
+            storage = copy
+        }
+        return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// The same data viewed with another shape of equal element count (no copy).
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        var t = self
+        t.shape = newShape
+        return t
+    }
+
+    public subscript(flat index: Int) -> Float {
+        get { storage.pointer[index] }
+        set {
+            withUnsafeMutableBufferPointer { $0[index] = newValue }
+        }
+    }
+
+    /// Element at a multi-dimensional index (slow; for tests and small tensors).
+    public subscript(_ index: Int...) -> Float {
+        get { storage.pointer[flatIndex(index)] }
+        set {
+            let i = flatIndex(index)
+            withUnsafeMutableBufferPointer { $0[i] = newValue }
+        }
+    }
+
+    func flatIndex(_ index: [Int]) -> Int {
+        precondition(index.count == shape.count, "index \(index) for shape \(shape)")
+        var flat = 0
+        for (i, d) in zip(index, shape) {
+            precondition(i >= 0 && i < d, "index \(index) out of range for shape \(shape)")
+            flat = flat * d + i
+        }
+        return flat
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let preview = scalars.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+        return "Tensor(\(shape), [\(preview)\(count > 8 ? ", …" : "")])"
+    }
+}
+
+/// Row-major strides of a shape.
+public func strides(of shape: [Int]) -> [Int] {
+    var result = [Int](repeating: 1, count: shape.count)
+    var acc = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        result[i] = acc
+        acc *= shape[i]
+    }
+    return result
+}
