@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layering (arrows = may import):
-//   dream (CLI) -> Dreaming, Inspection -> Network, Imaging
+//   dream (CLI) -> Dreaming, Inspection -> Models -> Network, Imaging
 //   Network -> Tensors -> CBLAS ;  Imaging -> CPNG, CJPEG
 let package = Package(
     name: "dream",
@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "dream", targets: ["DreamCLI"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Network", targets: ["Network"]),
+        .library(name: "Models", targets: ["Models"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Dreaming", targets: ["Dreaming"]),
         .library(name: "Inspection", targets: ["Inspection"]),
@@ -28,16 +29,20 @@ let package = Package(
         .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: []),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
-        .target(name: "Dreaming", dependencies: ["Network", "Imaging"]),
-        .target(name: "Inspection", dependencies: ["Network", "Imaging"]),
+        // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
+        .target(name: "Models", dependencies: ["Network", "Imaging"]),
+        .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging"]),
+        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging"]),
         .executableTarget(name: "DreamCLI", dependencies: [
-            "Network", "Imaging", "Dreaming", "Inspection",
+            "Models", "Network", "Imaging", "Dreaming", "Inspection",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NetworkTests", dependencies: ["Network", "Imaging"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Network", "Imaging"]),
-        .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Inspection
+import Models
+import Network
+import Tensors
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the speed of a forward pass (or of a DeepDream step) on a random image.",
+        discussion: """
+        Runs a few warm-up passes, then --runs timed ones, and reports the median (and min, mean) in milliseconds
+        and the achieved multiply-accumulate rate. Compare engines side by side in one run: machines are noisy.
+
+        Examples:
+          dream bench
+          dream bench --model squeezenet --size 512 --runs 20 --json
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Input size in pixels (square).")
+    var size: Int = 224
+
+    @Option(name: .long, help: "Timed runs.")
+    var runs: Int = 10
+
+    @Option(name: .long, help: "Untimed warm-up runs.")
+    var warmup: Int = 2
+
+    @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
+    var json = false
+
+    func validate() throws {
+        if size < 1 || runs < 1 || warmup < 0 { throw ValidationError("--size and --runs must be positive") }
+    }
+
+    struct Report: Encodable {
+        var model: String
+        var size: Int
+        var threads: Int
+        var runs: Int
+        var forward_ms_median: Double
+        var forward_ms_min: Double
+        var forward_ms_mean: Double
+        var gmacs: Double
+        var gflops_per_second: Double
+    }
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let inputName = try model.inputName
+        let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
+        let outputs = model.graph.outputs.map(\.name)
+        let feeds: [String: Value] = [inputName: .float(x)]
+        let macs = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
+                                  inputName: inputName, inputShape: x.shape, frozen: []).totalMACs
+        for _ in 0..<warmup { _ = try model.executor.run(feeds, outputs: outputs) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.executor.run(feeds, outputs: outputs)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
+                            forward_ms_median: median, forward_ms_min: times[0], forward_ms_mean: times.reduce(0, +) / Double(times.count),
+                            gmacs: Double(macs) / 1e9, gflops_per_second: 2 * Double(macs) / 1e9 / (median / 1000))
+        if json {
+            print(try Console.json(report))
+        } else {
+            print(String(format: "%@ at %dx%d, %d threads: forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
+                         report.model, size, size, report.threads, median, times[0], report.forward_ms_mean, runs, report.gmacs, report.gflops_per_second))
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+
+/// `dream`: look inside CNNs, dream with them, reuse them.
+struct DreamTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dream",
+        abstract: "Look inside convolutional networks, dream with them, reuse them.",
+        discussion: """
+        Models are ONNX files. --model takes a path or a known name (googlenet, squeezenet); known names are kept in
+        the cache ($DREAM_HOME, default ~/.cache/dream) and copied from $DREAM_MODEL_MIRROR when it is set.
+
+        Examples:
+          dream photo.jpg                           DeepDream (writes photo-dream.png)
+          dream photo.jpg --layer inception_3b_output --octaves 5 --seed 7 -o out.png
+          dream noise --layer inception_4c_output   dream from noise
+          dream classify photo.jpg --top 5          what the network sees
+          dream layers --model squeezenet           layer / parameter table
+          dream run --model m.onnx --input input=x.npy --output logits=y.npy
+          dream bench --size 512                    forward-pass speed
+        """,
+        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, RunCommand.self, BenchCommand.self],
+        defaultSubcommand: DreamCommand.self
+    )
+}
+
+@main
+enum Main {
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try DreamTool.parseAsRoot()
+        } catch {
+            // Help and version requests exit 0; every parse or validation error is a usage error: exit 2.
+            let code = DreamTool.exitCode(for: error)
+            if code == .success { DreamTool.exit(withError: error) }
+            FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch let error as ValidationError {
+            FileHandle.standardError.write(Data("dream: error: \(error.message)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            FileHandle.standardError.write(Data("dream: error: \(describe(error))\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+}
+
+/// One line for any error: ours describe themselves; Foundation's (file system) give their localized description.
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain || ns.domain == NSURLErrorDomain {
+        return ns.localizedDescription
+    }
+    return String(describing: error).replacingOccurrences(of: "\n", with: " ")
+}

@@ -1,1 +1,0 @@
-print("dream: not yet")

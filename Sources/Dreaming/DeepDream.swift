@@ -1,0 +1,217 @@
+import Foundation
+import Imaging
+import Models
+import Network
+import Tensors
+
+/// DeepDream: gradient ascent on an image to amplify what chosen layers respond to.
+/// The image lives in pixel space (RGB 0–255); each step converts it to the model's input, runs forward only as far
+/// as the dream layers, back to the input, and maps the gradient back to pixels.
+public final class DeepDream {
+    public let model: LoadedModel
+    public let settings: DreamSettings
+    public private(set) var objective: DreamObjective
+    let preprocessing: Preprocessing
+    let inputName: String
+    /// Notes for the user (e.g. octaves reduced for a small image).
+    public private(set) var notes: [String] = []
+
+    public init(model: LoadedModel, settings: DreamSettings) throws {
+        self.model = model
+        let names = LayerNames(graph: model.graph)
+        var resolved = settings
+        resolved.layers = try settings.layers.map { layer in
+            var l = layer
+            l.name = try names.resolve(layer.name)
+            return l
+        }
+        self.settings = resolved
+        objective = DreamObjective(layers: resolved.layers)
+        preprocessing = try model.preprocessing
+        inputName = try model.inputName
+    }
+
+    var layerNames: [String] { Array(Set(settings.layers.map(\.name))).sorted() }
+
+    /// Objective and its gradient with respect to a network input [1, 3, H, W] (model units, not pixels).
+    public func objectiveAndGradient(networkInput x: Tensor) throws -> (value: Double, gradient: Tensor) {
+        var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName])
+        var activations: [String: Tensor] = [:]
+        for name in layerNames { activations[name] = tape.values[name]?.floatTensor }
+        tape.values = [:]
+        let (value, seeds) = try objective.evaluate(activations)
+        activations = [:]
+        let gradients = try model.executor.backward(&tape, seeds: seeds)
+        return (value, gradients[inputName] ?? Tensor(shape: x.shape))
+    }
+
+    /// Objective and gradient with respect to the pixels of an image (interleaved RGB, 0–255 scale).
+    public func objectiveAndPixelGradient(_ image: RGBImage) throws -> (value: Double, gradient: [Float]) {
+        let x = Tensor(shape: [1, 3, image.height, image.width], scalars: preprocessing.planarTensorData(from: image))
+        let (value, g) = try objectiveAndGradient(networkInput: x)
+        return (value, pixelGradient(fromPlanar: g, width: image.width, height: image.height))
+    }
+
+    /// Chain rule through the preprocessing: network channel k = (pixel[c] · range/255 − mean[k]) / std[k].
+    func pixelGradient(fromPlanar g: Tensor, width: Int, height: Int) -> [Float] {
+        let plane = width * height
+        var out = [Float](repeating: 0, count: plane * 3)
+        let scale = (preprocessing.pixelRange.last ?? 255) / 255
+        g.withUnsafeBufferPointer { gp in
+            out.withUnsafeMutableBufferPointer { o in
+                for k in 0..<3 {
+                    let rgb = preprocessing.channelOrder == .bgr ? 2 - k : k
+                    let factor = scale / (k < preprocessing.std.count ? preprocessing.std[k] : 1)
+                    for i in 0..<plane { o[i * 3 + rgb] = gp[k * plane + i] * factor }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Sets guide features from a guide image (at most `maxSide` pixels per side): the dream then matches them.
+    public func setGuide(_ guide: RGBImage, maxSide: Int = 384) throws {
+        let scale = min(1, Float(maxSide) / Float(max(guide.width, guide.height)))
+        let g = scale < 1 ? guide.resized(width: max(1, Int(Float(guide.width) * scale)), height: max(1, Int(Float(guide.height) * scale))) : guide
+        let x = Tensor(shape: [1, 3, g.height, g.width], scalars: preprocessing.planarTensorData(from: g))
+        let values = try model.executor.run([inputName: .float(x)], outputs: layerNames)
+        for name in layerNames {
+            guard let act = values[name]?.floatTensor, act.rank == 4 else { continue }
+            objective.guideFeatures[name] = act.reshaped([act.shape[1], act.shape[2] * act.shape[3]])
+        }
+    }
+
+    /// Smallest image side at which every dream layer still has a few pixels of output (probed once).
+    public func minimumSide() throws -> Int {
+        let probe = 224
+        let x = Tensor(shape: [1, 3, probe, probe])
+        let values = try model.executor.run([inputName: .float(x)], outputs: layerNames)
+        var side = 32
+        for name in layerNames {
+            guard let shape = values[name]?.shape, shape.count == 4, shape[3] > 0 else { continue }
+            let stride = max(1, probe / shape[3])
+            side = max(side, 3 * stride)
+        }
+        return side
+    }
+
+    /// The dream of an image: octaves from small to full size, detail carried up, `iterations` steps each.
+    public func dream(_ image: RGBImage, progress: ((DreamProgress) -> Void)? = nil) throws -> RGBImage {
+        var rng = SplitMix64(seed: settings.seed)
+        let minSide = try minimumSide()
+        var octaves = max(1, settings.octaves)
+        while octaves > 1 && Float(min(image.width, image.height)) / pow(settings.octaveScale, Float(octaves - 1)) < Float(minSide) {
+            octaves -= 1
+        }
+        if octaves < settings.octaves {
+            notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")
+        }
+        if min(image.width, image.height) < minSide {
+            throw ExecutionError.shapeMismatch(node: settings.layers.first?.name ?? "", op: "dream",
+                detail: "the image (\(image.width)x\(image.height)) is smaller than \(minSide) px, the least this layer needs")
+        }
+        // Pyramid of bases, largest first.
+        var bases = [image]
+        for _ in 1..<octaves {
+            let last = bases.last!
+            bases.append(last.resized(width: max(1, Int((Float(last.width) / settings.octaveScale).rounded())),
+                                      height: max(1, Int((Float(last.height) / settings.octaveScale).rounded()))))
+        }
+        let totalWork = bases.reduce(0.0) { $0 + Double($1.width * $1.height) } * Double(settings.iterations)
+        var doneWork = 0.0
+        let start = Date()
+        var detail: RGBImage?
+        var current = bases.last!
+        for (o, base) in bases.reversed().enumerated() {
+            // The detail added so far, scaled up to this octave.
+            let carried = detail.map { $0.resized(width: base.width, height: base.height, filter: .bilinear) }
+            current = base
+            if let carried { for i in current.pixels.indices { current.pixels[i] += carried.pixels[i] } }
+            for it in 0..<settings.iterations {
+                let value = try step(&current, rng: &rng)
+                doneWork += Double(base.width * base.height)
+                if let progress {
+                    let elapsed = Date().timeIntervalSince(start)
+                    progress(DreamProgress(octave: o + 1, octaves: octaves, iteration: it + 1, iterations: settings.iterations,
+                                           objective: value, width: base.width, height: base.height, elapsed: elapsed,
+                                           remaining: elapsed / doneWork * (totalWork - doneWork)))
+                }
+            }
+            var d = current
+            for i in d.pixels.indices { d.pixels[i] -= base.pixels[i] }
+            detail = d
+        }
+        return current
+    }
+
+    /// One gradient-ascent step: random shift, gradient (tiled when large), normalised update, shift back, clip.
+    @discardableResult
+    public func step(_ image: inout RGBImage, rng: inout SplitMix64) throws -> Double {
+        let w = image.width, h = image.height
+        let tile = settings.tileSize
+        let tiled = w > tile || h > tile
+        // Tiled images shift by up to a whole tile so that tile borders never stay in one place (no seams).
+        let maxShiftX = tiled ? tile : min(settings.jitter, w - 1), maxShiftY = tiled ? tile : min(settings.jitter, h - 1)
+        let dx = maxShiftX > 0 ? Int.random(in: -maxShiftX...maxShiftX, using: &rng) : 0
+        let dy = maxShiftY > 0 ? Int.random(in: -maxShiftY...maxShiftY, using: &rng) : 0
+        let shifted = Self.rolled(image, dx: dx, dy: dy)
+        var gradient = [Float](repeating: 0, count: w * h * 3)
+        var value = 0.0
+        for (x0, x1) in Self.spans(w, tile: tile) {
+            for (y0, y1) in Self.spans(h, tile: tile) {
+                let piece = (x0 == 0 && y0 == 0 && x1 == w && y1 == h) ? shifted : shifted.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+                let (v, g) = try objectiveAndPixelGradient(piece)
+                value += v * Double((x1 - x0) * (y1 - y0)) / Double(w * h)
+                for y in y0..<y1 {
+                    let src = (y - y0) * (x1 - x0) * 3, dst = (y * w + x0) * 3
+                    for i in 0..<((x1 - x0) * 3) { gradient[dst + i] = g[src + i] }
+                }
+            }
+        }
+        let meanAbs = gradient.reduce(Float(0)) { $0 + abs($1) } / Float(max(gradient.count, 1))
+        let scale = settings.step / max(meanAbs, 1e-8)
+        // Undo the shift on the gradient, then update and clip to valid pixels.
+        var unrolledGradient = RGBImage(width: w, height: h, pixels: gradient)
+        unrolledGradient = Self.rolled(unrolledGradient, dx: -dx, dy: -dy)
+        image.pixels.withUnsafeMutableBufferPointer { p in
+            unrolledGradient.pixels.withUnsafeBufferPointer { g in
+                for i in 0..<p.count { p[i] = min(255, max(0, p[i] + scale * g[i])) }
+            }
+        }
+        return value
+    }
+
+    /// Splits 0..<length into tiles of at most `tile`; a last piece under half a tile is merged into its neighbour.
+    static func spans(_ length: Int, tile: Int) -> [(Int, Int)] {
+        guard length > tile else { return [(0, length)] }
+        var result: [(Int, Int)] = []
+        var start = 0
+        while start < length {
+            var end = min(length, start + tile)
+            if length - end > 0 && length - end < tile / 2 { end = length }
+            result.append((start, end))
+            start = end
+        }
+        return result
+    }
+
+    /// The image shifted circularly by (dx, dy) pixels.
+    static func rolled(_ image: RGBImage, dx: Int, dy: Int) -> RGBImage {
+        if dx == 0 && dy == 0 { return image }
+        let w = image.width, h = image.height
+        var out = image
+        image.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    let sy = ((y - dy) % h + h) % h
+                    for x in 0..<w {
+                        let sx = ((x - dx) % w + w) % w
+                        let s = (sy * w + sx) * 3, d = (y * w + x) * 3
+                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Network
+import Tensors
+
+/// One term of a dream objective: a layer (value name), its weight, and optionally a single channel.
+public struct DreamLayer: Equatable, CustomStringConvertible {
+    public var name: String
+    public var weight: Float
+    public var channel: Int?
+
+    public init(name: String, weight: Float = 1, channel: Int? = nil) {
+        self.name = name
+        self.weight = weight
+        self.channel = channel
+    }
+
+    /// Parses the command-line form `name` or `name:weight`.
+    public init(parsing spec: String) throws {
+        if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
+            self.init(name: String(spec[..<colon]), weight: w)
+        } else {
+            self.init(name: spec)
+        }
+    }
+
+    public var description: String { "\(name)\(channel.map { "[channel \($0)]" } ?? ""):\(weight)" }
+}
+
+/// What a dream maximises, given the activations of its layers:
+/// - plain: Σ weight · mean(act²) over the layer (or one channel of it), the classic DeepDream objective;
+/// - guided: Σ weight · mean over positions of max over guide positions of ⟨act(p), guide(q)⟩ (match the guide's features).
+/// Returns the value and d(objective)/d(activation) for each layer.
+public struct DreamObjective {
+    public var layers: [DreamLayer]
+    /// Guide features per layer value name, as [C, M] (M guide positions), when dreaming towards a guide image.
+    public var guideFeatures: [String: Tensor] = [:]
+
+    public init(layers: [DreamLayer]) { self.layers = layers }
+
+    public func evaluate(_ activations: [String: Tensor]) throws -> (value: Double, gradients: [String: Tensor]) {
+        var total = 0.0
+        var gradients: [String: Tensor] = [:]
+        for layer in layers {
+            guard let act = activations[layer.name] else { continue }
+            let (value, grad): (Double, Tensor)
+            if let guide = guideFeatures[layer.name] {
+                (value, grad) = Self.guided(act, guide: guide)
+            } else if let channel = layer.channel {
+                guard act.rank >= 2, channel >= 0, channel < act.shape[1] else {
+                    throw ExecutionError.shapeMismatch(node: layer.name, op: "dream",
+                        detail: "channel \(channel) is out of range: the layer has \(act.rank >= 2 ? act.shape[1] : 0) channels (0…\(max(0, (act.rank >= 2 ? act.shape[1] : 1) - 1)))")
+                }
+                (value, grad) = Self.channelMeanSquare(act, channel: channel)
+            } else {
+                (value, grad) = Self.meanSquare(act)
+            }
+            total += Double(layer.weight) * value
+            var weighted = grad
+            if layer.weight != 1 { weighted.scale(by: layer.weight) }
+            if var existing = gradients[layer.name] {
+                existing.add(weighted)
+                gradients[layer.name] = existing
+            } else {
+                gradients[layer.name] = weighted
+            }
+        }
+        return (total, gradients)
+    }
+
+    /// mean(a²) and its gradient 2a/n.
+    static func meanSquare(_ a: Tensor) -> (Double, Tensor) {
+        let n = Float(max(a.count, 1))
+        return (a.sumOfSquares() / Double(n), a.map { 2 * $0 / n })
+    }
+
+    /// mean(a[:, c]²) over one channel of an [N, C, …] tensor; zero gradient elsewhere.
+    static func channelMeanSquare(_ a: Tensor, channel: Int) -> (Double, Tensor) {
+        let batch = a.shape[0], channels = a.shape[1], plane = a.count / max(batch * channels, 1)
+        let n = Float(max(batch * plane, 1))
+        var sum = 0.0
+        let grad = Tensor(shape: a.shape) { g in
+            g.initialize(repeating: 0)
+            a.withUnsafeBufferPointer { x in
+                for b in 0..<batch {
+                    let base = (b * channels + channel) * plane
+                    for i in base..<(base + plane) {
+                        sum += Double(x[i]) * Double(x[i])
+                        g[i] = 2 * x[i] / n
+                    }
+                }
+            }
+        }
+        return (sum / Double(n), grad)
+    }
+
+    /// Guided objective on a [1, C, H, W] activation with guide features [C, M].
+    static func guided(_ a: Tensor, guide: Tensor) -> (Double, Tensor) {
+        let channels = a.shape[1], positions = a.count / channels, m = guide.shape[1]
+        var total = 0.0
+        let grad = Tensor(shape: a.shape) { g in
+            g.initialize(repeating: 0)
+            a.withUnsafeBufferPointer { x in
+                guide.withUnsafeBufferPointer { y in
+                    for p in 0..<positions {
+                        var best = -Float.greatestFiniteMagnitude, bestQ = 0
+                        for q in 0..<m {
+                            var dot: Float = 0
+                            for c in 0..<channels { dot += x[c * positions + p] * y[c * m + q] }
+                            if dot > best { best = dot; bestQ = q }
+                        }
+                        total += Double(best)
+                        for c in 0..<channels { g[c * positions + p] = y[c * m + bestQ] / Float(positions) }
+                    }
+                }
+            }
+        }
+        return (total / Double(positions), grad)
+    }
+}

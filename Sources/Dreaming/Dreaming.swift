@@ -1,1 +1,0 @@
-// Dreaming module: see DESIGN.md

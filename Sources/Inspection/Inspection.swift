@@ -1,1 +1,0 @@
-// Inspection module: see DESIGN.md

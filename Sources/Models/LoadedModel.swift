@@ -1,0 +1,106 @@
+import Foundation
+import Imaging
+import Network
+import Tensors
+
+public enum ModelUseError: Error, CustomStringConvertible {
+    case missingDescription(model: String, needed: String)
+    case noImageInput(model: String)
+
+    public var description: String {
+        switch self {
+        case let .missingDescription(model, needed):
+            return "\(model) does not say \(needed): put a JSON description beside it (\((model as NSString).deletingPathExtension).json, the format of the shared models) or use a model exported by dream"
+        case let .noImageInput(model):
+            return "\(model) has no 4-D image input"
+        }
+    }
+}
+
+/// A model ready to use: its graph, an executor, and what its description says (preprocessing, labels, dream layers).
+public final class LoadedModel {
+    public let url: URL
+    public let graph: Graph
+    public let executor: GraphExecutor
+    public let modelDescription: ModelDescription?
+    public let labels: [String]?
+
+    public var displayName: String { url.lastPathComponent }
+
+    /// Loads a model by name or path (nil: the default model) through the store.
+    public static func load(_ nameOrPath: String?, store: ModelStore = .fromEnvironment()) throws -> LoadedModel {
+        try LoadedModel(url: try store.resolve(nameOrPath))
+    }
+
+    public init(url: URL) throws {
+        self.url = url
+        let graph = try ONNXImporter.load(contentsOf: url)
+        self.graph = graph
+        executor = try GraphExecutor(graph: graph)
+        let directory = url.deletingLastPathComponent()
+        let stem = url.deletingPathExtension().lastPathComponent
+        var description: ModelDescription?
+        if let data = try? Data(contentsOf: directory.appendingPathComponent(stem + ".json")) {
+            description = try? ModelDescription(json: data)
+        }
+        if description == nil, let json = graph.metadata[MetadataKeys.description] {
+            description = try? ModelDescription(json: Data(json.utf8))
+        }
+        if description == nil { description = KnownModels.builtInDescription(forFileName: url.lastPathComponent) }
+        modelDescription = description
+        if let text = graph.metadata[MetadataKeys.labels] {
+            labels = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        } else if let file = description?.labels,
+                  let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) {
+            labels = text.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
+        } else {
+            labels = nil
+        }
+    }
+
+    /// The image input's name: the description's, else the only 4-D (or unknown-shape) graph input.
+    public var inputName: String {
+        get throws {
+            if let name = modelDescription?.input.name, graph.inputs.contains(where: { $0.name == name }) { return name }
+            if let input = graph.inputs.first(where: { $0.shape?.count == 4 }) ?? graph.inputs.first { return input.name }
+            throw ModelUseError.noImageInput(model: displayName)
+        }
+    }
+
+    public var preprocessing: Preprocessing {
+        get throws {
+            guard let input = modelDescription?.input else {
+                throw ModelUseError.missingDescription(model: displayName, needed: "how to preprocess images (channel order, mean, std)")
+            }
+            return Preprocessing(channelOrder: input.channelOrder.uppercased() == "BGR" ? .bgr : .rgb,
+                                 pixelRange: input.pixelRange, mean: input.mean, std: input.std,
+                                 resizeShorter: input.resizeShorter, crop: input.crop)
+        }
+    }
+
+    /// Default working size [height, width]: the description's, else the declared input's, else 224x224.
+    public var defaultInputSize: [Int] {
+        if let size = modelDescription?.input.defaultSize, size.count == 2 { return size }
+        if let shape = graph.inputs.first?.shape, shape.count == 4, let h = shape[2], let w = shape[3] { return [h, w] }
+        return [224, 224]
+    }
+
+    /// Smallest input [height, width] the whole network accepts (the classifier's), default 32x32 when unknown.
+    public var minimumInputSize: [Int] { modelDescription?.input.minSize ?? [32, 32] }
+
+    /// The network input for an image already at its working size: [1, 3, H, W] in the model's preprocessing.
+    public func inputTensor(for image: RGBImage) throws -> Tensor {
+        Tensor(shape: [1, 3, image.height, image.width], scalars: try preprocessing.planarTensorData(from: image))
+    }
+
+    /// Dream layers the description lists, resolved to this file's value names.
+    public var dreamLayers: [String] {
+        let names = LayerNames(graph: graph)
+        return (modelDescription?.deepdreamLayers ?? []).compactMap { try? names.resolve($0) }
+    }
+
+    public var defaultDreamLayer: String? {
+        guard let layer = modelDescription?.defaultDreamLayer else { return nil }
+        return try? LayerNames(graph: graph).resolve(layer)
+    }
+}

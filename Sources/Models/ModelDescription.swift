@@ -1,0 +1,78 @@
+import Foundation
+
+/// What a model file does not say about itself: preprocessing, labels, good dream layers, the classifier's input.
+/// Read from the JSON beside the model (the format of ../shared/models/*.json), from the ONNX `metadata_props`
+/// key `dream.description`, or built in for known public files.
+public struct ModelDescription: Codable, Equatable {
+    public struct Input: Codable, Equatable {
+        public var name: String?
+        public var defaultSize: [Int]?
+        public var minSize: [Int]?
+        public var resizeShorter: Int?
+        public var crop: [Int]?
+        public var channelOrder: String
+        public var pixelRange: [Float]
+        public var mean: [Float]
+        public var std: [Float]
+
+        enum CodingKeys: String, CodingKey {
+            case name, crop, mean, std
+            case defaultSize = "default_size", minSize = "min_size", resizeShorter = "resize_shorter"
+            case channelOrder = "channel_order", pixelRange = "pixel_range"
+        }
+
+        public init(name: String?, defaultSize: [Int]?, minSize: [Int]?, resizeShorter: Int?, crop: [Int]?,
+                    channelOrder: String, pixelRange: [Float], mean: [Float], std: [Float]) {
+            self.name = name; self.defaultSize = defaultSize; self.minSize = minSize; self.resizeShorter = resizeShorter
+            self.crop = crop; self.channelOrder = channelOrder; self.pixelRange = pixelRange; self.mean = mean; self.std = std
+        }
+    }
+
+    public struct FeatureVector: Codable, Equatable {
+        public var tensor: String
+    }
+
+    public var architecture: String?
+    public var input: Input
+    /// Output names of the classifier: "logits" (pre-softmax) and/or "prob".
+    public var outputs: [String: [Int]]?
+    /// File name of the labels (one per line, class-index order), beside the description.
+    public var labels: String?
+    public var deepdreamLayers: [String]?
+    public var featureVector: FeatureVector?
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, input, outputs, labels
+        case deepdreamLayers = "deepdream_layers"
+        case featureVector = "feature_vector_for_transfer_learning"
+    }
+
+    public init(architecture: String?, input: Input, outputs: [String: [Int]]?, labels: String?,
+                deepdreamLayers: [String]?, featureVector: FeatureVector?) {
+        self.architecture = architecture; self.input = input; self.outputs = outputs; self.labels = labels
+        self.deepdreamLayers = deepdreamLayers; self.featureVector = featureVector
+    }
+
+    public init(json: Data) throws {
+        self = try JSONDecoder().decode(ModelDescription.self, from: json)
+    }
+
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// The classic dream layer: the middle of the listed ones (for GoogLeNet, inception_4c_output).
+    public var defaultDreamLayer: String? {
+        guard let layers = deepdreamLayers, !layers.isEmpty else { return nil }
+        if let classic = layers.first(where: { $0.hasPrefix("inception_4c") || $0.hasPrefix("inception_4c/") }) { return classic }
+        return layers[layers.count / 2]
+    }
+}
+
+/// Keys of `metadata_props` in the ONNX files dream writes (self-describing models).
+public enum MetadataKeys {
+    public static let description = "dream.description"
+    public static let labels = "dream.labels"
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Tensors
+
+/// What an operator's forward returns: its outputs and whatever its backward needs beyond inputs/outputs (e.g. argmax).
+public struct ForwardResult {
+    public var outputs: [Value]
+    public var saved: Any?
+    public init(outputs: [Value], saved: Any? = nil) {
+        self.outputs = outputs
+        self.saved = saved
+    }
+    public init(_ output: Tensor, saved: Any? = nil) { self.init(outputs: [.float(output)], saved: saved) }
+}
+
+/// Which of its forward values an operator's backward reads; lets the executor free the rest early.
+public struct BackwardNeeds: OptionSet {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let inputs = BackwardNeeds(rawValue: 1)
+    public static let outputs = BackwardNeeds(rawValue: 2)
+}
+
+/// One ONNX operator, configured from its node's attributes at load time (so bad attributes fail early).
+protocol GraphOperator {
+    /// outputs = op(inputs); a nil input is an omitted optional one.
+    func forward(_ inputs: [Value?]) throws -> ForwardResult
+    /// Vector-Jacobian product: gradients for the inputs marked in `need` (nil elsewhere) from the outputs' gradients.
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?]
+    var backwardNeeds: BackwardNeeds { get }
+}
+
+extension GraphOperator {
+    var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+}
+
+/// Reads a node's attributes with ONNX defaults, failing with the node's name on a wrong type.
+struct AttributeReader {
+    let node: Node
+
+    func int(_ name: String, default value: Int) throws -> Int {
+        switch node.attributes[name] {
+        case nil: return value
+        case .int(let v)?: return v
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "an integer")
+        }
+    }
+
+    func float(_ name: String, default value: Float) throws -> Float {
+        switch node.attributes[name] {
+        case nil: return value
+        case .float(let v)?: return v
+        case .int(let v)?: return Float(v)
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "a float")
+        }
+    }
+
+    func string(_ name: String, default value: String) throws -> String {
+        switch node.attributes[name] {
+        case nil: return value
+        case .string(let v)?: return v
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "a string")
+        }
+    }
+
+    func ints(_ name: String) throws -> [Int]? {
+        switch node.attributes[name] {
+        case nil: return nil
+        case .ints(let v)?: return v
+        case .int(let v)?: return [v]
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "a list of integers")
+        }
+    }
+
+    func floats(_ name: String) throws -> [Float]? {
+        switch node.attributes[name] {
+        case nil: return nil
+        case .floats(let v)?: return v
+        case .float(let v)?: return [v]
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "a list of floats")
+        }
+    }
+
+    func tensor(_ name: String) throws -> Value? {
+        switch node.attributes[name] {
+        case nil: return nil
+        case .tensor(let v)?: return v
+        default: throw ExecutionError.badAttribute(node: node.name, op: node.opType, attribute: name, expected: "a tensor")
+        }
+    }
+}
+
+/// Input access with clear errors when a value has the wrong kind.
+extension Array where Element == Value? {
+    func float(_ index: Int, _ op: String) throws -> Tensor {
+        guard index < count, let v = self[index] else { throw ExecutionError.missingInput(op: op, index: index) }
+        switch v {
+        case .float(let t): return t
+        case .int(let t): return Tensor(shape: t.shape, scalars: t.values.map { Float($0) })
+        }
+    }
+
+    func optionalFloat(_ index: Int, _ op: String) throws -> Tensor? {
+        guard index < count, self[index] != nil else { return nil }
+        return try float(index, op)
+    }
+}

@@ -1,0 +1,46 @@
+import Tensors
+
+/// Elementwise activations: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh. X (any shape) -> Y (same shape)
+struct ActivationOperator: GraphOperator {
+    let node: Node
+    /// nil for Clip from opset 11 on, whose bounds arrive as inputs.
+    let activation: Activation?
+
+    init(_ node: Node, opset: Int) throws {
+        self.node = node
+        let a = AttributeReader(node: node)
+        switch node.opType {
+        case "Relu": activation = .relu
+        case "LeakyRelu": activation = .leakyRelu(alpha: try a.float("alpha", default: 0.01))
+        case "Sigmoid": activation = .sigmoid
+        case "HardSigmoid": activation = .hardSigmoid(alpha: try a.float("alpha", default: 0.2), beta: try a.float("beta", default: 0.5))
+        case "HardSwish": activation = .hardSwish
+        case "Tanh": activation = .tanh
+        case "Clip":
+            activation = opset < 11
+                ? .clip(min: try a.float("min", default: -.greatestFiniteMagnitude), max: try a.float("max", default: .greatestFiniteMagnitude))
+                : nil
+        default:
+            throw ExecutionError.unsupportedOperator(op: node.opType, node: node.name, domain: node.domain)
+        }
+    }
+
+    var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+
+    private func resolved(_ inputs: [Value?]) throws -> Activation {
+        if let activation { return activation }
+        let lo = try inputs.optionalFloat(1, "Clip")?.scalars.first ?? -.greatestFiniteMagnitude
+        let hi = try inputs.optionalFloat(2, "Clip")?.scalars.first ?? .greatestFiniteMagnitude
+        return .clip(min: lo, max: hi)
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        ForwardResult(try resolved(inputs).forward(try inputs.float(0, node.opType)))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0], case .float(let y) = result.outputs[0] else { return [nil] }
+        let dx = try resolved(inputs).backward(dy, x: try inputs.float(0, node.opType), y: y)
+        return [dx] + Array(repeating: nil, count: max(0, inputs.count - 1))
+    }
+}

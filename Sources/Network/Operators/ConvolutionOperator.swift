@@ -1,0 +1,54 @@
+import Tensors
+
+/// ONNX Conv: X [N,C,H,W] (or [N,C,L]), W [M,C/group,kH,kW], B [M]? -> Y [N,M,OH,OW]
+struct ConvolutionOperator: GraphOperator {
+    let node: Node
+    let attributes: SpatialWindowAttributes
+    let groups: Int
+
+    init(_ node: Node) throws {
+        self.node = node
+        attributes = try SpatialWindowAttributes(node, requireKernel: false)
+        groups = try AttributeReader(node: node).int("group", default: 1)
+    }
+
+    var backwardNeeds: BackwardNeeds { .inputs }
+
+    private func prepared(_ inputs: [Value?]) throws -> (x: Tensor, w: Tensor, window: Window2D) {
+        let x = try asNCHW(inputs.float(0, "Conv"), node: node)
+        let wOriginal = try inputs.float(1, "Conv")
+        let w = try asNCHW(wOriginal, node: node)
+        let kernel = attributes.kernel ?? Array(wOriginal.shape.dropFirst(2))
+        guard x.shape[1] == w.shape[1] * groups, w.shape[0] % groups == 0 else {
+            throw ExecutionError.shapeMismatch(node: node.name, op: "Conv",
+                detail: "input has \(x.shape[1]) channels but the weight \(wOriginal.shape) with group=\(groups) expects \(w.shape[1] * groups)")
+        }
+        let window = attributes.window(kernel: kernel, inputH: x.shape[2], inputW: x.shape[3])
+        let out = window.outputSize(inputH: x.shape[2], inputW: x.shape[3])
+        guard out.height > 0, out.width > 0 else {
+            throw ExecutionError.shapeMismatch(node: node.name, op: "Conv",
+                detail: "input \(x.shape[2])x\(x.shape[3]) is too small for the window \(window)")
+        }
+        return (x, w, window)
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let (x, w, window) = try prepared(inputs)
+        let bias = try inputs.optionalFloat(2, "Conv")
+        let y = Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups)
+        return ForwardResult(restoringRank(y, like: try inputs.float(0, "Conv").shape))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dyOriginal = outputGradients[0] else { return [nil, nil, nil] }
+        let (x, w, window) = try prepared(inputs)
+        let dy = try asNCHW(dyOriginal, node: node)
+        let needParams = need.count > 1 && (need[1] || (need.count > 2 && need[2]))
+        let g = Convolution.backward(dy, x: x, weight: w, window: window, groups: groups,
+                                     needInputGradient: need[0], needParameterGradients: needParams)
+        let xShape = try inputs.float(0, "Conv").shape
+        let wShape = try inputs.float(1, "Conv").shape
+        return [g.dx.map { $0.reshaped(xShape) }, g.dWeight.map { $0.reshaped(wShape) },
+                inputs.count > 2 && inputs[2] != nil ? g.dBias : nil]
+    }
+}

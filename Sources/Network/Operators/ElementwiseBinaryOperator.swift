@@ -1,0 +1,53 @@
+import Tensors
+
+/// Add, Sub, Mul, Div with numpy broadcasting: A, B -> C (broadcast shape)
+struct ElementwiseBinaryOperator: GraphOperator {
+    let node: Node
+    let op: BinaryOperator
+
+    init(_ node: Node) throws {
+        self.node = node
+        switch node.opType {
+        case "Add": op = .add
+        case "Sub": op = .sub
+        case "Mul": op = .mul
+        case "Div": op = .div
+        default: throw ExecutionError.unsupportedOperator(op: node.opType, node: node.name, domain: node.domain)
+        }
+    }
+
+    var backwardNeeds: BackwardNeeds { op == .add || op == .sub ? .inputs : .inputs }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        if case .int(let a)? = inputs.first ?? nil, case .int(let b)? = inputs.count > 1 ? inputs[1] : nil {
+            return ForwardResult(outputs: [.int(try integerResult(a, b))])
+        }
+        let a = try inputs.float(0, node.opType), b = try inputs.float(1, node.opType)
+        guard Broadcast.shape(a.shape, b.shape) != nil else {
+            throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail: "shapes \(a.shape) and \(b.shape) do not broadcast")
+        }
+        return ForwardResult(Broadcast.binary(a, b, op))
+    }
+
+    /// Shape arithmetic on int64 tensors (e.g. in exported Reshape chains): same-shape or scalar operands only.
+    private func integerResult(_ a: IntTensor, _ b: IntTensor) throws -> IntTensor {
+        let f: (Int64, Int64) -> Int64
+        switch op {
+        case .add: f = (+)
+        case .sub: f = (-)
+        case .mul: f = (*)
+        case .div: f = { $1 == 0 ? 0 : $0 / $1 }
+        }
+        if a.values.count == b.values.count { return IntTensor(shape: a.shape.count >= b.shape.count ? a.shape : b.shape, values: zip(a.values, b.values).map(f)) }
+        if b.values.count == 1 { return IntTensor(shape: a.shape, values: a.values.map { f($0, b.values[0]) }) }
+        if a.values.count == 1 { return IntTensor(shape: b.shape, values: b.values.map { f(a.values[0], $0) }) }
+        throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail: "integer broadcasting of \(a.shape) and \(b.shape)")
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0] else { return [nil, nil] }
+        let a = try inputs.float(0, node.opType), b = try inputs.float(1, node.opType)
+        let g = Broadcast.binaryBackward(dy, a: a, b: b, op)
+        return [need[0] ? g.da : nil, need[1] ? g.db : nil]
+    }
+}

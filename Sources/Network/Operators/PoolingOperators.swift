@@ -1,0 +1,101 @@
+import Tensors
+
+/// ONNX MaxPool: X [N,C,H,W] -> Y [N,C,OH,OW] (the optional Indices output is not produced)
+struct MaxPoolOperator: GraphOperator {
+    let node: Node
+    let attributes: SpatialWindowAttributes
+
+    init(_ node: Node) throws {
+        self.node = node
+        attributes = try SpatialWindowAttributes(node, requireKernel: true)
+        if try AttributeReader(node: node).int("storage_order", default: 0) != 0 {
+            throw ExecutionError.unsupportedAttribute(node: node.name, op: "MaxPool", detail: "storage_order=1")
+        }
+        if node.outputs.count > 1 && !node.outputs[1].isEmpty {
+            throw ExecutionError.unsupportedAttribute(node: node.name, op: "MaxPool", detail: "the Indices output")
+        }
+    }
+
+    var backwardNeeds: BackwardNeeds { [] }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let original = try inputs.float(0, "MaxPool")
+        let x = try asNCHW(original, node: node)
+        let window = attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
+        let (y, argmax) = MaxPool.forward(x, window: window)
+        return ForwardResult(restoringRank(y, like: original.shape), saved: (argmax, original.shape))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0], let (argmax, shape) = result.saved as? ([Int32], [Int]) else { return [nil] }
+        let x4 = shape.count == 3 ? [shape[0], shape[1], 1, shape[2]] : shape
+        return [MaxPool.backward(try asNCHW(dy, node: node), argmax: argmax, inputShape: x4).reshaped(shape)]
+    }
+}
+
+/// ONNX AveragePool: X [N,C,H,W] -> Y [N,C,OH,OW]
+struct AveragePoolOperator: GraphOperator {
+    let node: Node
+    let attributes: SpatialWindowAttributes
+    let countIncludePad: Bool
+
+    init(_ node: Node) throws {
+        self.node = node
+        attributes = try SpatialWindowAttributes(node, requireKernel: true)
+        countIncludePad = try AttributeReader(node: node).int("count_include_pad", default: 0) != 0
+    }
+
+    var backwardNeeds: BackwardNeeds { .inputs }
+
+    private func window(for x: Tensor) -> Window2D {
+        attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let original = try inputs.float(0, "AveragePool")
+        let x = try asNCHW(original, node: node)
+        let y = AveragePool.forward(x, window: window(for: x), countIncludePad: countIncludePad)
+        return ForwardResult(restoringRank(y, like: original.shape))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0] else { return [nil] }
+        let original = try inputs.float(0, "AveragePool")
+        let x = try asNCHW(original, node: node)
+        let dx = AveragePool.backward(try asNCHW(dy, node: node), inputShape: x.shape, window: window(for: x), countIncludePad: countIncludePad)
+        return [dx.reshaped(original.shape)]
+    }
+}
+
+/// ONNX GlobalAveragePool / GlobalMaxPool: X [N,C,H,W] -> Y [N,C,1,1]
+struct GlobalPoolOperator: GraphOperator {
+    let node: Node
+    let isMax: Bool
+
+    init(_ node: Node) {
+        self.node = node
+        isMax = node.opType == "GlobalMaxPool"
+    }
+
+    var backwardNeeds: BackwardNeeds { [] }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let original = try inputs.float(0, node.opType)
+        let x = try asNCHW(original, node: node)
+        let outShape = Array(original.shape.prefix(2)) + Array(repeating: 1, count: original.rank - 2)
+        if isMax {
+            let (y, argmax) = GlobalMaxPool.forward(x)
+            return ForwardResult(y.reshaped(outShape), saved: (argmax, original.shape))
+        }
+        return ForwardResult(GlobalAveragePool.forward(x).reshaped(outShape), saved: ([Int32](), original.shape))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0], let (argmax, shape) = result.saved as? ([Int32], [Int]) else { return [nil] }
+        let x4 = shape.count == 3 ? [shape[0], shape[1], 1, shape[2]] : shape
+        let dy4 = dy.reshaped([x4[0], x4[1], 1, 1])
+        let dx = isMax ? GlobalMaxPool.backward(dy4, argmax: argmax, inputShape: x4)
+                       : GlobalAveragePool.backward(dy4, inputShape: x4)
+        return [dx.reshaped(shape)]
+    }
+}

@@ -1,0 +1,187 @@
+import Tensors
+
+/// Identity, Dropout (inference: identity; the optional mask output is all ones): X -> X
+struct IdentityOperator: GraphOperator {
+    let node: Node
+    var backwardNeeds: BackwardNeeds { [] }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        guard let x = inputs.first ?? nil else { throw ExecutionError.missingInput(op: node.opType, index: 0) }
+        var outputs = [x]
+        if node.opType == "Dropout" && node.outputs.count > 1 && !node.outputs[1].isEmpty {
+            outputs.append(.int(IntTensor(shape: x.shape, values: Array(repeating: 1, count: x.shape.reduce(1, *)))))
+        }
+        return ForwardResult(outputs: outputs)
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        [outputGradients[0]] + Array(repeating: nil, count: max(0, inputs.count - 1))
+    }
+}
+
+/// Flatten: X [d0,…,dn] -> [d0·…·d(axis-1), d(axis)·…·dn]; Reshape: X, shape (int64) -> X viewed with the new shape.
+struct ReshapeOperator: GraphOperator {
+    let node: Node
+    let flattenAxis: Int?
+    let allowZero: Bool
+
+    init(_ node: Node) throws {
+        self.node = node
+        let a = AttributeReader(node: node)
+        flattenAxis = node.opType == "Flatten" ? try a.int("axis", default: 1) : nil
+        allowZero = try a.int("allowzero", default: 0) != 0
+    }
+
+    var backwardNeeds: BackwardNeeds { [] }
+
+    func targetShape(of shape: [Int], inputs: [Value?]) throws -> [Int] {
+        let count = shape.reduce(1, *)
+        if let axis = flattenAxis {
+            let a = axis < 0 ? axis + shape.count : axis
+            guard a >= 0 && a <= shape.count else {
+                throw ExecutionError.shapeMismatch(node: node.name, op: "Flatten", detail: "axis \(axis) for input rank \(shape.count)")
+            }
+            let outer = shape.prefix(a).reduce(1, *)
+            return [outer, outer == 0 ? 0 : count / outer]
+        }
+        guard inputs.count > 1, let spec = inputs[1] else { throw ExecutionError.missingInput(op: "Reshape", index: 1) }
+        var result = spec.integers.enumerated().map { i, d -> Int in
+            (d == 0 && !allowZero && i < shape.count) ? shape[i] : Int(d)
+        }
+        if let infer = result.firstIndex(of: -1) {
+            let known = result.enumerated().filter { $0.offset != infer }.map(\.element).reduce(1, *)
+            guard known > 0, count % known == 0 else {
+                throw ExecutionError.shapeMismatch(node: node.name, op: "Reshape", detail: "cannot reshape \(shape) to \(spec.integers)")
+            }
+            result[infer] = count / known
+        }
+        guard result.reduce(1, *) == count, result.allSatisfy({ $0 >= 0 }) else {
+            throw ExecutionError.shapeMismatch(node: node.name, op: "Reshape", detail: "cannot reshape \(shape) to \(spec.integers)")
+        }
+        return result
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        guard let x = inputs.first ?? nil else { throw ExecutionError.missingInput(op: node.opType, index: 0) }
+        let shape = try targetShape(of: x.shape, inputs: inputs)
+        switch x {
+        case .float(let t): return ForwardResult(t.reshaped(shape), saved: t.shape)
+        case .int(let t): return ForwardResult(outputs: [.int(IntTensor(shape: shape, values: t.values))])
+        }
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0], let shape = result.saved as? [Int] else { return Array(repeating: nil, count: inputs.count) }
+        return [dy.reshaped(shape)] + Array(repeating: nil, count: inputs.count - 1)
+    }
+}
+
+/// Constant: () -> the node's `value` tensor (or value_float(s) / value_int(s)).
+struct ConstantOperator: GraphOperator {
+    let value: Value
+    var backwardNeeds: BackwardNeeds { [] }
+
+    init(_ node: Node) throws {
+        let a = AttributeReader(node: node)
+        if let t = try a.tensor("value") { value = t }
+        else if let f = node.attributes["value_float"], case .float(let v) = f { value = .float(Tensor(v)) }
+        else if let f = try a.floats("value_floats") { value = .float(Tensor(shape: [f.count], scalars: f)) }
+        else if let i = node.attributes["value_int"], case .int(let v) = i { value = .int(IntTensor(shape: [], values: [Int64(v)])) }
+        else if let i = try a.ints("value_ints") { value = .int(IntTensor(shape: [i.count], values: i.map(Int64.init))) }
+        else { throw ExecutionError.unsupportedAttribute(node: node.name, op: "Constant", detail: "a Constant without a numeric value") }
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult { ForwardResult(outputs: [value]) }
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] { [] }
+}
+
+/// Concat along an axis: X1 … Xn -> Y
+struct ConcatOperator: GraphOperator {
+    let node: Node
+    let axis: Int
+    init(_ node: Node) throws {
+        self.node = node
+        guard let axis = node.attributes["axis"], case .int(let a) = axis else {
+            throw ExecutionError.badAttribute(node: node.name, op: "Concat", attribute: "axis", expected: "present")
+        }
+        self.axis = a
+    }
+
+    var backwardNeeds: BackwardNeeds { [] }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let values = inputs.compactMap { $0 }
+        if values.allSatisfy({ $0.intTensor != nil }), values.allSatisfy({ $0.shape.count == 1 }) {
+            return ForwardResult(outputs: [.int(IntTensor(shape: [values.map { $0.shape[0] }.reduce(0, +)], values: values.flatMap { $0.integers }))])
+        }
+        let xs = try (0..<inputs.count).filter { inputs[$0] != nil }.map { try inputs.float($0, "Concat") }
+        guard let first = xs.first else { throw ExecutionError.missingInput(op: "Concat", index: 0) }
+        let a = axis < 0 ? axis + first.rank : axis
+        for x in xs where x.rank != first.rank || (0..<x.rank).contains(where: { $0 != a && x.shape[$0] != first.shape[$0] }) {
+            throw ExecutionError.shapeMismatch(node: node.name, op: "Concat", detail: "cannot concatenate \(first.shape) and \(x.shape) on axis \(axis)")
+        }
+        return ForwardResult(Concat.forward(xs, axis: axis), saved: xs.map(\.shape))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0], let shapes = result.saved as? [[Int]] else { return Array(repeating: nil, count: inputs.count) }
+        var pieces = Concat.backward(dy, shapes: shapes, axis: axis)[...]
+        return inputs.map { $0 == nil ? nil : pieces.popFirst() }
+    }
+}
+
+/// Pad: X, pads (opset >= 11: input; before: attribute), constant_value -> Y
+struct PadOperator: GraphOperator {
+    let node: Node
+    let mode: PadMode
+    let attributePads: [Int]?
+    let attributeValue: Float
+
+    init(_ node: Node, opset: Int) throws {
+        self.node = node
+        let a = AttributeReader(node: node)
+        let m = try a.string("mode", default: "constant")
+        guard let mode = PadMode(rawValue: m) else {
+            throw ExecutionError.unsupportedAttribute(node: node.name, op: "Pad", detail: "mode '\(m)'")
+        }
+        self.mode = mode
+        attributePads = opset < 11 ? (try a.ints("pads") ?? a.ints("paddings")) : nil
+        attributeValue = try a.float("value", default: 0)
+    }
+
+    var backwardNeeds: BackwardNeeds { .inputs }
+
+    private func pads(_ inputs: [Value?], rank: Int) throws -> [Int] {
+        var pads: [Int]
+        if let attributePads { pads = attributePads }
+        else if inputs.count > 1, let p = inputs[1] { pads = p.integers.map { Int($0) } }
+        else { throw ExecutionError.missingInput(op: "Pad", index: 1) }
+        if inputs.count > 3, let axesValue = inputs[3] {
+            // Pads given for a subset of axes: spread them onto the full rank.
+            let axes = axesValue.integers.map { Int($0) < 0 ? Int($0) + rank : Int($0) }
+            var full = [Int](repeating: 0, count: 2 * rank)
+            for (i, axis) in axes.enumerated() {
+                full[axis] = pads[i]
+                full[rank + axis] = pads[axes.count + i]
+            }
+            pads = full
+        }
+        guard pads.count == 2 * rank else {
+            throw ExecutionError.shapeMismatch(node: node.name, op: "Pad", detail: "\(pads.count) pads for an input of rank \(rank)")
+        }
+        return pads
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        let x = try inputs.float(0, "Pad")
+        let value = attributePads != nil ? attributeValue : (try inputs.optionalFloat(2, "Pad")?.scalars.first ?? 0)
+        return ForwardResult(Pad.forward(x, pads: try pads(inputs, rank: x.rank), mode: mode, value: value))
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        guard let dy = outputGradients[0] else { return Array(repeating: nil, count: inputs.count) }
+        let x = try inputs.float(0, "Pad")
+        return [Pad.backward(dy, inputShape: x.shape, pads: try pads(inputs, rank: x.rank), mode: mode)]
+            + Array(repeating: nil, count: inputs.count - 1)
+    }
+}
