@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
         .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: []),
+                exclude: ["ONNX/onnx-subset.proto"]),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
         .target(name: "Dreaming", dependencies: ["Network", "Imaging"]),
         .target(name: "Inspection", dependencies: ["Network", "Imaging"]),
