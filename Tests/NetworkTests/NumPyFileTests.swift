@@ -38,7 +38,7 @@ final class NumPyFileTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let values: [Value] = [
             .float(Tensor.random(shape: [2, 3, 5], in: -10...10, seed: 3)),
-            .float(Tensor(shape: [7], scalars: [1, -0.0, .infinity, -.infinity, 1e-45, .greatestFiniteMagnitude, 3])),
+            .float(Tensor(shape: [7], scalars: [1, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 3])),
             .float(Tensor(2.5)),
             .float(Tensor(shape: [0, 4], scalars: [])),
             .int(IntTensor(shape: [2, 2], values: [.min, -1, 0, .max])),

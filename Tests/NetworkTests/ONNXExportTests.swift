@@ -58,7 +58,7 @@ func assertGraphsIdentical(_ a: Graph, _ b: Graph, file: StaticString = #filePat
 final class ONNXExportTests: XCTestCase {
     func syntheticGraph() -> Graph {
         let weights = Tensor.random(shape: [4, 3, 3, 3], in: -1...1, seed: 7)
-        var special = Tensor(shape: [4], scalars: [.nan, -0.0, .infinity, 1e-40])
+        var special = Tensor(shape: [4], scalars: [.nan, -0.0, .infinity, .leastNormalMagnitude / 8])
         special[flat: 0] = Float(bitPattern: 0x7fc0_1234)  // NaN payload must survive
         return Graph(
             name: "synthetic",
