@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
         .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: []),
+                exclude: ["ONNX/onnx-subset.proto"]),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
         .target(name: "Models", dependencies: ["Network", "Imaging"]),

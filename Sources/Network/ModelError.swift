@@ -1,0 +1,68 @@
+import Foundation
+
+/// Why a model, tensor or array file could not be read or written; every message names the file.
+public enum ModelError: Error, CustomStringConvertible {
+    /// The file does not exist.
+    case fileNotFound(file: String)
+    /// The file exists but could not be read or written (permissions, I/O error …).
+    case ioFailed(file: String, reason: String)
+    /// The bytes are not a protobuf message of the expected kind.
+    case invalidProtobuf(file: String, what: String, reason: String)
+    /// The file decodes but breaks an ONNX rule (missing graph, dangling value, bad tensor …).
+    case invalidModel(file: String, reason: String)
+    /// The file is valid ONNX but uses something dream does not support.
+    case unsupported(file: String, reason: String)
+    /// An external-data location that is absolute or leaves the model's directory.
+    case unsafeExternalDataLocation(file: String, tensor: String, location: String, reason: String)
+    /// A malformed .npy file.
+    case invalidNumPy(file: String, reason: String)
+    /// A valid .npy file whose layout or dtype dream does not read.
+    case unsupportedNumPy(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let file):
+            return "\(file): no such file"
+        case .ioFailed(let file, let reason):
+            return "\(file): \(reason)"
+        case .invalidProtobuf(let file, let what, let reason):
+            return "\(file): not a valid \(what) file (protobuf decoding failed: \(reason))"
+        case .invalidModel(let file, let reason):
+            return "\(file): invalid ONNX model: \(reason)"
+        case .unsupported(let file, let reason):
+            return "\(file): unsupported: \(reason)"
+        case .unsafeExternalDataLocation(let file, let tensor, let location, let reason):
+            return "\(file): refusing external data location '\(location)' of tensor '\(tensor)': \(reason)"
+        case .invalidNumPy(let file, let reason):
+            return "\(file): not a valid .npy file: \(reason)"
+        case .unsupportedNumPy(let file, let reason):
+            return "\(file): unsupported .npy file: \(reason)"
+        }
+    }
+}
+
+/// Reads a whole file, turning Foundation's errors into `ModelError`s that name the file.
+func readFile(_ url: URL, mapped: Bool = false) throws -> Data {
+    guard FileManager.default.fileExists(atPath: url.path) else { throw ModelError.fileNotFound(file: url.path) }
+    do {
+        return try Data(contentsOf: url, options: mapped ? [.alwaysMapped] : [])
+    } catch {
+        throw ModelError.ioFailed(file: url.path, reason: "cannot read: \(error.localizedDescription)")
+    }
+}
+
+/// Writes `data` to a temporary file beside `url`, then renames it over `url`, so readers never see half a file.
+func writeFileAtomically(_ data: Data, to url: URL) throws {
+    let directory = url.deletingLastPathComponent()
+    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    do {
+        try data.write(to: temporary)
+    } catch {
+        throw ModelError.ioFailed(file: url.path, reason: "cannot write: \(error.localizedDescription)")
+    }
+    if rename(temporary.path, url.path) != 0 {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(at: temporary)
+        throw ModelError.ioFailed(file: url.path, reason: "cannot rename temporary file into place: \(reason)")
+    }
+}
