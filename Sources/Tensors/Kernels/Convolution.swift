@@ -1,0 +1,261 @@
+/// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
+/// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
+public enum Convolution {
+    /// x [N,C,H,W], weight [M, C/groups, kH, kW], bias [M]? -> y [N, M, OH, OW]
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int) -> Tensor {
+        let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
+        if let bias { precondition(bias.count == g.m, "Conv: bias \(bias.shape) for \(g.m) output channels") }
+        return Tensor(shape: [g.n, g.m, g.outH, g.outW]) { y in
+            x.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    let biasPointer = bias?.storage.pointer
+                    if g.isDepthwise {
+                        depthwiseForward(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: biasPointer, y: y.baseAddress!)
+                    } else {
+                        gemmForward(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: biasPointer, y: y.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy [N,M,OH,OW] -> dx [N,C,H,W] (if needInputGradient), dWeight [M,C/g,kH,kW] and dBias [M] (if needParameterGradients)
+    public static func backward(_ dy: Tensor, x: Tensor, weight: Tensor, window: Window2D, groups: Int,
+                                needInputGradient: Bool, needParameterGradients: Bool) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
+        let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
+        precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
+        var dx: Tensor? = needInputGradient ? Tensor(shape: x.shape) : nil
+        var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
+        let dBias: Tensor? = needParameterGradients ? biasGradient(dy, g) : nil
+        if !needInputGradient && !needParameterGradients { return (nil, nil, nil) }
+        dy.withUnsafeBufferPointer { gp in
+            x.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    // Both gradients are fresh, uniquely owned tensors: their storage pointers stay valid and unshared.
+                    let dxPointer = dx?.withUnsafeMutableBufferPointer { $0.baseAddress! }
+                    let dwPointer = dWeight?.withUnsafeMutableBufferPointer { $0.baseAddress! }
+                    if g.isDepthwise {
+                        if let dxPointer { depthwiseInputGradient(g, dy: gp.baseAddress!, weight: wp.baseAddress!, dx: dxPointer) }
+                        if let dwPointer { depthwiseWeightGradient(g, dy: gp.baseAddress!, x: xp.baseAddress!, dWeight: dwPointer) }
+                    } else {
+                        gemmBackward(g, dy: gp.baseAddress!, x: xp.baseAddress!, weight: wp.baseAddress!, dx: dxPointer, dWeight: dwPointer)
+                    }
+                }
+            }
+        }
+        return (dx, dWeight, dBias)
+    }
+
+    /// Sizes of one convolution, checked once.
+    struct Geometry {
+        let n: Int, c: Int, h: Int, w: Int, m: Int
+        let groups: Int, cg: Int, mg: Int
+        let window: Window2D
+        let outH: Int, outW: Int
+        /// Rows of one group's im2col matrix (C/g * kH * kW) and output positions per image (OH * OW).
+        let k: Int, p: Int
+        let isPointwise: Bool, isDepthwise: Bool
+
+        init(x: [Int], weight: [Int], window: Window2D, groups: Int) {
+            precondition(x.count == 4 && weight.count == 4, "Conv: x \(x) and weight \(weight) must be 4-D")
+            precondition(groups >= 1 && x[1] % groups == 0 && weight[0] % groups == 0,
+                         "Conv: groups \(groups) must divide channels \(x[1]) and filters \(weight[0])")
+            precondition(weight[1] == x[1] / groups, "Conv: weight \(weight) expects \(weight[1] * groups) input channels, x has \(x[1])")
+            precondition(weight[2] == window.kernelH && weight[3] == window.kernelW, "Conv: weight \(weight) vs window \(window)")
+            n = x[0]; c = x[1]; h = x[2]; w = x[3]; m = weight[0]
+            self.groups = groups; cg = c / groups; mg = m / groups
+            self.window = window
+            (outH, outW) = window.outputSize(inputH: h, inputW: w)
+            k = cg * window.kernelH * window.kernelW
+            p = outH * outW
+            isPointwise = window.kernelH == 1 && window.kernelW == 1 && window.strideH == 1 && window.strideW == 1
+                && window.padTop == 0 && window.padLeft == 0 && window.padBottom == 0 && window.padRight == 0
+            isDepthwise = groups > 1 && cg == 1
+        }
+    }
+
+    // MARK: - GEMM path (groups == 1 or grouped with several channels per group)
+
+    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image and group, y_g [M/g, P] = W_g [M/g, K] * cols_g [K, P]
+    static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        // One scratch matrix for all images; a pointwise convolution reads the image itself as its columns.
+        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
+        defer { scratch?.deallocate() }
+        for image in 0..<g.n {
+            let xn = x + image * g.c * g.h * g.w
+            let yn = y + image * g.m * g.p
+            var cols = xn
+            if let scratch {
+                Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch)
+                cols = UnsafePointer(scratch)
+            }
+            // The bias is laid down first and the GEMM accumulates onto it (beta = 1).
+            if let bias {
+                for channel in 0..<g.m { (yn + channel * g.p).update(repeating: bias[channel], count: g.p) }
+            }
+            for group in 0..<g.groups {
+                Gemm.sgemm(transA: false, transB: false, m: g.mg, n: g.p, k: g.k, alpha: 1,
+                           a: weight + group * g.mg * g.k, lda: g.k, b: cols + group * g.k * g.p, ldb: g.p,
+                           beta: bias == nil ? 0 : 1, c: yn + group * g.mg * g.p, ldc: g.p)
+            }
+        }
+    }
+
+    /// dy -> dWeight += dy_g [M/g,P] * cols_g^T [P,K] ; dx = col2im(W_g^T [K,M/g] * dy_g [M/g,P])
+    static func gemmBackward(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) {
+        // The same scratch holds the image's columns (for dWeight) and then the column gradients (for dx).
+        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
+        defer { scratch?.deallocate() }
+        for image in 0..<g.n {
+            let xn = x + image * g.c * g.h * g.w
+            let dyn = dy + image * g.m * g.p
+            if let dWeight {
+                var cols = xn
+                if let scratch {
+                    Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch)
+                    cols = UnsafePointer(scratch)
+                }
+                for group in 0..<g.groups {
+                    Gemm.sgemm(transA: false, transB: true, m: g.mg, n: g.k, k: g.p, alpha: 1,
+                               a: dyn + group * g.mg * g.p, lda: g.p, b: cols + group * g.k * g.p, ldb: g.p,
+                               beta: 1, c: dWeight + group * g.mg * g.k, ldc: g.k)
+                }
+            }
+            if let dx {
+                let dxn = dx + image * g.c * g.h * g.w
+                let dcols = scratch ?? dxn // pointwise: the column gradient is the input gradient
+                for group in 0..<g.groups {
+                    Gemm.sgemm(transA: true, transB: false, m: g.k, n: g.p, k: g.mg, alpha: 1,
+                               a: weight + group * g.mg * g.k, lda: g.k, b: dyn + group * g.mg * g.p, ldb: g.p,
+                               beta: 0, c: dcols + group * g.k * g.p, ldc: g.p)
+                }
+                if let scratch {
+                    Im2Col.backward(scratch, channels: g.c, height: g.h, width: g.w, window: g.window, image: dxn)
+                }
+            }
+        }
+    }
+
+    /// dy [N,M,OH,OW] -> dBias [M] (sum over images and positions)
+    static func biasGradient(_ dy: Tensor, _ g: Geometry) -> Tensor {
+        Tensor(shape: [g.m]) { db in
+            dy.withUnsafeBufferPointer { gp in
+                for channel in 0..<g.m {
+                    var total = 0.0
+                    for image in 0..<g.n {
+                        let row = gp.baseAddress! + (image * g.m + channel) * g.p
+                        var s: Float = 0
+                        for i in 0..<g.p { s += row[i] }
+                        total += Double(s)
+                    }
+                    db[channel] = Float(total)
+                }
+            }
+        }
+    }
+
+    // MARK: - Depthwise path (one input channel per group, M/g output channels per input channel)
+
+    /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g)
+    static func depthwiseForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        let win = g.window
+        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        parallelFor(g.n * g.m) { plane in
+            let image = plane / g.m, channel = plane % g.m
+            let src = x + (image * g.c + channel / g.mg) * g.h * g.w
+            let dst = y + plane * g.p
+            let taps = weight + channel * kH * kW
+            let b = bias?[channel] ?? 0
+            for oh in 0..<g.outH {
+                // Accumulating a whole output row per tap keeps the row in L1 and the inner loop contiguous.
+                let out = dst + oh * g.outW
+                out.update(repeating: b, count: g.outW)
+                for ki in 0..<kH {
+                    let ih = oh * sH + ki * win.dilationH - win.padTop
+                    if ih < 0 || ih >= g.h { continue }
+                    for kj in 0..<kW {
+                        let offW = kj * win.dilationW - win.padLeft
+                        let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
+                        let t = taps[ki * kW + kj]
+                        let row = src + ih * g.w + offW
+                        if sW == 1 {
+                            for ow in columns { out[ow] += t * row[ow] }
+                        } else {
+                            for ow in columns { out[ow] += t * row[ow * sW] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy [N,M,OH,OW] -> dx [N,C,H,W] (dx zeroed by the caller)
+    static func depthwiseInputGradient(_ g: Geometry, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       dx: UnsafeMutablePointer<Float>) {
+        let win = g.window
+        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        // Each input plane gathers from its own M/g output channels only, so planes are independent.
+        parallelFor(g.n * g.c) { plane in
+            let image = plane / g.c, inputChannel = plane % g.c
+            let dst = dx + plane * g.h * g.w
+            for channel in (inputChannel * g.mg)..<((inputChannel + 1) * g.mg) {
+                let grad = dy + (image * g.m + channel) * g.p
+                let taps = weight + channel * kH * kW
+                for oh in 0..<g.outH {
+                    let gradRow = grad + oh * g.outW
+                    for ki in 0..<kH {
+                        let ih = oh * sH + ki * win.dilationH - win.padTop
+                        if ih < 0 || ih >= g.h { continue }
+                        for kj in 0..<kW {
+                            let offW = kj * win.dilationW - win.padLeft
+                            let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
+                            let t = taps[ki * kW + kj]
+                            let row = dst + ih * g.w + offW
+                            if sW == 1 {
+                                for ow in columns { row[ow] += t * gradRow[ow] }
+                            } else {
+                                for ow in columns { row[ow * sW] += t * gradRow[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy [N,M,OH,OW], x [N,C,H,W] -> dWeight [M,1,kH,kW] (dWeight zeroed by the caller)
+    static func depthwiseWeightGradient(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                        dWeight: UnsafeMutablePointer<Float>) {
+        let win = g.window
+        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        parallelFor(g.m) { channel in
+            let taps = dWeight + channel * kH * kW
+            for image in 0..<g.n {
+                let grad = dy + (image * g.m + channel) * g.p
+                let src = x + (image * g.c + channel / g.mg) * g.h * g.w
+                for oh in 0..<g.outH {
+                    let gradRow = grad + oh * g.outW
+                    for ki in 0..<kH {
+                        let ih = oh * sH + ki * win.dilationH - win.padTop
+                        if ih < 0 || ih >= g.h { continue }
+                        for kj in 0..<kW {
+                            let offW = kj * win.dilationW - win.padLeft
+                            let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
+                            let row = src + ih * g.w + offW
+                            var s: Float = 0
+                            if sW == 1 {
+                                for ow in columns { s += gradRow[ow] * row[ow] }
+                            } else {
+                                for ow in columns { s += gradRow[ow] * row[ow * sW] }
+                            }
+                            taps[ki * kW + kj] += s
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import XCTest
+import Tensors
+
+final class PoolingTests: XCTestCase {
+    static let windows: [(name: String, x: [Int], window: Window2D)] = [
+        ("3x3 stride 2 ceil, odd input", [2, 3, 7, 7], Window2D(kernel: 3, stride: 2, ceilMode: true)),
+        ("3x3 stride 2 ceil, even input, pad 1", [1, 2, 8, 8], Window2D(kernel: 3, stride: 2, pad: 1, ceilMode: true)),
+        ("3x3 stride 1 pad 1", [2, 2, 5, 6], Window2D(kernel: 3, pad: 1)),
+        ("2x3 stride 2x1 asymmetric pads", [1, 3, 7, 5],
+         Window2D(kernelH: 2, kernelW: 3, strideH: 2, strideW: 1, padTop: 0, padLeft: 1, padBottom: 1, padRight: 2)),
+        ("2x2 stride 2 dilation 2 pad 1", [1, 2, 9, 8], Window2D(kernel: 2, stride: 2, pad: 1, dilation: 2)),
+        ("2x2 stride 2 ceil, odd input", [2, 1, 5, 7], Window2D(kernel: 2, stride: 2, ceilMode: true)),
+    ]
+
+    /// Distinct values spaced 0.05 apart in random order, so that a max never ties even after a finite-difference nudge.
+    static func distinctValues(_ shape: [Int], seed: UInt64) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        let count = shape.reduce(1, *)
+        let order = Array(0..<count).shuffled(using: &rng)
+        return Tensor(shape: shape, scalars: order.map { (Float($0) - Float(count) / 2) * 0.05 })
+    }
+
+    static func naiveMaxPool(_ x: Tensor, _ win: Window2D) -> (Tensor, [Int32]) {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = win.outputSize(inputH: h, inputW: w)
+        var y = Tensor(shape: [n, c, oh, ow])
+        var argmax = [Int32]()
+        for b in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -Float.infinity, arg = -1
+                        for ki in 0..<win.kernelH {
+                            for kj in 0..<win.kernelW {
+                                let ih = i * win.strideH - win.padTop + ki * win.dilationH
+                                let iw = j * win.strideW - win.padLeft + kj * win.dilationW
+                                if ih < 0 || ih >= h || iw < 0 || iw >= w { continue }
+                                if x[b, ch, ih, iw] > best { best = x[b, ch, ih, iw]; arg = ((b * c + ch) * h + ih) * w + iw }
+                            }
+                        }
+                        y[b, ch, i, j] = best
+                        argmax.append(Int32(arg))
+                    }
+                }
+            }
+        }
+        return (y, argmax)
+    }
+
+    static func naiveAveragePool(_ x: Tensor, _ win: Window2D, countIncludePad: Bool) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = win.outputSize(inputH: h, inputW: w)
+        var y = Tensor(shape: [n, c, oh, ow])
+        for b in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var s = 0.0, real = 0, padded = 0
+                        for ki in 0..<win.kernelH {
+                            for kj in 0..<win.kernelW {
+                                let ih = i * win.strideH - win.padTop + ki * win.dilationH
+                                let iw = j * win.strideW - win.padLeft + kj * win.dilationW
+                                if ih >= -win.padTop && ih < h + win.padBottom && iw >= -win.padLeft && iw < w + win.padRight { padded += 1 }
+                                if ih < 0 || ih >= h || iw < 0 || iw >= w { continue }
+                                s += Double(x[b, ch, ih, iw])
+                                real += 1
+                            }
+                        }
+                        y[b, ch, i, j] = Float(s / Double(countIncludePad ? padded : real))
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testMaxPoolMatchesNaiveReferenceIncludingArgmax() {
+        for (index, c) in Self.windows.enumerated() {
+            let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
+            let (y, argmax) = MaxPool.forward(x, window: c.window)
+            let (expected, expectedArgmax) = Self.naiveMaxPool(x, c.window)
+            XCTAssertEqual(y.shape, expected.shape, c.name)
+            XCTAssertEqual(y.maxAbsDifference(expected), 0, c.name)
+            XCTAssertEqual(argmax, expectedArgmax, c.name)
+        }
+    }
+
+    func testMaxPoolNeverLetsPaddingWinOverNegativeInputs() {
+        let x = Tensor.random(shape: [1, 2, 5, 5], in: -3 ... -1, seed: 5)
+        let (y, argmax) = MaxPool.forward(x, window: Window2D(kernel: 3, stride: 2, pad: 1))
+        XCTAssertTrue(y.scalars.allSatisfy { $0 < -0.99 }, "padding value leaked into \(y)")
+        XCTAssertTrue(argmax.allSatisfy { $0 >= 0 })
+    }
+
+    func testMaxPoolBackwardMatchesFiniteDifferences() {
+        for (index, c) in Self.windows.enumerated() {
+            let x = Self.distinctValues(c.x, seed: UInt64(index + 11))
+            let (y, argmax) = MaxPool.forward(x, window: c.window)
+            let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 21))
+            let dx = MaxPool.backward(dy, argmax: argmax, inputShape: x.shape)
+            FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window).output }, at: x, upstream: dy, c.name)
+        }
+    }
+
+    func testAveragePoolMatchesNaiveReferenceBothPaddingCounts() {
+        var windows = Self.windows
+        windows.append(("3x3 stride 2 pad 1 dilation 2 ceil", [1, 2, 9, 10], Window2D(kernel: 3, stride: 2, pad: 1, dilation: 2, ceilMode: true)))
+        for (index, c) in windows.enumerated() {
+            for includePad in [false, true] {
+                let x = Tensor.random(shape: c.x, seed: UInt64(index + 31))
+                let y = AveragePool.forward(x, window: c.window, countIncludePad: includePad)
+                let expected = Self.naiveAveragePool(x, c.window, countIncludePad: includePad)
+                XCTAssertEqual(y.shape, expected.shape, c.name)
+                XCTAssertLessThan(y.maxAbsDifference(expected), 1e-5, "\(c.name), countIncludePad \(includePad)")
+            }
+        }
+    }
+
+    func testAveragePoolCountIncludePadIgnoresCeilModeOverhang() {
+        // 1x1x3x3 of ones, 2x2 stride 2 ceil, pad 0: the last window hangs over the edge and holds one real element.
+        let x = Tensor(shape: [1, 1, 3, 3], repeating: 1)
+        let window = Window2D(kernel: 2, stride: 2, ceilMode: true)
+        XCTAssertEqual(AveragePool.forward(x, window: window, countIncludePad: true).scalars, [1, 1, 1, 1])
+        let padded = Window2D(kernel: 3, stride: 2, pad: 1)
+        // Corner window with pad 1: 4 real ones of 9 taps, all inside the padded input.
+        XCTAssertEqual(AveragePool.forward(x, window: padded, countIncludePad: true)[0, 0, 0, 0], 4.0 / 9.0, accuracy: 1e-6)
+        XCTAssertEqual(AveragePool.forward(x, window: padded, countIncludePad: false)[0, 0, 0, 0], 1, accuracy: 1e-6)
+    }
+
+    func testAveragePoolBackwardMatchesFiniteDifferences() {
+        for (index, c) in Self.windows.enumerated() {
+            for includePad in [false, true] {
+                let x = Tensor.random(shape: c.x, seed: UInt64(index + 41))
+                let y = AveragePool.forward(x, window: c.window, countIncludePad: includePad)
+                let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 51))
+                let dx = AveragePool.backward(dy, inputShape: x.shape, window: c.window, countIncludePad: includePad)
+                FiniteDifference.check(dx, of: { AveragePool.forward($0, window: c.window, countIncludePad: includePad) },
+                                       at: x, upstream: dy, "\(c.name), countIncludePad \(includePad)")
+            }
+        }
+    }
+
+    func testGlobalAveragePoolForwardAndBackward() {
+        let x = Tensor.random(shape: [2, 3, 5, 7], seed: 61)
+        let y = GlobalAveragePool.forward(x)
+        XCTAssertEqual(y.shape, [2, 3, 1, 1])
+        for b in 0..<2 {
+            for c in 0..<3 {
+                var s = 0.0
+                for i in 0..<5 { for j in 0..<7 { s += Double(x[b, c, i, j]) } }
+                XCTAssertEqual(y[b, c, 0, 0], Float(s / 35), accuracy: 1e-5)
+            }
+        }
+        let dy = Tensor.random(shape: y.shape, seed: 62)
+        FiniteDifference.check(GlobalAveragePool.backward(dy, inputShape: x.shape), of: { GlobalAveragePool.forward($0) },
+                               at: x, upstream: dy, "GlobalAveragePool")
+    }
+
+    func testGlobalMaxPoolForwardAndBackward() {
+        let x = Self.distinctValues([2, 3, 4, 5], seed: 71)
+        let (y, argmax) = GlobalMaxPool.forward(x)
+        XCTAssertEqual(y.shape, [2, 3, 1, 1])
+        for plane in 0..<6 {
+            let values = (0..<20).map { x[flat: plane * 20 + $0] }
+            XCTAssertEqual(y[flat: plane], values.max()!)
+            XCTAssertEqual(x[flat: Int(argmax[plane])], values.max()!)
+        }
+        let dy = Tensor.random(shape: y.shape, seed: 72)
+        FiniteDifference.check(GlobalMaxPool.backward(dy, argmax: argmax, inputShape: x.shape), of: { GlobalMaxPool.forward($0).output },
+                               at: x, upstream: dy, "GlobalMaxPool")
+    }
+}
