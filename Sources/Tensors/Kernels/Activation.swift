@@ -48,7 +48,7 @@ public enum Activation: Equatable {
 
     /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
     /// relu'(0) = 0, leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
-    /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish'(-3) = 0 and hardSwish'(3) = 1.5.
+    /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).
     public func backward(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
         precondition(dy.count == x.count && y.count == x.count, "activation backward: \(dy.shape) \(x.shape) \(y.shape)")
         return Tensor(shape: x.shape) { db in
