@@ -1,0 +1,85 @@
+import Foundation
+
+/// Runs `body` over contiguous sub-ranges of 0..<count, on several threads only when the work is large
+/// enough for a dispatch to pay off (memory-bound elementwise loops gain little below ~64K elements).
+func kernelsBChunked(_ count: Int, minimumPerThread: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    let pieces = min(Threading.threadCount, max(1, count / minimumPerThread))
+    if pieces <= 1 {
+        body(0..<count)
+        return
+    }
+    parallelFor(pieces) { w in body((count * w / pieces)..<(count * (w + 1) / pieces)) }
+}
+
+/// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh).
+public enum Activation: Equatable {
+    case relu, leakyRelu(alpha: Float), clip(min: Float, max: Float), sigmoid, hardSigmoid(alpha: Float, beta: Float), hardSwish, tanh
+
+    /// y = f(x); x any shape -> y same shape.
+    public func forward(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape) { yb in
+            x.withUnsafeBufferPointer { xb in
+                let xp = xb.baseAddress!, yp = yb.baseAddress!
+                kernelsBChunked(xb.count) { r in
+                    switch self {
+                    case .relu:
+                        for i in r { yp[i] = Swift.max(xp[i], 0) }
+                    case .leakyRelu(let alpha):
+                        for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
+                    case .clip(let lo, let hi):
+                        for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
+                    case .sigmoid:
+                        // exp(-|x|) never overflows; the two branches are the same function.
+                        for i in r {
+                            let v = xp[i], e = Foundation.exp(-Swift.abs(v))
+                            yp[i] = v >= 0 ? 1 / (1 + e) : e / (1 + e)
+                        }
+                    case .hardSigmoid(let alpha, let beta):
+                        for i in r { yp[i] = Swift.min(Swift.max(alpha * xp[i] + beta, 0), 1) }
+                    case .hardSwish:
+                        for i in r { let v = xp[i]; yp[i] = v * Swift.min(Swift.max(v * (1 / 6) + 0.5, 0), 1) }
+                    case .tanh:
+                        for i in r { yp[i] = Foundation.tanh(xp[i]) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
+    /// relu'(0) = 0, leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
+    /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).
+    public func backward(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        precondition(dy.count == x.count && y.count == x.count, "activation backward: \(dy.shape) \(x.shape) \(y.shape)")
+        return Tensor(shape: x.shape) { db in
+            dy.withUnsafeBufferPointer { gb in
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeBufferPointer { yb in
+                        let g = gb.baseAddress!, xp = xb.baseAddress!, yp = yb.baseAddress!, d = db.baseAddress!
+                        kernelsBChunked(xb.count) { r in
+                            switch self {
+                            case .relu:
+                                for i in r { d[i] = xp[i] > 0 ? g[i] : 0 }
+                            case .leakyRelu(let alpha):
+                                for i in r { d[i] = xp[i] > 0 ? g[i] : alpha * g[i] }
+                            case .clip(let lo, let hi):
+                                for i in r { let v = xp[i]; d[i] = (v >= lo && v <= hi) ? g[i] : 0 }
+                            case .sigmoid:
+                                for i in r { let s = yp[i]; d[i] = g[i] * s * (1 - s) }
+                            case .hardSigmoid(let alpha, let beta):
+                                for i in r { let t = alpha * xp[i] + beta; d[i] = (t > 0 && t < 1) ? alpha * g[i] : 0 }
+                            case .hardSwish:
+                                for i in r {
+                                    let v = xp[i]
+                                    d[i] = v < -3 ? 0 : (v <= 3 ? g[i] * (v * (1 / 3) + 0.5) : g[i])
+                                }
+                            case .tanh:
+                                for i in r { let t = yp[i]; d[i] = g[i] * (1 - t * t) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

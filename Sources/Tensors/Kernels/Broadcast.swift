@@ -1,0 +1,194 @@
+import Foundation
+
+/// Elementwise binary operators (ONNX Add, Sub, Mul, Div).
+public enum BinaryOperator { case add, sub, mul, div }
+
+protocol BroadcastOpB { static func apply(_ a: Float, _ b: Float) -> Float }
+enum AddOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+enum SubOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+enum MulOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+enum DivOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
+
+/// An output shape walked as rows of a contiguous innermost run, with each operand's element stride per axis
+/// (0 where the operand is broadcast). Size-1 axes are dropped and axes contiguous in every operand are merged,
+/// so [N,C,H,W] + [1,C,1,1] becomes dims [N, C, H*W] with strides [0, 1, 0]: one scalar per run of H*W.
+struct BroadcastLayoutB {
+    var dims: [Int]
+    var strides: [[Int]]
+
+    init(output: [Int], operands: [[Int]]) {
+        let rank = output.count
+        var aligned: [[Int]] = operands.map { shape in
+            let padded = [Int](repeating: 1, count: rank - shape.count) + shape
+            let contiguous = Tensors.strides(of: padded)
+            return (0..<rank).map { padded[$0] == 1 ? 0 : contiguous[$0] }
+        }
+        var dims: [Int] = []
+        var merged: [[Int]] = Array(repeating: [], count: operands.count)
+        for axis in 0..<rank where output[axis] != 1 {
+            let size = output[axis]
+            if let last = dims.last,
+               (0..<operands.count).allSatisfy({ merged[$0].last! == aligned[$0][axis] * size }) {
+                dims[dims.count - 1] = last * size
+                for k in 0..<operands.count { merged[k][merged[k].count - 1] = aligned[k][axis] }
+            } else {
+                dims.append(size)
+                for k in 0..<operands.count { merged[k].append(aligned[k][axis]) }
+            }
+        }
+        if dims.isEmpty {
+            dims = [1]
+            merged = Array(repeating: [0], count: operands.count)
+        }
+        aligned.removeAll()
+        self.dims = dims
+        self.strides = merged
+    }
+
+    var inner: Int { dims[dims.count - 1] }
+    var rows: Int { dims.dropLast().reduce(1, *) }
+
+    /// Calls body(row, offsets) for rows in `range`, offsets being each operand's element offset of the row start.
+    /// Offsets advance with an odometer, so the per-row cost is O(1) amortised.
+    func forEachRow(_ range: Range<Int>, _ body: (Int, [Int]) -> Void) {
+        let outer = dims.count - 1
+        var counter = [Int](repeating: 0, count: outer)
+        var offsets = [Int](repeating: 0, count: strides.count)
+        var rest = range.lowerBound
+        for axis in stride(from: outer - 1, through: 0, by: -1) {
+            counter[axis] = rest % dims[axis]
+            rest /= dims[axis]
+            for k in 0..<strides.count { offsets[k] += counter[axis] * strides[k][axis] }
+        }
+        for row in range {
+            body(row, offsets)
+            var axis = outer - 1
+            while axis >= 0 {
+                counter[axis] += 1
+                for k in 0..<strides.count { offsets[k] += strides[k][axis] }
+                if counter[axis] < dims[axis] { break }
+                for k in 0..<strides.count { offsets[k] -= dims[axis] * strides[k][axis] }
+                counter[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// Numpy-style multidirectional broadcasting for elementwise binary operators and the matching gradient reduction.
+public enum Broadcast {
+    /// numpy multidirectional broadcasting of a and b (any ranks) -> result shape; nil when not broadcastable.
+    public static func shape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let rank = max(a.count, b.count)
+        let pa = [Int](repeating: 1, count: rank - a.count) + a
+        let pb = [Int](repeating: 1, count: rank - b.count) + b
+        var result = [Int](repeating: 1, count: rank)
+        for i in 0..<rank {
+            if pa[i] == pb[i] || pb[i] == 1 { result[i] = pa[i] }
+            else if pa[i] == 1 { result[i] = pb[i] }
+            else { return nil }
+        }
+        return result
+    }
+
+    /// a (shape A) op b (shape B) -> shape(A, B).
+    public static func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOperator) -> Tensor {
+        switch op {
+        case .add: return run(AddOpB.self, a, b)
+        case .sub: return run(SubOpB.self, a, b)
+        case .mul: return run(MulOpB.self, a, b)
+        case .div: return run(DivOpB.self, a, b)
+        }
+    }
+
+    /// dy (shape(A, B)) -> gradients w.r.t. a (A) and b (B), each summed back to its own shape.
+    public static func binaryBackward(_ dy: Tensor, a: Tensor, b: Tensor, _ op: BinaryOperator) -> (da: Tensor, db: Tensor) {
+        switch op {
+        case .add:
+            return (reduce(dy, to: a.shape), reduce(dy, to: b.shape))
+        case .sub:
+            var db = reduce(dy, to: b.shape)
+            db.scale(by: -1)
+            return (reduce(dy, to: a.shape), db)
+        case .mul:
+            return (reduce(binary(dy, b, .mul), to: a.shape), reduce(binary(dy, a, .mul), to: b.shape))
+        case .div:
+            // d(a/b)/db = -a/b^2 = -(dy/b) * a / b
+            let dyOverB = binary(dy, b, .div)
+            var db = reduce(binary(binary(dyOverB, a, .mul), b, .div), to: b.shape)
+            db.scale(by: -1)
+            return (reduce(dyOverB, to: a.shape), db)
+        }
+    }
+
+    /// dy (shape S) -> sum over the broadcast axes down to `shape` (which must broadcast to S).
+    public static func reduce(_ dy: Tensor, to shape: [Int]) -> Tensor {
+        precondition(Broadcast.shape(shape, dy.shape) == dy.shape, "reduce: \(shape) does not broadcast to \(dy.shape)")
+        if shape.reduce(1, *) == dy.count { return dy.reshaped(shape) }
+        let layout = BroadcastLayoutB(output: dy.shape, operands: [shape])
+        let inner = layout.inner
+        let innerStride = layout.strides[0][layout.dims.count - 1]
+        return Tensor(shape: shape) { out in
+            let dst = out.baseAddress!
+            dst.initialize(repeating: 0, count: out.count)
+            dy.withUnsafeBufferPointer { gb in
+                let src = gb.baseAddress!
+                layout.forEachRow(0..<layout.rows) { row, offsets in
+                    let s = src + row * inner, d = dst + offsets[0]
+                    if innerStride == 0 {
+                        // Long runs (e.g. a bias gradient over N*H*W) lose precision in Float.
+                        var acc = 0.0
+                        for i in 0..<inner { acc += Double(s[i]) }
+                        d[0] += Float(acc)
+                    } else {
+                        for i in 0..<inner { d[i] += s[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    static func run<Op: BroadcastOpB>(_ op: Op.Type, _ a: Tensor, _ b: Tensor) -> Tensor {
+        guard let outShape = shape(a.shape, b.shape) else {
+            preconditionFailure("cannot broadcast \(a.shape) with \(b.shape)")
+        }
+        let count = outShape.reduce(1, *)
+        return Tensor(shape: outShape) { out in
+            a.withUnsafeBufferPointer { ab in
+                b.withUnsafeBufferPointer { bb in
+                    let ap = ab.baseAddress!, bp = bb.baseAddress!, op = out.baseAddress!
+                    if ab.count == count && bb.count == count {
+                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], bp[i]) } }
+                    } else if ab.count == count && bb.count == 1 {
+                        let s = bp[0]
+                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], s) } }
+                    } else if bb.count == count && ab.count == 1 {
+                        let s = ap[0]
+                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(s, bp[i]) } }
+                    } else {
+                        let layout = BroadcastLayoutB(output: outShape, operands: [a.shape, b.shape])
+                        let inner = layout.inner, last = layout.dims.count - 1
+                        let sa = layout.strides[0][last], sb = layout.strides[1][last]
+                        kernelsBChunked(layout.rows, minimumPerThread: max(1, (1 << 16) / inner)) { rows in
+                            layout.forEachRow(rows) { row, offsets in
+                                let x = ap + offsets[0], y = bp + offsets[1], z = op + row * inner
+                                switch (sa, sb) {
+                                case (1, 1):
+                                    for i in 0..<inner { z[i] = Op.apply(x[i], y[i]) }
+                                case (1, 0):
+                                    let s = y[0]
+                                    for i in 0..<inner { z[i] = Op.apply(x[i], s) }
+                                case (0, 1):
+                                    let s = x[0]
+                                    for i in 0..<inner { z[i] = Op.apply(s, y[i]) }
+                                default:
+                                    for i in 0..<inner { z[i] = Op.apply(x[i * sa], y[i * sb]) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
