@@ -94,7 +94,7 @@ public struct LayerTable: Codable {
             cells.enumerated().map { c, cell in
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
                 return rightAligned.contains(c) ? pad + cell : cell + pad
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
                 + (li == 0 ? "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") : "")
         }.joined(separator: "\n")
         text += "\n\nmodel: \(model)   input: [\(inputShape.map(String.init).joined(separator: ","))]\n"
