@@ -5,6 +5,7 @@ import Foundation
 public enum BatchNorm {
     /// x [N,C,...], scale/bias/mean/variance [C] -> y [N,C,...]; y = scale·(x - mean)/sqrt(variance + epsilon) + bias.
     public static func forward(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) -> Tensor {
+        precondition(x.rank >= 2, "BatchNorm expects [N,C,...], got \(x.shape)")
         let (a, b) = affine(scale: scale, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
         let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
         precondition(a.count == c, "BatchNorm: \(c) channels but parameters of \(a.count)")
@@ -22,7 +23,7 @@ public enum BatchNorm {
     /// dy, x [N,C,...] -> dx [N,C,...], dScale [C], dBias [C] (mean and variance are fixed statistics here).
     public static func backward(_ dy: Tensor, x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, epsilon: Float)
         -> (dx: Tensor, dScale: Tensor, dBias: Tensor) {
-        precondition(dy.shape == x.shape, "BatchNorm backward: \(dy.shape) vs \(x.shape)")
+        precondition(x.rank >= 2 && dy.shape == x.shape, "BatchNorm backward: \(dy.shape) vs \(x.shape)")
         let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
         let inverseStd = variance.scalars.map { 1 / ($0 + epsilon).squareRoot() }
         let scales = scale.scalars, means = mean.scalars

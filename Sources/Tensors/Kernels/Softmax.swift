@@ -74,10 +74,11 @@ public enum Softmax {
                         }
                     }
                     if log {
-                        for i in 0..<inner { sums[i] = maxima[i] + Foundation.log(sums[i]) }
+                        // (x - max) - log(sum), not x - (max + log(sum)): the latter loses the small term next to a large max.
+                        for i in 0..<inner { sums[i] = Foundation.log(sums[i]) }
                         for k in 0..<length {
                             let row = k * inner
-                            for i in 0..<inner { dst[row + i] = src[row + i] - sums[i] }
+                            for i in 0..<inner { dst[row + i] = (src[row + i] - maxima[i]) - sums[i] }
                         }
                     } else {
                         for i in 0..<inner { sums[i] = 1 / sums[i] }
