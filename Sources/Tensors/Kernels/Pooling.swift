@@ -14,24 +14,39 @@ public enum MaxPool {
                     let winners = am.baseAddress!, dst = out.baseAddress!, input = xp.baseAddress!
                     parallelFor(planes) { plane in
                         let src = input + plane * h * w
-                        var o = plane * outH * outW
                         for oh in 0..<outH {
-                            for ow in 0..<outW {
-                                var best = -Float.infinity, arg = -1
-                                for ki in 0..<window.kernelH {
+                            // The output row doubles as the running maximum: each tap sweeps the whole row, taps
+                            // visited in (ki, kj) order so that the first maximum wins as in a plain scan.
+                            let best = dst + (plane * outH + oh) * outW
+                            let arg = winners + (plane * outH + oh) * outW
+                            best.update(repeating: -Float.infinity, count: outW)
+                            arg.update(repeating: -1, count: outW)
+                            for ki in 0..<window.kernelH {
+                                let ih = oh * window.strideH + ki * window.dilationH - window.padTop
+                                if ih < 0 || ih >= h { continue }
+                                for kj in 0..<window.kernelW {
+                                    let offW = kj * window.dilationW - window.padLeft
+                                    let columns = Im2Col.validOutputRange(offset: offW, stride: window.strideW, input: w, output: outW)
+                                    let row = src + ih * w + offW
+                                    let first = Int32(plane * h * w + ih * w + offW)
+                                    maxStep(row, stride: window.strideW, first: first, columns: columns, best: best, arg: arg)
+                                }
+                            }
+                            // Nothing beat -inf: the window holds only -inf/NaN inputs (take the first one, as a plain
+                            // scan would) or only padding (no input to take; 0 keeps the network finite).
+                            for ow in 0..<outW where arg[ow] < 0 {
+                                best[ow] = 0
+                                scan: for ki in 0..<window.kernelH {
                                     let ih = oh * window.strideH + ki * window.dilationH - window.padTop
                                     if ih < 0 || ih >= h { continue }
                                     for kj in 0..<window.kernelW {
                                         let iw = ow * window.strideW + kj * window.dilationW - window.padLeft
                                         if iw < 0 || iw >= w { continue }
-                                        let v = src[ih * w + iw]
-                                        if v > best || arg < 0 { best = v; arg = ih * w + iw }
+                                        best[ow] = src[ih * w + iw]
+                                        arg[ow] = Int32(plane * h * w + ih * w + iw)
+                                        break scan
                                     }
                                 }
-                                // A window entirely in padding has no input to take; 0 keeps the network finite.
-                                dst[o] = arg < 0 ? 0 : best
-                                winners[o] = arg < 0 ? -1 : Int32(plane * h * w + arg)
-                                o += 1
                             }
                         }
                     }
@@ -39,6 +54,37 @@ public enum MaxPool {
             }
         }
         return (y, argmax)
+    }
+
+    /// One kernel tap over an output row: best[o] = row[o*stride] where that is larger, and arg[o] = its flat index
+    /// first + o*stride. Four lanes at a time with explicit vector selects, because scalar code compiles to a
+    /// data-dependent branch that mispredicts on every other element.
+    @inline(__always)
+    static func maxStep(_ row: UnsafePointer<Float>, stride: Int, first: Int32, columns: Range<Int>,
+                        best: UnsafeMutablePointer<Float>, arg: UnsafeMutablePointer<Int32>) {
+        var o = columns.lowerBound
+        let lanes = SIMD4<Int32>(0, 1, 2, 3) &* Int32(stride)
+        while o + 4 <= columns.upperBound {
+            let v: SIMD4<Float>
+            if stride == 1 {
+                v = UnsafeRawPointer(row + o).loadUnaligned(as: SIMD4<Float>.self)
+            } else {
+                let p = row + o * stride
+                v = SIMD4(p[0], p[stride], p[2 * stride], p[3 * stride])
+            }
+            let current = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD4<Float>.self)
+            let index = UnsafeRawPointer(arg + o).loadUnaligned(as: SIMD4<Int32>.self)
+            let better = v .> current
+            UnsafeMutableRawPointer(best + o).storeBytes(of: current.replacing(with: v, where: better), as: SIMD4<Float>.self)
+            let candidate = SIMD4<Int32>(repeating: first &+ Int32(o * stride)) &+ lanes
+            UnsafeMutableRawPointer(arg + o).storeBytes(of: index.replacing(with: candidate, where: better), as: SIMD4<Int32>.self)
+            o += 4
+        }
+        while o < columns.upperBound {
+            let v = row[o * stride]
+            if v > best[o] { best[o] = v; arg[o] = first &+ Int32(o * stride) }
+            o += 1
+        }
     }
 
     /// dy [N,C,OH,OW] -> dx with shape inputShape (scatter-add through argmax)
