@@ -32,6 +32,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
     var json = false
 
+    @Flag(name: .long, help: "Also print the time spent per operator type (summed over the timed runs).")
+    var profile = false
+
     func validate() throws {
         if size < 1 || runs < 1 || warmup < 0 { throw ValidationError("--size and --runs must be positive") }
     }
@@ -46,6 +49,7 @@ struct BenchCommand: ParsableCommand {
         var forward_ms_mean: Double
         var gmacs: Double
         var gflops_per_second: Double
+        var blas_core: String
     }
 
     func run() throws {
@@ -58,21 +62,34 @@ struct BenchCommand: ParsableCommand {
                                   inputName: inputName, inputShape: x.shape, frozen: []).totalMACs
         for _ in 0..<warmup { _ = try model.executor.run(feeds, outputs: outputs) }
         var times: [Double] = []
+        var perOperator: [String: Double] = [:]
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try model.executor.run(feeds, outputs: outputs)
+            var last = start
+            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, _ in
+                guard profile else { return }
+                let now = DispatchTime.now().uptimeNanoseconds
+                perOperator[model.graph.nodes[i].opType, default: 0] += Double(now - last) / 1e6
+                last = now
+            }
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         times.sort()
+        let breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
+            op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
+        }
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
                             forward_ms_median: median, forward_ms_min: times[0], forward_ms_mean: times.reduce(0, +) / Double(times.count),
-                            gmacs: Double(macs) / 1e9, gflops_per_second: 2 * Double(macs) / 1e9 / (median / 1000))
+                            gmacs: Double(macs) / 1e9, gflops_per_second: 2 * Double(macs) / 1e9 / (median / 1000),
+                            blas_core: BLASCore.name)
         if json {
             print(try Console.json(report))
         } else {
-            print(String(format: "%@ at %dx%d, %d threads: forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
-                         report.model, size, size, report.threads, median, times[0], report.forward_ms_mean, runs, report.gmacs, report.gflops_per_second))
+            print(String(format: "%@ at %dx%d, %d threads (OpenBLAS %@): forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
+                         report.model, size, size, report.threads, report.blas_core, median, times[0], report.forward_ms_mean, runs,
+                         report.gmacs, report.gflops_per_second))
+            if profile { print(breakdown.joined(separator: "\n")) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensors
 
 /// `dream`: look inside CNNs, dream with them, reuse them.
 struct DreamTool: ParsableCommand {
@@ -27,6 +28,7 @@ struct DreamTool: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        selectBLASKernels()
         var command: ParsableCommand
         do {
             command = try DreamTool.parseAsRoot()
@@ -49,6 +51,17 @@ enum Main {
             Foundation.exit(1)
         }
     }
+}
+
+/// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore):
+/// the variable is only read when the library loads. DREAM_BLAS_CORE_CHOSEN prevents a second restart.
+func selectBLASKernels() {
+    let environment = ProcessInfo.processInfo.environment
+    guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil, let core = BLASCore.recommendedOverride(environment: environment) else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // execv returns only on failure: carry on with the kernels we have.
 }
 
 /// One line for any error: ours describe themselves; Foundation's (file system) give their localized description.

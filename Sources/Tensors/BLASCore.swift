@@ -1,0 +1,23 @@
+import CBLAS
+import Foundation
+
+/// OpenBLAS picks its kernels by recognising the CPU when the library loads. Older OpenBLAS releases (Debian 12 ships
+/// 0.3.21) do not know recent Intel CPUs and fall back to "Prescott" SSE3 kernels, 4–6x slower than the AVX2/AVX-512
+/// ones the CPU can run. The choice can only be changed through OPENBLAS_CORETYPE before the library loads.
+public enum BLASCore {
+    /// The kernel family OpenBLAS chose, e.g. "Haswell", "SkylakeX", "Prescott".
+    public static var name: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// A better core type for this CPU when OpenBLAS fell back to a generic one and the user has not chosen; nil otherwise.
+    public static func recommendedOverride(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
+        let generic = ["prescott", "core2", "unknown", "katmai", "coppermine", "northwood", "banias", "atom"]
+        guard generic.contains(name.lowercased()) else { return nil }
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+}
