@@ -16,6 +16,7 @@ public enum JPEGCodec {
                 throw ImageError(file: name, reason: "corrupt JPEG header (\(errorText(handle)))")
             }
             let w = Int(width), h = Int(height)
+            guard w > 0, h > 0 else { throw ImageError(file: name, reason: "truncated or corrupt JPEG (no frame header)") }
             try checkPixelLimit(width: w, height: h, maxPixels: maxPixels, name: name)
             let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
             let channels = cmyk ? 4 : 3

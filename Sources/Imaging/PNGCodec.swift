@@ -13,7 +13,7 @@ public enum PNGCodec {
         let ok = data.withUnsafeBytes { raw in
             png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count)
         }
-        guard ok != 0 else { throw ImageError(file: name, reason: "corrupt PNG (\(message(of: &image)))") }
+        guard ok != 0 else { throw failure(&image, name: name) }
         let width = Int(image.width), height = Int(image.height)
         try checkPixelLimit(width: width, height: height, maxPixels: maxPixels, name: name)
 
@@ -27,9 +27,7 @@ public enum PNGCodec {
             png_image_finish_read(&image, nil, raw.baseAddress, Int32(width * channels), nil)
         }
         guard done != 0, image.warning_or_error & 3 < 2 else {
-            let text = message(of: &image)
-            let truncated = text.contains("end of") || text.contains("EOF") || text.contains("Not enough")
-            throw ImageError(file: name, reason: (truncated ? "truncated PNG data" : "corrupt PNG") + " (\(text))")
+            throw failure(&image, name: name)
         }
         if !hasAlpha {
             return buffer.withUnsafeBufferPointer { RGBImage(width: width, height: height, bytes: $0) }
@@ -101,6 +99,13 @@ public enum PNGCodec {
         guard ok != 0 else { throw ImageError(file: name, reason: "PNG encoding failed (\(message(of: &image)))") }
         out.count = Int(size)
         return out
+    }
+
+    /// libpng's message, sorted into "truncated" (the data stops early) or "corrupt" (anything else).
+    static func failure(_ image: inout png_image, name: String) -> ImageError {
+        let text = message(of: &image)
+        let truncated = text.contains("end of") || text.contains("EOF") || text.contains("Not enough")
+        return ImageError(file: name, reason: (truncated ? "truncated PNG data" : "corrupt PNG") + " (\(text))")
     }
 
     static func message(of image: inout png_image) -> String {

@@ -52,6 +52,7 @@ final class ErrorTests: XCTestCase {
         for length in [4, 8, 20, 33, 60, png.count / 2, png.count - 30] {
             let error = imageError { _ = try ImageFile.decode(png.prefix(length), name: "cut.png") }
             XCTAssertEqual(error?.file, "cut.png", "length \(length)")
+            if length > 8 { XCTAssertTrue(error?.reason.hasPrefix("truncated PNG data") ?? false, error?.description ?? "") }
         }
     }
 
