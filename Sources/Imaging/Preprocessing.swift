@@ -1,0 +1,116 @@
+/// How a model wants its input: channel order, pixel scale, mean, std, resize and crop (the `input` object of the model JSON files).
+public struct Preprocessing: Codable, Equatable, Sendable {
+    public enum ChannelOrder: String, Codable, Sendable { case rgb = "RGB", bgr = "BGR" }
+
+    public var channelOrder: ChannelOrder
+    /// The range the 0...255 pixels are mapped onto before mean/std: [0, 255] or [0, 1] (any [lo, hi] works).
+    public var pixelRange: [Float]
+    /// Per network channel, in `channelOrder`.
+    public var mean: [Float]
+    public var std: [Float]
+    /// Classification resize: the shorter side becomes this many pixels.
+    public var resizeShorter: Int?
+    /// Classification centre crop [height, width].
+    public var crop: [Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case channelOrder = "channel_order", pixelRange = "pixel_range", mean, std
+        case resizeShorter = "resize_shorter", crop
+    }
+
+    public init(channelOrder: ChannelOrder, pixelRange: [Float], mean: [Float], std: [Float],
+                resizeShorter: Int? = nil, crop: [Int]? = nil) {
+        self.channelOrder = channelOrder
+        self.pixelRange = pixelRange
+        self.mean = mean
+        self.std = std
+        self.resizeShorter = resizeShorter
+        self.crop = crop
+    }
+
+    /// BVLC GoogLeNet (Caffe): BGR, 0...255, mean (104, 117, 123), std 1, resize 256, crop 224.
+    public static let caffeBGR = Preprocessing(channelOrder: .bgr, pixelRange: [0, 255], mean: [104, 117, 123],
+                                               std: [1, 1, 1], resizeShorter: 256, crop: [224, 224])
+    /// torchvision's ImageNet normalisation: RGB, 0...1, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), resize 256, crop 224.
+    public static let imagenetRGB = Preprocessing(channelOrder: .rgb, pixelRange: [0, 1], mean: [0.485, 0.456, 0.406],
+                                                  std: [0.229, 0.224, 0.225], resizeShorter: 256, crop: [224, 224])
+
+    /// Network channel c reads image channel `sourceChannel(c)`.
+    @inline(__always) func sourceChannel(_ c: Int) -> Int { channelOrder == .rgb ? c : 2 - c }
+
+    /// Per network channel: x = pixel * a[c] + b[c], i.e. (lo + pixel * (hi - lo) / 255 - mean) / std.
+    func affine() -> (a: [Float], b: [Float]) {
+        let lo = pixelRange.count > 0 ? pixelRange[0] : 0, hi = pixelRange.count > 1 ? pixelRange[1] : 255
+        var a = [Float](repeating: 1, count: 3), b = [Float](repeating: 0, count: 3)
+        for c in 0..<3 {
+            let m = mean.isEmpty ? 0 : mean[min(c, mean.count - 1)]
+            let s = std.isEmpty ? 1 : std[min(c, std.count - 1)]
+            a[c] = (hi - lo) / 255 / s
+            b[c] = (lo - m) / s
+        }
+        return (a, b)
+    }
+
+    /// Planar CHW floats for the network (3 * height * width values), channels in `channelOrder`.
+    public func planarTensorData(from image: RGBImage) -> [Float] {
+        let (a, b) = affine()
+        let plane = image.width * image.height
+        var out = [Float](repeating: 0, count: 3 * plane)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<3 {
+                    let sc = sourceChannel(c), ac = a[c], bc = b[c]
+                    let d = dst.baseAddress! + c * plane
+                    for i in 0..<plane { d[i] = src[3 * i + sc] * ac + bc }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The inverse of `planarTensorData`: network values back to pixels, clamped to 0...255 when `clamp`.
+    public func image(fromPlanar data: [Float], width: Int, height: Int, clamp: Bool = true) -> RGBImage {
+        let plane = width * height
+        precondition(data.count == 3 * plane, "\(data.count) values are not a 3x\(height)x\(width) image")
+        let (a, b) = affine()
+        var pixels = [Float](repeating: 0, count: 3 * plane)
+        data.withUnsafeBufferPointer { src in
+            pixels.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<3 {
+                    let dc = sourceChannel(c), inv = 1 / a[c], bc = b[c]
+                    let s = src.baseAddress! + c * plane
+                    for i in 0..<plane {
+                        let v = (s[i] - bc) * inv
+                        dst[3 * i + dc] = clamp ? min(max(v, 0), 255) : v
+                    }
+                }
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    /// The network values of pixels 0 and 255 for network channel `channel`: the box to clip dreamed images into.
+    public func validRange(channel: Int) -> ClosedRange<Float> {
+        let (a, b) = affine()
+        let x0 = b[channel], x1 = 255 * a[channel] + b[channel]
+        return min(x0, x1)...max(x0, x1)
+    }
+
+    /// The classification pipeline: shorter side to `resizeShorter` (PIL-exact bilinear, 8-bit rounding), then the centre crop.
+    public func prepareForClassification(_ image: RGBImage) -> RGBImage {
+        var result = image
+        if let side = resizeShorter, side > 0 {
+            let size = RGBImage.shorterSideSize(width: image.width, height: image.height, side: side)
+            if size.width != image.width || size.height != image.height {
+                let pixels = Resampler.resize(image.pixels, width: image.width, height: image.height, channels: 3,
+                                              toWidth: size.width, toHeight: size.height, filter: .bilinear, roundToBytes: true)
+                result = RGBImage(width: size.width, height: size.height, pixels: pixels)
+            }
+        }
+        if let crop, crop.count == 2 {
+            let h = min(crop[0], result.height), w = min(crop[1], result.width)
+            result = result.centerCropped(width: w, height: h)
+        }
+        return result
+    }
+}
