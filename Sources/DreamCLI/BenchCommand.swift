@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Dreaming
+import Imaging
 import Inspection
 import Models
 import Network
@@ -16,6 +18,7 @@ struct BenchCommand: ParsableCommand {
         Examples:
           dream bench
           dream bench --model squeezenet --size 512 --runs 20 --json
+          dream bench --dream --size 512              one DeepDream step at inception_4c_output
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -35,6 +38,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also print the time spent per operator type (summed over the timed runs).")
     var profile = false
 
+    @Flag(name: .long, help: "Time one DeepDream step instead (forward to the layer, backward to the image, update): dream_step_ms_median.")
+    var dream = false
+
+    @Option(name: .long, help: "Layer for --dream (default: the model's classic dream layer).")
+    var layer: String?
+
     func validate() throws {
         if size < 1 || runs < 1 || warmup < 0 { throw ValidationError("--size and --runs must be positive") }
     }
@@ -52,8 +61,50 @@ struct BenchCommand: ParsableCommand {
         var blas_core: String
     }
 
+    struct DreamReport: Encodable {
+        var model: String
+        var layer: String
+        var size: Int
+        var threads: Int
+        var runs: Int
+        var dream_step_ms_median: Double
+        var dream_step_ms_min: Double
+        var blas_core: String
+    }
+
+    static func median(_ sorted: [Double]) -> Double {
+        sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Times DeepDream steps on a random image of the bench size.
+    func runDream(_ model: LoadedModel) throws {
+        guard let name = layer ?? model.defaultDreamLayer else { throw ValidationError("give --layer for \(model.displayName)") }
+        var settings = DreamSettings(layers: [DreamLayer(name: name)])
+        settings.tileSize = max(size, settings.tileSize)
+        let engine = try DeepDream(model: model, settings: settings)
+        var rng = SplitMix64(seed: 1)
+        var image = RGBImage(width: size, height: size, pixels: (0..<(size * size * 3)).map { _ in Float.random(in: 0...255, using: &rng) })
+        for _ in 0..<warmup { try engine.step(&image, rng: &rng) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try engine.step(&image, rng: &rng)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let report = DreamReport(model: model.displayName, layer: engine.settings.layers[0].name, size: size, threads: Threading.threadCount,
+                                 runs: runs, dream_step_ms_median: Self.median(times), dream_step_ms_min: times[0], blas_core: BLASCore.name)
+        if json {
+            print(try Console.json(report))
+        } else {
+            print(String(format: "%@ to %@ at %dx%d, %d threads (OpenBLAS %@): DeepDream step median %.2f ms (min %.2f) over %d runs",
+                         report.model, report.layer, size, size, report.threads, report.blas_core, report.dream_step_ms_median, times[0], runs))
+        }
+    }
+
     func run() throws {
         let model = try modelOptions.load()
+        if dream { return try runDream(model) }
         let inputName = try model.inputName
         let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
         let outputs = model.graph.outputs.map(\.name)
@@ -78,7 +129,7 @@ struct BenchCommand: ParsableCommand {
         let breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
             op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
         }
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let median = Self.median(times)
         let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
                             forward_ms_median: median, forward_ms_min: times[0], forward_ms_mean: times.reduce(0, +) / Double(times.count),
                             gmacs: Double(macs) / 1e9, gflops_per_second: 2 * Double(macs) / 1e9 / (median / 1000),

@@ -37,12 +37,14 @@ public enum DreamExecutable {
         process.standardError = err
         try process.run()
         // Read both pipes to the end before waiting, so that a chatty child never blocks on a full pipe.
-        var outData = Data(), errData = Data()
+        final class Collected: @unchecked Sendable { var data = Data() }
+        let collected = Collected()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        errData = err.fileHandleForReading.readDataToEndOfFile()
+        DispatchQueue.global().async { collected.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
+        let outData = collected.data
         process.waitUntilExit()
         return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                              stderr: String(decoding: errData, as: UTF8.self))
