@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "NetworkTests", dependencies: ["Network", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
-        .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "TestSupport"]),
+        .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

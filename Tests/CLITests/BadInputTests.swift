@@ -80,6 +80,7 @@ final class BadInputTests: XCTestCase {
         }
         let side: [UInt8] = [0x00, 0x00, 0xEA, 0x60]
         chunk("IHDR", side + side + [8, 2, 0, 0, 0])
+        chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])
         chunk("IEND", [])
         let bomb = scratch.appendingPathComponent("bomb.png")
         try png.write(to: bomb)

@@ -33,7 +33,7 @@ final class ClassifyAndLayersCommandTests: XCTestCase {
     }
 
     func testLayersTableHasTotalsAndFrozenCounts() throws {
-        let r = try DreamExecutable.run(["layers", "--freeze-before", "loss3_classifier", "--json"], home: home, mirror: mirror)
+        let r = try DreamExecutable.run(["layers", "--freeze-before", "logits", "--json"], home: home, mirror: mirror)
         XCTAssertEqual(r.status, 0, r.stderr)
         let table = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(table["totalParameters"] as? Int, 6_998_552)

@@ -23,6 +23,7 @@ final class InputGradientTests: XCTestCase {
             XCTAssertEqual(value, reference, accuracy: 1e-4 * reference, "\(name) \(layer): objective")
             XCTAssertEqual(gradient.shape, expected.shape)
             let error = gradient.relativeL2Error(to: expected)
+            print("\(name) \(layer): objective \(value) vs \(reference), input-gradient relative L2 error \(error)")
             XCTAssertLessThanOrEqual(error, 1e-3, "\(name) \(layer): relative L2 error of the input gradient \(error)")
         }
     }

@@ -42,10 +42,20 @@ final class ONNXNodeConformanceTests: XCTestCase {
                 skipped[op, default: []].append("\(directory) (\(reason))")
                 continue
             }
-            total[op, default: 0] += 1
+            let caseDirectory = Self.root.appendingPathComponent(directory)
+            // "_expanded" cases rebuild an operator from others (ReduceMax, Exp, …): run them when we have those.
+            let graph = try ONNXImporter.load(contentsOf: caseDirectory.appendingPathComponent("model.onnx"))
+            let missing = Set(graph.nodes.map(\.opType)).subtracting(OperatorRegistry.supportedOperators)
+            if directory.hasSuffix("_expanded") && !missing.isEmpty {
+                skipped[op, default: []].append("\(directory) (expanded into \(missing.sorted().joined(separator: ", ")))")
+                continue
+            }
+            let opTypes = Set(graph.nodes.map(\.opType))
+            let primary = opTypes.count == 1 ? opTypes.first! : op
+            total[primary, default: 0] += 1
             do {
-                try runCase(Self.root.appendingPathComponent(directory))
-                passed[op, default: 0] += 1
+                try runCase(caseDirectory)
+                passed[primary, default: 0] += 1
             } catch {
                 failures.append("\(directory): \(error)")
             }

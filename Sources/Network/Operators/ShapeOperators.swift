@@ -125,8 +125,9 @@ struct ConcatOperator: GraphOperator {
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0], let shapes = result.saved as? [[Int]] else { return Array(repeating: nil, count: inputs.count) }
+        // `inputs` may be placeholders here (Concat's backward reads only shapes): pieces follow the node's inputs in order.
         var pieces = Concat.backward(dy, shapes: shapes, axis: axis)[...]
-        return inputs.map { $0 == nil ? nil : pieces.popFirst() }
+        return node.inputs.map { $0.isEmpty ? nil : pieces.popFirst() }
     }
 }
 
