@@ -17,10 +17,11 @@ struct DreamTool: ParsableCommand {
           dream noise --layer inception_4c_output   dream from noise
           dream classify photo.jpg --top 5          what the network sees
           dream layers --model squeezenet           layer / parameter table
+          dream features photo.jpg --all-layers -o maps/   what every layer sees
           dream run --model m.onnx --input input=x.npy --output logits=y.npy
           dream bench --size 512                    forward-pass speed
         """,
-        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, RunCommand.self, BenchCommand.self],
+        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }
