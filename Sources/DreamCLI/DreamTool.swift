@@ -30,24 +30,19 @@ struct DreamTool: ParsableCommand {
 enum Main {
     static func main() {
         selectBLASKernels()
-        var command: ParsableCommand
         do {
-            command = try DreamTool.parseAsRoot()
+            var command = try DreamTool.parseAsRoot()
+            try command.run()
         } catch {
-            // Help and version requests exit 0; every parse or validation error is a usage error: exit 2.
+            // Help and version requests exit 0; parse and validation errors are usage errors (exit 2) with
+            // ArgumentParser's message and usage line; anything else is a failure of the work itself (exit 1).
             let code = DreamTool.exitCode(for: error)
             if code == .success { DreamTool.exit(withError: error) }
-            FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(2)
-        }
-        do {
-            try command.run()
-        } catch let error as ExitCode {
-            Foundation.exit(error.rawValue)
-        } catch let error as ValidationError {
-            FileHandle.standardError.write(Data("dream: error: \(error.message)\n".utf8))
-            Foundation.exit(2)
-        } catch {
+            if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+            if code == .validationFailure || error is ValidationError {
+                FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
             FileHandle.standardError.write(Data("dream: error: \(describe(error))\n".utf8))
             Foundation.exit(1)
         }
