@@ -50,37 +50,47 @@ public enum MaxPool {
         precondition(y.shape == [x.shape[0], x.shape[1], outH, outW] && dy.shape == y.shape,
                      "MaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape) and window \(window)")
         let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
-        let kW = window.kernelW, sW = window.strideW, dW = window.dilationW
+        let kW = window.kernelW, sW = window.strideW, dW = window.dilationW, padLeft = window.padLeft
         var dx = Tensor(shape: x.shape)
         guard dy.count > 0 else { return dx }
+        // A padded input row split into its sW phases: phase r, slot j holds column j*sW + r - padLeft, NaN where that
+        // is padding (NaN equals nothing, so padding never wins). Tap kj of output ow is then slot ow + q of phase r
+        // with kj*dW = q*sW + r: contiguous in ow, whatever the stride.
+        let phaseLength = (g.paddedWidth - 1) / sW + 1
         dx.withUnsafeMutableBufferPointer { dxp in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeBufferPointer { yp in
                     dy.withUnsafeBufferPointer { gp in
                         let grads = dxp.baseAddress!, input = xp.baseAddress!, maxima = yp.baseAddress!, upstream = gp.baseAddress!
                         forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
-                            // found[ow] = 1 once output ow has routed its gradient. Taps are visited in scan order
-                            // over whole output rows, so the inner loop has no data-dependent branch.
-                            let found = UnsafeMutablePointer<Float>.allocate(capacity: outW)
-                            defer { found.deallocate() }
+                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: sW * phaseLength)
+                            let winners = UnsafeMutablePointer<Int32>.allocate(capacity: outW)
+                            defer { phases.deallocate(); winners.deallocate() }
+                            phases.initialize(repeating: .nan, count: sW * phaseLength)
                             for plane in range {
                                 let src = input + plane * h * w, dst = grads + plane * h * w
                                 for oh in 0..<outH {
                                     let o = (plane * outH + oh) * outW
                                     let best = maxima + o, grad = upstream + o
-                                    found.update(repeating: 0, count: outW)
-                                    for ki in g.realRows(oh) {
+                                    winners.update(repeating: -1, count: outW)
+                                    // Taps in reverse scan order, each overwriting earlier hits: the first hit survives.
+                                    for ki in g.realRows(oh).reversed() {
                                         let ih = g.inputRow(oh, ki)
-                                        for kj in 0..<kW {
-                                            let offW = kj * dW - window.padLeft
-                                            let columns = g.realOutputColumns[kj]
-                                            let xRow = src + ih * w + offW, dxRow = dst + ih * w + offW
-                                            for ow in columns {
-                                                let hit = xRow[ow * sW] == best[ow] && found[ow] == 0
-                                                dxRow[ow * sW] += hit ? grad[ow] : 0
-                                                found[ow] = hit ? 1 : found[ow]
-                                            }
+                                        let xRow = src + ih * w
+                                        for r in 0..<sW {
+                                            let phase = phases + r * phaseLength
+                                            var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
+                                            while column < w { phase[j] = xRow[column]; j += 1; column += sW }
                                         }
+                                        for kj in stride(from: kW - 1, through: 0, by: -1) {
+                                            let t = kj * dW
+                                            let taps = phases + (t % sW) * phaseLength + t / sW
+                                            selectHits(taps, best, count: outW, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
+                                        }
+                                    }
+                                    for ow in 0..<outW {
+                                        let i = Int(winners[ow])
+                                        if i >= 0 { dst[i] += grad[ow] }
                                     }
                                 }
                             }
@@ -90,6 +100,26 @@ public enum MaxPool {
             }
         }
         return dx
+    }
+
+    /// winners[o] = first + o*step wherever taps[o] == best[o], eight lanes at a time with vector selects.
+    @inline(__always)
+    static func selectHits(_ taps: UnsafePointer<Float>, _ best: UnsafePointer<Float>, count: Int, first: Int32, step: Int32,
+                           winners: UnsafeMutablePointer<Int32>) {
+        var o = 0
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* step &+ first
+        while o + 8 <= count {
+            let v = UnsafeRawPointer(taps + o).loadUnaligned(as: SIMD8<Float>.self)
+            let m = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD8<Float>.self)
+            let current = UnsafeRawPointer(winners + o).loadUnaligned(as: SIMD8<Int32>.self)
+            let candidate = lanes &+ Int32(o) &* step
+            UnsafeMutableRawPointer(winners + o).storeBytes(of: current.replacing(with: candidate, where: v .== m), as: SIMD8<Int32>.self)
+            o += 8
+        }
+        while o < count {
+            if taps[o] == best[o] { winners[o] = first &+ Int32(o) &* step }
+            o += 1
+        }
     }
 
     /// Window geometry resolved once per call.
