@@ -61,31 +61,40 @@ public enum MaxPool {
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeBufferPointer { yp in
                     dy.withUnsafeBufferPointer { gp in
-                        let grads = dxp.baseAddress!, input = xp.baseAddress!, maxima = yp.baseAddress!, upstream = gp.baseAddress!
+                        let grads = dxp.baseAddress!, input = xp.baseAddress!, outputs = yp.baseAddress!, upstream = gp.baseAddress!
                         forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
-                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: sW * phaseLength)
-                            let winners = UnsafeMutablePointer<Int32>.allocate(capacity: outW)
-                            defer { phases.deallocate(); winners.deallocate() }
-                            phases.initialize(repeating: .nan, count: sW * phaseLength)
+                            // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
+                            let lanes = (outW + 7) / 8 * 8
+                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: sW * phaseLength + lanes)
+                            let winners = UnsafeMutablePointer<Int32>.allocate(capacity: lanes)
+                            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: lanes)
+                            defer { phases.deallocate(); winners.deallocate(); maxima.deallocate() }
+                            phases.initialize(repeating: .nan, count: sW * phaseLength + lanes)
+                            maxima.initialize(repeating: .nan, count: lanes)
                             for plane in range {
                                 let src = input + plane * h * w, dst = grads + plane * h * w
                                 for oh in 0..<outH {
                                     let o = (plane * outH + oh) * outW
-                                    let best = maxima + o, grad = upstream + o
-                                    winners.update(repeating: -1, count: outW)
+                                    let grad = upstream + o
+                                    maxima.update(from: outputs + o, count: outW)
+                                    winners.update(repeating: -1, count: lanes)
                                     // Taps in reverse scan order, each overwriting earlier hits: the first hit survives.
                                     for ki in g.realRows(oh).reversed() {
                                         let ih = g.inputRow(oh, ki)
                                         let xRow = src + ih * w
-                                        for r in 0..<sW {
-                                            let phase = phases + r * phaseLength
-                                            var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
-                                            while column < w { phase[j] = xRow[column]; j += 1; column += sW }
+                                        if sW == 1 {
+                                            (phases + padLeft).update(from: xRow, count: w)
+                                        } else {
+                                            for r in 0..<sW {
+                                                let phase = phases + r * phaseLength
+                                                var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
+                                                while column < w { phase[j] = xRow[column]; j += 1; column += sW }
+                                            }
                                         }
                                         for kj in stride(from: kW - 1, through: 0, by: -1) {
                                             let t = kj * dW
                                             let taps = phases + (t % sW) * phaseLength + t / sW
-                                            selectHits(taps, best, count: outW, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
+                                            selectHits(taps, maxima, count: lanes, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
                                         }
                                     }
                                     for ow in 0..<outW {
@@ -102,23 +111,19 @@ public enum MaxPool {
         return dx
     }
 
-    /// winners[o] = first + o*step wherever taps[o] == best[o], eight lanes at a time with vector selects.
+    /// winners[o] = first + o*step wherever taps[o] == best[o]; count is a multiple of 8 (vector selects, no tail).
     @inline(__always)
     static func selectHits(_ taps: UnsafePointer<Float>, _ best: UnsafePointer<Float>, count: Int, first: Int32, step: Int32,
                            winners: UnsafeMutablePointer<Int32>) {
         var o = 0
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* step &+ first
-        while o + 8 <= count {
+        while o < count {
             let v = UnsafeRawPointer(taps + o).loadUnaligned(as: SIMD8<Float>.self)
             let m = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD8<Float>.self)
             let current = UnsafeRawPointer(winners + o).loadUnaligned(as: SIMD8<Int32>.self)
             let candidate = lanes &+ Int32(o) &* step
             UnsafeMutableRawPointer(winners + o).storeBytes(of: current.replacing(with: candidate, where: v .== m), as: SIMD8<Int32>.self)
             o += 8
-        }
-        while o < count {
-            if taps[o] == best[o] { winners[o] = first &+ Int32(o) &* step }
-            o += 1
         }
     }
 
