@@ -24,7 +24,9 @@ public enum Convolution {
                                 needInputGradient: Bool, needParameterGradients: Bool) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
-        var dx: Tensor? = needInputGradient ? Tensor(shape: x.shape) : nil
+        // A pointwise convolution's GEMM overwrites every element of dx (beta = 0); the other paths accumulate into zeros.
+        var dx: Tensor? = !needInputGradient ? nil
+            : g.isPointwise && !g.isDepthwise ? Tensor(shape: x.shape, unsafeUninitialized: { _ in }) : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
         let dBias: Tensor? = needParameterGradients ? biasGradient(dy, g) : nil
         if !needInputGradient && !needParameterGradients { return (nil, nil, nil) }
