@@ -82,8 +82,9 @@ public enum Convolution {
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
         // One scratch matrix for all images; a pointwise convolution reads the image itself as its columns.
-        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
-        defer { scratch?.deallocate() }
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        defer { buffer.map(ScratchPool.give) }
+        let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let yn = y + image * g.m * g.p
@@ -108,8 +109,9 @@ public enum Convolution {
     static func gemmBackward(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) {
         // The same scratch holds the image's columns (for dWeight) and then the column gradients (for dx).
-        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
-        defer { scratch?.deallocate() }
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        defer { buffer.map(ScratchPool.give) }
+        let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let dyn = dy + image * g.m * g.p
