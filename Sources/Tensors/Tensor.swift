@@ -1,11 +1,29 @@
 import Foundation
 
+/// Keeps freed tensor memory (up to 32 MB blocks) in the malloc heap instead of returning it to the kernel: a forward
+/// and backward pass frees and reallocates the same large sizes over and over, and fresh mmap pages cost a page fault
+/// (and a kernel zero-fill) per 4 KB on first touch.
+let tensorAllocatorConfigured: Bool = {
+    #if os(Linux)
+    // glibc <malloc.h> (not exported by the Glibc module): M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3.
+    _ = glibcMallopt(-3, 32 << 20)
+    _ = glibcMallopt(-1, 512 << 20)
+    #endif
+    return true
+}()
+
+#if os(Linux)
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
+
 /// Reference-counted, 64-byte aligned Float32 buffer behind a `Tensor`.
 public final class TensorStorage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
 
     init(count: Int) {
+        _ = tensorAllocatorConfigured
         self.count = count
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride

@@ -74,38 +74,88 @@ final class PoolingTests: XCTestCase {
         return y
     }
 
-    func testMaxPoolMatchesNaiveReferenceIncludingArgmax() {
-        for (index, c) in Self.windows.enumerated() {
+    /// dx that routes every dy to the naive reference's argmax (the first maximum in scan order).
+    static func naiveMaxPoolGradient(_ dy: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
+        var dx = Tensor(shape: inputShape)
+        for (i, winner) in argmax.enumerated() where winner >= 0 { dx[flat: Int(winner)] += dy[flat: i] }
+        return dx
+    }
+
+    func testMaxPoolMatchesNaiveReferenceAndRoutesGradientsToTheNaiveArgmax() {
+        var windows = Self.windows
+        windows.append(("3x3 stride 2 ceil, large enough to run in parallel", [2, 16, 32, 32], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        for (index, c) in windows.enumerated() {
             let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
-            let (y, argmax) = MaxPool.forward(x, window: c.window)
+            let y = MaxPool.forward(x, window: c.window)
             let (expected, expectedArgmax) = Self.naiveMaxPool(x, c.window)
             XCTAssertEqual(y.shape, expected.shape, c.name)
             XCTAssertEqual(y.maxAbsDifference(expected), 0, c.name)
-            XCTAssertEqual(argmax, expectedArgmax, c.name)
+            let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 81))
+            let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
+            // Outputs sharing a winner add up in another order than the reference: allow rounding.
+            XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: expectedArgmax, inputShape: x.shape)), 1e-5, c.name)
         }
     }
 
     func testMaxPoolNeverLetsPaddingWinOverNegativeInputs() {
         let x = Tensor.random(shape: [1, 2, 5, 5], in: -3 ... -1, seed: 5)
-        let (y, argmax) = MaxPool.forward(x, window: Window2D(kernel: 3, stride: 2, pad: 1))
+        let window = Window2D(kernel: 3, stride: 2, pad: 1)
+        let y = MaxPool.forward(x, window: window)
         XCTAssertTrue(y.scalars.allSatisfy { $0 < -0.99 }, "padding value leaked into \(y)")
-        XCTAssertTrue(argmax.allSatisfy { $0 >= 0 })
+        // Every output's gradient reaches a real input.
+        let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
+        XCTAssertEqual(dx.sum(), Double(y.count))
     }
 
-    func testMaxPoolOfMinusInfinityInputsReturnsMinusInfinityWithARealArgmax() {
+    func testMaxPoolOfMinusInfinityInputsReturnsMinusInfinityAndRoutesToTheFirstRealElement() {
         let x = Tensor(shape: [1, 1, 4, 4], repeating: -.infinity)
-        let (y, argmax) = MaxPool.forward(x, window: Window2D(kernel: 2, stride: 2, pad: 1))
+        let window = Window2D(kernel: 2, stride: 2, pad: 1)
+        let y = MaxPool.forward(x, window: window)
         XCTAssertTrue(y.scalars.allSatisfy { $0 == -.infinity })
-        XCTAssertEqual(argmax, [0, 1, 3, 4, 5, 7, 12, 13, 15])
+        let dy = Tensor(shape: y.shape, scalars: (1...9).map(Float.init))
+        let dx = MaxPool.backward(dy, x: x, y: y, window: window)
+        var expected = [Float](repeating: 0, count: 16)
+        for (i, winner) in [0, 1, 3, 4, 5, 7, 12, 13, 15].enumerated() { expected[winner] = Float(i + 1) }
+        XCTAssertEqual(dx.scalars, expected)
+    }
+
+    func testMaxPoolTiesGoToTheFirstMaximumInScanOrder() {
+        // Ones with a few repeated twos: windows holding several equal maxima must pick the first, row by row.
+        var x = Tensor(shape: [1, 1, 5, 6], repeating: 1)
+        for (i, j) in [(0, 1), (0, 2), (1, 0), (2, 3), (3, 2), (3, 3), (4, 5)] { x[0, 0, i, j] = 2 }
+        for window in [Window2D(kernel: 3, pad: 1), Window2D(kernel: 3, stride: 2, ceilMode: true), Window2D(kernel: 2, stride: 1)] {
+            let y = MaxPool.forward(x, window: window)
+            let (expected, argmax) = Self.naiveMaxPool(x, window)
+            XCTAssertEqual(y.scalars, expected.scalars, "\(window)")
+            let dy = Tensor.random(shape: y.shape, seed: 91)
+            let dx = MaxPool.backward(dy, x: x, y: y, window: window)
+            XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: argmax, inputShape: x.shape)), 1e-5, "\(window)")
+        }
+    }
+
+    func testMaxPoolWindowOfPaddingOnlyYieldsZeroAndNoGradient() {
+        // A 1x1 window with pad 1: the border outputs see only padding.
+        let x = Tensor.random(shape: [1, 1, 2, 2], in: -3 ... -1, seed: 7)
+        let window = Window2D(kernel: 1, pad: 1)
+        let y = MaxPool.forward(x, window: window)
+        XCTAssertEqual(y.shape, [1, 1, 4, 4])
+        for i in 0..<4 {
+            for j in 0..<4 {
+                let inside = (1...2).contains(i) && (1...2).contains(j)
+                XCTAssertEqual(y[0, 0, i, j], inside ? x[0, 0, i - 1, j - 1] : 0)
+            }
+        }
+        let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
+        XCTAssertEqual(dx.scalars, [1, 1, 1, 1])
     }
 
     func testMaxPoolBackwardMatchesFiniteDifferences() {
         for (index, c) in Self.windows.enumerated() {
             let x = Self.distinctValues(c.x, seed: UInt64(index + 11))
-            let (y, argmax) = MaxPool.forward(x, window: c.window)
+            let y = MaxPool.forward(x, window: c.window)
             let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 21))
-            let dx = MaxPool.backward(dy, argmax: argmax, inputShape: x.shape)
-            FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window).output }, at: x, upstream: dy, tolerance: 1e-3, c.name)
+            let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
+            FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window) }, at: x, upstream: dy, tolerance: 1e-3, c.name)
         }
     }
 
@@ -165,15 +215,21 @@ final class PoolingTests: XCTestCase {
 
     func testGlobalMaxPoolForwardAndBackward() {
         let x = Self.distinctValues([2, 3, 4, 5], seed: 71)
-        let (y, argmax) = GlobalMaxPool.forward(x)
+        let y = GlobalMaxPool.forward(x)
         XCTAssertEqual(y.shape, [2, 3, 1, 1])
         for plane in 0..<6 {
             let values = (0..<20).map { x[flat: plane * 20 + $0] }
             XCTAssertEqual(y[flat: plane], values.max()!)
-            XCTAssertEqual(x[flat: Int(argmax[plane])], values.max()!)
         }
         let dy = Tensor.random(shape: y.shape, seed: 72)
-        FiniteDifference.check(GlobalMaxPool.backward(dy, argmax: argmax, inputShape: x.shape), of: { GlobalMaxPool.forward($0).output },
+        FiniteDifference.check(GlobalMaxPool.backward(dy, x: x, y: y), of: { GlobalMaxPool.forward($0) },
                                at: x, upstream: dy, tolerance: 1e-3, "GlobalMaxPool")
+    }
+
+    func testGlobalMaxPoolTiesGoToTheFirstMaximum() {
+        let x = Tensor(shape: [1, 2, 2, 2], scalars: [1, 3, 3, 0, -.infinity, -.infinity, -.infinity, -.infinity])
+        let y = GlobalMaxPool.forward(x)
+        XCTAssertEqual(y.scalars, [3, -.infinity])
+        XCTAssertEqual(GlobalMaxPool.backward(Tensor(shape: [1, 2, 1, 1], scalars: [5, 7]), x: x, y: y).scalars, [0, 5, 0, 0, 7, 0, 0, 0])
     }
 }

@@ -25,7 +25,8 @@ struct ActivationOperator: GraphOperator {
         }
     }
 
-    var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+    /// Relu, Sigmoid and Tanh differentiate from y alone, so their inputs can be freed after the forward pass.
+    var backwardNeeds: BackwardNeeds { activation.map { $0.backwardReadsInput ? [.inputs, .outputs] : .outputs } ?? [.inputs, .outputs] }
 
     private func resolved(_ inputs: [Value?]) throws -> Activation {
         if let activation { return activation }
@@ -40,7 +41,8 @@ struct ActivationOperator: GraphOperator {
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0], case .float(let y) = result.outputs[0] else { return [nil] }
-        let dx = try resolved(inputs).backward(dy, x: try inputs.float(0, node.opType), y: y)
+        let activation = try resolved(inputs)
+        let dx = activation.backward(dy, x: activation.backwardReadsInput ? try inputs.float(0, node.opType) : y, y: y)
         return [dx] + Array(repeating: nil, count: max(0, inputs.count - 1))
     }
 }

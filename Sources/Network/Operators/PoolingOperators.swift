@@ -16,20 +16,24 @@ struct MaxPoolOperator: GraphOperator {
         }
     }
 
-    var backwardNeeds: BackwardNeeds { [] }
+    var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+
+    private func window(for x: Tensor) -> Window2D {
+        attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
+    }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, "MaxPool")
         let x = try asNCHW(original, node: node)
-        let window = attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
-        let (y, argmax) = MaxPool.forward(x, window: window)
-        return ForwardResult(restoringRank(y, like: original.shape), saved: (argmax, original.shape))
+        return ForwardResult(restoringRank(MaxPool.forward(x, window: window(for: x)), like: original.shape))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let (argmax, shape) = result.saved as? ([Int32], [Int]) else { return [nil] }
-        let x4 = shape.count == 3 ? [shape[0], shape[1], 1, shape[2]] : shape
-        return [MaxPool.backward(try asNCHW(dy, node: node), argmax: argmax, inputShape: x4).reshaped(shape)]
+        guard let dy = outputGradients[0], case .float(let y)? = result.outputs.first else { return [nil] }
+        let original = try inputs.float(0, "MaxPool")
+        let x = try asNCHW(original, node: node)
+        let dx = MaxPool.backward(try asNCHW(dy, node: node), x: x, y: try asNCHW(y, node: node), window: window(for: x))
+        return [dx.reshaped(original.shape)]
     }
 }
 
@@ -77,25 +81,24 @@ struct GlobalPoolOperator: GraphOperator {
         isMax = node.opType == "GlobalMaxPool"
     }
 
-    var backwardNeeds: BackwardNeeds { [] }
+    var backwardNeeds: BackwardNeeds { isMax ? [.inputs, .outputs] : [] }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, node.opType)
         let x = try asNCHW(original, node: node)
         let outShape = Array(original.shape.prefix(2)) + Array(repeating: 1, count: original.rank - 2)
-        if isMax {
-            let (y, argmax) = GlobalMaxPool.forward(x)
-            return ForwardResult(y.reshaped(outShape), saved: (argmax, original.shape))
-        }
-        return ForwardResult(GlobalAveragePool.forward(x).reshaped(outShape), saved: ([Int32](), original.shape))
+        let y = isMax ? GlobalMaxPool.forward(x) : GlobalAveragePool.forward(x)
+        return ForwardResult(y.reshaped(outShape), saved: original.shape)
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let (argmax, shape) = result.saved as? ([Int32], [Int]) else { return [nil] }
+        guard let dy = outputGradients[0], let shape = result.saved as? [Int] else { return [nil] }
         let x4 = shape.count == 3 ? [shape[0], shape[1], 1, shape[2]] : shape
         let dy4 = dy.reshaped([x4[0], x4[1], 1, 1])
-        let dx = isMax ? GlobalMaxPool.backward(dy4, argmax: argmax, inputShape: x4)
-                       : GlobalAveragePool.backward(dy4, inputShape: x4)
-        return [dx.reshaped(shape)]
+        if isMax, case .float(let y)? = result.outputs.first {
+            let x = try inputs.float(0, node.opType).reshaped(x4)
+            return [GlobalMaxPool.backward(dy4, x: x, y: y.reshaped(dy4.shape)).reshaped(shape)]
+        }
+        return [GlobalAveragePool.backward(dy4, inputShape: x4).reshaped(shape)]
     }
 }

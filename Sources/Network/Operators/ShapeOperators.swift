@@ -120,14 +120,14 @@ struct ConcatOperator: GraphOperator {
         for x in xs where x.rank != first.rank || (0..<x.rank).contains(where: { $0 != a && x.shape[$0] != first.shape[$0] }) {
             throw ExecutionError.shapeMismatch(node: node.name, op: "Concat", detail: "cannot concatenate \(first.shape) and \(x.shape) on axis \(axis)")
         }
-        return ForwardResult(Concat.forward(xs, axis: axis), saved: xs.map(\.shape))
+        // The backward sees no inputs (backwardNeeds is empty): it learns which ones were present from `saved`.
+        return ForwardResult(Concat.forward(xs, axis: axis), saved: inputs.map { $0?.shape })
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let shapes = result.saved as? [[Int]] else { return Array(repeating: nil, count: inputs.count) }
-        // `inputs` may be placeholders here (Concat's backward reads only shapes): pieces follow the node's inputs in order.
-        var pieces = Concat.backward(dy, shapes: shapes, axis: axis)[...]
-        return node.inputs.map { $0.isEmpty ? nil : pieces.popFirst() }
+        guard let dy = outputGradients[0], let shapes = result.saved as? [[Int]?] else { return Array(repeating: nil, count: inputs.count) }
+        var pieces = Concat.backward(dy, shapes: shapes.compactMap { $0 }, axis: axis)[...]
+        return shapes.map { $0 == nil ? nil : pieces.popFirst() }
     }
 }
 

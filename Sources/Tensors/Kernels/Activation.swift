@@ -11,6 +11,31 @@ func kernelsBChunked(_ count: Int, minimumPerThread: Int = 1 << 16, _ body: (Ran
     parallelFor(pieces) { w in body((count * w / pieces)..<(count * (w + 1) / pieces)) }
 }
 
+/// y[i] = max(x[i], 0) over r, sixteen lanes at a time (the scalar loop does not vectorise: x and y may alias).
+@inline(__always)
+func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    var i = r.lowerBound
+    while i + 16 <= r.upperBound {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < r.upperBound { let v = x[i]; y[i] = v < 0 ? 0 : v; i += 1 }
+}
+
+/// d[i] = y[i] > 0 ? g[i] : 0 over r; y = relu(x) is positive exactly where x is, so y alone decides.
+@inline(__always)
+func reluBackward(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    var i = r.lowerBound
+    while i + 16 <= r.upperBound {
+        let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+        let s = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(d + i).storeBytes(of: v.replacing(with: 0, where: s .<= 0), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < r.upperBound { let v = g[i]; d[i] = y[i] > 0 ? v : 0; i += 1 }
+}
+
 /// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh).
 public enum Activation: Equatable {
     case relu, leakyRelu(alpha: Float), clip(min: Float, max: Float), sigmoid, hardSigmoid(alpha: Float, beta: Float), hardSwish, tanh
@@ -23,7 +48,7 @@ public enum Activation: Equatable {
                 kernelsBChunked(xb.count) { r in
                     switch self {
                     case .relu:
-                        for i in r { yp[i] = Swift.max(xp[i], 0) }
+                        reluForward(xp, yp, r)
                     case .leakyRelu(let alpha):
                         for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
                     case .clip(let lo, let hi):
@@ -46,6 +71,14 @@ public enum Activation: Equatable {
         }
     }
 
+    /// Whether `backward` reads x; when false (relu, sigmoid, tanh) it reads only y, and any tensor may be passed as x.
+    public var backwardReadsInput: Bool {
+        switch self {
+        case .relu, .sigmoid, .tanh: return false
+        default: return true
+        }
+    }
+
     /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
     /// relu'(0) = 0, leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
     /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).
@@ -59,7 +92,7 @@ public enum Activation: Equatable {
                         kernelsBChunked(xb.count) { r in
                             switch self {
                             case .relu:
-                                for i in r { d[i] = xp[i] > 0 ? g[i] : 0 }
+                                reluBackward(g, yp, d, r)
                             case .leakyRelu(let alpha):
                                 for i in r { d[i] = xp[i] > 0 ? g[i] : alpha * g[i] }
                             case .clip(let lo, let hi):

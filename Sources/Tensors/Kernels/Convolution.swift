@@ -24,7 +24,9 @@ public enum Convolution {
                                 needInputGradient: Bool, needParameterGradients: Bool) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
-        var dx: Tensor? = needInputGradient ? Tensor(shape: x.shape) : nil
+        // A pointwise convolution's GEMM overwrites every element of dx (beta = 0); the other paths accumulate into zeros.
+        var dx: Tensor? = !needInputGradient ? nil
+            : g.isPointwise && !g.isDepthwise ? Tensor(shape: x.shape, unsafeUninitialized: { _ in }) : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
         let dBias: Tensor? = needParameterGradients ? biasGradient(dy, g) : nil
         if !needInputGradient && !needParameterGradients { return (nil, nil, nil) }
@@ -80,8 +82,9 @@ public enum Convolution {
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
         // One scratch matrix for all images; a pointwise convolution reads the image itself as its columns.
-        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
-        defer { scratch?.deallocate() }
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        defer { buffer.map(ScratchPool.give) }
+        let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let yn = y + image * g.m * g.p
@@ -106,8 +109,9 @@ public enum Convolution {
     static func gemmBackward(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) {
         // The same scratch holds the image's columns (for dWeight) and then the column gradients (for dx).
-        let scratch: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: max(1, g.groups * g.k * g.p))
-        defer { scratch?.deallocate() }
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        defer { buffer.map(ScratchPool.give) }
+        let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let dyn = dy + image * g.m * g.p

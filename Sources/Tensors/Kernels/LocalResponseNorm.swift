@@ -147,7 +147,15 @@ public enum LocalResponseNorm {
     /// s = s^-beta in place, with cheap paths for the common exponents (0.75 in AlexNet / GoogLeNet, 0.5, 1).
     static func powNegBeta(_ s: UnsafeMutablePointer<Float>, _ count: Int, _ beta: Float) {
         if beta == 0.75 {
-            for i in 0..<count { let r = s[i].squareRoot(); s[i] = 1 / (r * r.squareRoot()) }
+            // Explicit vectors: the scalar loop stays scalar (sqrt and divide per element dominate LRN).
+            var i = 0
+            while i + 8 <= count {
+                let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+                let r = v.squareRoot()
+                UnsafeMutableRawPointer(s + i).storeBytes(of: 1 / (r * r.squareRoot()), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { let r = s[i].squareRoot(); s[i] = 1 / (r * r.squareRoot()); i += 1 }
         } else if beta == 0.5 {
             for i in 0..<count { s[i] = 1 / s[i].squareRoot() }
         } else if beta == 1 {

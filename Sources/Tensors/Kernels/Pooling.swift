@@ -1,50 +1,105 @@
 // Spatial pooling over NCHW tensors. Every (image, channel) plane is independent, so all kernels parallelise over planes.
 
 /// Max pooling (ONNX MaxPool, with dilations and ceil_mode); padding never wins a max.
+/// The forward keeps no argmax: the backward finds each window's winner again from x and y, which is cheaper
+/// than maintaining indices in the forward pass and leaves nothing to store between the passes.
 public enum MaxPool {
-    /// x [N,C,H,W] -> y [N,C,OH,OW]; argmax[i] = flat index into x of the winning element of y[i] (-1 if the window is all padding)
-    public static func forward(_ x: Tensor, window: Window2D) -> (output: Tensor, argmax: [Int32]) {
+    /// x [N,C,H,W] -> y [N,C,OH,OW]; a window that covers only padding yields 0 (keeps the network finite).
+    public static func forward(_ x: Tensor, window: Window2D) -> Tensor {
         precondition(x.rank == 4, "MaxPool: x \(x.shape) must be 4-D")
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
         let (outH, outW) = window.outputSize(inputH: h, inputW: w)
-        var argmax = [Int32](repeating: -1, count: planes * outH * outW)
-        let y = Tensor(shape: [x.shape[0], x.shape[1], outH, outW]) { out in
-            argmax.withUnsafeMutableBufferPointer { am in
-                x.withUnsafeBufferPointer { xp in
-                    let winners = am.baseAddress!, dst = out.baseAddress!, input = xp.baseAddress!
-                    parallelFor(planes) { plane in
+        let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
+        return Tensor(shape: [x.shape[0], x.shape[1], outH, outW]) { out in
+            guard out.count > 0 else { return }
+            x.withUnsafeBufferPointer { xp in
+                let dst = out.baseAddress!, input = xp.baseAddress!
+                forEachPlaneRange(planes, work: planes * outH * (w + outW * window.kernelW)) { range in
+                    // Max is separable: a column max over the window's rows, written into a -inf padded row, then
+                    // a row max over the window's columns. Both passes are branch-free, contiguous where stride 1.
+                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedWidth)
+                    defer { buffer.deallocate() }
+                    buffer.initialize(repeating: -.infinity, count: g.paddedWidth)
+                    let row = buffer + window.padLeft
+                    for plane in range {
                         let src = input + plane * h * w
                         for oh in 0..<outH {
-                            // The output row doubles as the running maximum: each tap sweeps the whole row, taps
-                            // visited in (ki, kj) order so that the first maximum wins as in a plain scan.
-                            let best = dst + (plane * outH + oh) * outW
-                            let arg = winners + (plane * outH + oh) * outW
-                            best.update(repeating: -Float.infinity, count: outW)
-                            arg.update(repeating: -1, count: outW)
-                            for ki in 0..<window.kernelH {
-                                let ih = oh * window.strideH + ki * window.dilationH - window.padTop
-                                if ih < 0 || ih >= h { continue }
-                                for kj in 0..<window.kernelW {
-                                    let offW = kj * window.dilationW - window.padLeft
-                                    let columns = Im2Col.validOutputRange(offset: offW, stride: window.strideW, input: w, output: outW)
-                                    let row = src + ih * w + offW
-                                    let first = Int32(plane * h * w + ih * w + offW)
-                                    maxStep(row, stride: window.strideW, first: first, columns: columns, best: best, arg: arg)
-                                }
+                            let yRow = dst + (plane * outH + oh) * outW
+                            let rows = g.realRows(oh)
+                            if rows.isEmpty {
+                                yRow.update(repeating: 0, count: outW)
+                                continue
                             }
-                            // Nothing beat -inf: the window holds only -inf/NaN inputs (take the first one, as a plain
-                            // scan would) or only padding (no input to take; 0 keeps the network finite).
-                            for ow in 0..<outW where arg[ow] < 0 {
-                                best[ow] = 0
-                                scan: for ki in 0..<window.kernelH {
-                                    let ih = oh * window.strideH + ki * window.dilationH - window.padTop
-                                    if ih < 0 || ih >= h { continue }
-                                    for kj in 0..<window.kernelW {
-                                        let iw = ow * window.strideW + kj * window.dilationW - window.padLeft
-                                        if iw < 0 || iw >= w { continue }
-                                        best[ow] = src[ih * w + iw]
-                                        arg[ow] = Int32(plane * h * w + ih * w + iw)
-                                        break scan
+                            row.update(from: src + g.inputRow(oh, rows.lowerBound) * w, count: w)
+                            for ki in rows.dropFirst() { maxInto(row, src + g.inputRow(oh, ki) * w, count: w) }
+                            rowMax(buffer, g, into: yRow)
+                            for ow in g.paddingColumns { yRow[ow] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy, y [N,C,OH,OW], x [N,C,H,W] -> dx [N,C,H,W]: each dy goes to the first element (in row-major window order)
+    /// of its window that equals y, i.e. the element a plain scan keeping the first maximum would pick.
+    public static func backward(_ dy: Tensor, x: Tensor, y: Tensor, window: Window2D) -> Tensor {
+        precondition(x.rank == 4, "MaxPool backward: x \(x.shape) must be 4-D")
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (outH, outW) = window.outputSize(inputH: h, inputW: w)
+        precondition(y.shape == [x.shape[0], x.shape[1], outH, outW] && dy.shape == y.shape,
+                     "MaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape) and window \(window)")
+        let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
+        let kW = window.kernelW, sW = window.strideW, dW = window.dilationW, padLeft = window.padLeft
+        var dx = Tensor(shape: x.shape)
+        guard dy.count > 0 else { return dx }
+        // A padded input row split into its sW phases: phase r, slot j holds column j*sW + r - padLeft, NaN where that
+        // is padding (NaN equals nothing, so padding never wins). Tap kj of output ow is then slot ow + q of phase r
+        // with kj*dW = q*sW + r: contiguous in ow, whatever the stride.
+        let phaseLength = (g.paddedWidth - 1) / sW + 1
+        dx.withUnsafeMutableBufferPointer { dxp in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    dy.withUnsafeBufferPointer { gp in
+                        let grads = dxp.baseAddress!, input = xp.baseAddress!, outputs = yp.baseAddress!, upstream = gp.baseAddress!
+                        forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
+                            // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
+                            let lanes = (outW + 7) / 8 * 8
+                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: sW * phaseLength + lanes)
+                            let winners = UnsafeMutablePointer<Int32>.allocate(capacity: lanes)
+                            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: lanes)
+                            defer { phases.deallocate(); winners.deallocate(); maxima.deallocate() }
+                            phases.initialize(repeating: .nan, count: sW * phaseLength + lanes)
+                            maxima.initialize(repeating: .nan, count: lanes)
+                            for plane in range {
+                                let src = input + plane * h * w, dst = grads + plane * h * w
+                                for oh in 0..<outH {
+                                    let o = (plane * outH + oh) * outW
+                                    let grad = upstream + o
+                                    maxima.update(from: outputs + o, count: outW)
+                                    winners.update(repeating: -1, count: lanes)
+                                    // Taps in reverse scan order, each overwriting earlier hits: the first hit survives.
+                                    for ki in g.realRows(oh).reversed() {
+                                        let ih = g.inputRow(oh, ki)
+                                        let xRow = src + ih * w
+                                        if sW == 1 {
+                                            (phases + padLeft).update(from: xRow, count: w)
+                                        } else {
+                                            for r in 0..<sW {
+                                                let phase = phases + r * phaseLength
+                                                var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
+                                                while column < w { phase[j] = xRow[column]; j += 1; column += sW }
+                                            }
+                                        }
+                                        for kj in stride(from: kW - 1, through: 0, by: -1) {
+                                            let t = kj * dW
+                                            let taps = phases + (t % sW) * phaseLength + t / sW
+                                            selectHits(taps, maxima, count: lanes, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
+                                        }
+                                    }
+                                    for ow in 0..<outW {
+                                        let i = Int(winners[ow])
+                                        if i >= 0 { dst[i] += grad[ow] }
                                     }
                                 }
                             }
@@ -53,64 +108,85 @@ public enum MaxPool {
                 }
             }
         }
-        return (y, argmax)
-    }
-
-    /// One kernel tap over an output row: best[o] = row[o*stride] where that is larger, and arg[o] = its flat index
-    /// first + o*stride. Four lanes at a time with explicit vector selects, because scalar code compiles to a
-    /// data-dependent branch that mispredicts on every other element.
-    @inline(__always)
-    static func maxStep(_ row: UnsafePointer<Float>, stride: Int, first: Int32, columns: Range<Int>,
-                        best: UnsafeMutablePointer<Float>, arg: UnsafeMutablePointer<Int32>) {
-        var o = columns.lowerBound
-        let lanes = SIMD4<Int32>(0, 1, 2, 3) &* Int32(stride)
-        while o + 4 <= columns.upperBound {
-            let v: SIMD4<Float>
-            if stride == 1 {
-                v = UnsafeRawPointer(row + o).loadUnaligned(as: SIMD4<Float>.self)
-            } else {
-                let p = row + o * stride
-                v = SIMD4(p[0], p[stride], p[2 * stride], p[3 * stride])
-            }
-            let current = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD4<Float>.self)
-            let index = UnsafeRawPointer(arg + o).loadUnaligned(as: SIMD4<Int32>.self)
-            let better = v .> current
-            UnsafeMutableRawPointer(best + o).storeBytes(of: current.replacing(with: v, where: better), as: SIMD4<Float>.self)
-            let candidate = SIMD4<Int32>(repeating: first &+ Int32(o * stride)) &+ lanes
-            UnsafeMutableRawPointer(arg + o).storeBytes(of: index.replacing(with: candidate, where: better), as: SIMD4<Int32>.self)
-            o += 4
-        }
-        while o < columns.upperBound {
-            let v = row[o * stride]
-            if v > best[o] { best[o] = v; arg[o] = first &+ Int32(o * stride) }
-            o += 1
-        }
-    }
-
-    /// dy [N,C,OH,OW] -> dx with shape inputShape (scatter-add through argmax)
-    public static func backward(_ dy: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
-        precondition(argmax.count == dy.count, "MaxPool backward: \(argmax.count) argmax entries for dy \(dy.shape)")
-        return scatterThroughArgmax(dy, argmax: argmax, inputShape: inputShape)
-    }
-
-    /// dx[argmax[i]] += dy[i]; winners of plane p lie in plane p, so planes are scattered in parallel.
-    static func scatterThroughArgmax(_ dy: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
-        var dx = Tensor(shape: inputShape)
-        let planes = inputShape.count >= 2 ? inputShape[0] * inputShape[1] : 1
-        let perPlane = planes == 0 ? 0 : dy.count / planes
-        dx.withUnsafeMutableBufferPointer { dxp in
-            dy.withUnsafeBufferPointer { gp in
-                argmax.withUnsafeBufferPointer { am in
-                    let dst = dxp.baseAddress!, grad = gp.baseAddress!, winners = am.baseAddress!
-                    parallelFor(planes) { plane in
-                        for i in (plane * perPlane)..<((plane + 1) * perPlane) where winners[i] >= 0 {
-                            dst[Int(winners[i])] += grad[i]
-                        }
-                    }
-                }
-            }
-        }
         return dx
+    }
+
+    /// winners[o] = first + o*step wherever taps[o] == best[o]; count is a multiple of 8 (vector selects, no tail).
+    @inline(__always)
+    static func selectHits(_ taps: UnsafePointer<Float>, _ best: UnsafePointer<Float>, count: Int, first: Int32, step: Int32,
+                           winners: UnsafeMutablePointer<Int32>) {
+        var o = 0
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* step &+ first
+        while o < count {
+            let v = UnsafeRawPointer(taps + o).loadUnaligned(as: SIMD8<Float>.self)
+            let m = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD8<Float>.self)
+            let current = UnsafeRawPointer(winners + o).loadUnaligned(as: SIMD8<Int32>.self)
+            let candidate = lanes &+ Int32(o) &* step
+            UnsafeMutableRawPointer(winners + o).storeBytes(of: current.replacing(with: candidate, where: v .== m), as: SIMD8<Int32>.self)
+            o += 8
+        }
+    }
+
+    /// Window geometry resolved once per call.
+    struct Geometry {
+        let window: Window2D
+        let h: Int, w: Int, outH: Int, outW: Int
+        /// Width of the -inf padded row: enough for the last window, including ceil-mode overhang.
+        let paddedWidth: Int
+        /// For kernel column kj, the outputs whose tap kj lands inside the input.
+        let realOutputColumns: [Range<Int>]
+        /// Outputs whose window holds no input column at all.
+        let paddingColumns: [Int]
+
+        init(_ window: Window2D, h: Int, w: Int, outH: Int, outW: Int) {
+            self.window = window
+            self.h = h; self.w = w; self.outH = outH; self.outW = outW
+            let reach = outW == 0 ? 0 : (outW - 1) * window.strideW + window.effectiveKernelW
+            paddedWidth = max(window.padLeft + w, reach) + 1
+            realOutputColumns = (0..<window.kernelW).map {
+                Im2Col.validOutputRange(offset: $0 * window.dilationW - window.padLeft, stride: window.strideW, input: w, output: outW)
+            }
+            let columns = realOutputColumns
+            paddingColumns = (0..<outW).filter { ow in !columns.contains { $0.contains(ow) } }
+        }
+
+        /// Kernel rows of output row oh that land inside the input.
+        @inline(__always)
+        func realRows(_ oh: Int) -> Range<Int> {
+            AveragePool.taps(window, axisH: true, position: oh, input: h, countIncludePad: false).real
+        }
+
+        @inline(__always)
+        func inputRow(_ oh: Int, _ ki: Int) -> Int { oh * window.strideH + ki * window.dilationH - window.padTop }
+    }
+
+    /// a[i] = max(a[i], b[i]); written as a select so that it compiles to a vector max.
+    @inline(__always)
+    static func maxInto(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { let v = b[i], m = a[i]; a[i] = v > m ? v : m }
+    }
+
+    /// y[ow] = max over kj of padded[ow*sW + kj*dW]; padded starts at the left pad.
+    @inline(__always)
+    static func rowMax(_ padded: UnsafePointer<Float>, _ g: Geometry, into y: UnsafeMutablePointer<Float>) {
+        let sW = g.window.strideW, dW = g.window.dilationW, outW = g.outW
+        if sW == 1 {
+            y.update(from: padded, count: outW)
+            for kj in 1..<max(1, g.window.kernelW) { maxInto(y, padded + kj * dW, count: outW) }
+        } else {
+            for ow in 0..<outW { y[ow] = padded[ow * sW] }
+            for kj in 1..<max(1, g.window.kernelW) {
+                let p = padded + kj * dW
+                for ow in 0..<outW { let v = p[ow * sW], m = y[ow]; y[ow] = v > m ? v : m }
+            }
+        }
+    }
+
+    /// Splits planes into one contiguous range per worker (so per-worker scratch is allocated once); small jobs stay serial.
+    static func forEachPlaneRange(_ planes: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let workers = work < 1 << 15 ? 1 : min(Threading.threadCount, planes)
+        if workers <= 1 { body(0..<planes); return }
+        parallelFor(workers) { k in body((planes * k / workers)..<(planes * (k + 1) / workers)) }
     }
 }
 
@@ -237,31 +313,43 @@ public enum GlobalAveragePool {
 
 /// Max over each whole plane (ONNX GlobalMaxPool).
 public enum GlobalMaxPool {
-    /// x [N,C,H,W] -> y [N,C,1,1]; argmax[i] = flat index into x of the winning element of y[i]
-    public static func forward(_ x: Tensor) -> (output: Tensor, argmax: [Int32]) {
+    /// x [N,C,H,W] -> y [N,C,1,1]
+    public static func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 2, "GlobalMaxPool: x \(x.shape) needs batch and channel axes")
         let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
-        var argmax = [Int32](repeating: -1, count: planes)
-        let y = Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
-            argmax.withUnsafeMutableBufferPointer { am in
-                x.withUnsafeBufferPointer { xp in
-                    let dst = out.baseAddress!, winners = am.baseAddress!, input = xp.baseAddress!
-                    parallelFor(planes) { plane in
-                        let src = input + plane * size
-                        var best = -Float.infinity, arg = -1
-                        for i in 0..<size where src[i] > best || arg < 0 { best = src[i]; arg = i }
-                        dst[plane] = arg < 0 ? 0 : best
-                        winners[plane] = arg < 0 ? -1 : Int32(plane * size + arg)
+        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
+            x.withUnsafeBufferPointer { xp in
+                let dst = out.baseAddress!, input = xp.baseAddress!
+                parallelFor(planes) { plane in
+                    let src = input + plane * size
+                    var best = -Float.infinity
+                    for i in 0..<size { let v = src[i]; best = v > best ? v : best }
+                    dst[plane] = size == 0 ? 0 : best
+                }
+            }
+        }
+    }
+
+    /// dy, y [N,C,1,1], x [N,C,H,W] -> dx [N,C,H,W]: each plane's gradient goes to its first element equal to y
+    public static func backward(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        let planes = x.rank >= 2 ? x.shape[0] * x.shape[1] : 1, size = x.count / max(1, planes)
+        precondition(dy.count == planes && y.count == planes, "GlobalMaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape)")
+        var dx = Tensor(shape: x.shape)
+        dx.withUnsafeMutableBufferPointer { dxp in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    dy.withUnsafeBufferPointer { gp in
+                        for plane in 0..<planes {
+                            let src = xp.baseAddress! + plane * size
+                            for i in 0..<size where src[i] == yp[plane] {
+                                dxp[plane * size + i] = gp[plane]
+                                break
+                            }
+                        }
                     }
                 }
             }
         }
-        return (y, argmax)
-    }
-
-    /// dy [N,C,1,1] -> dx with shape inputShape (each plane's gradient goes to its maximum)
-    public static func backward(_ dy: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
-        precondition(argmax.count == dy.count, "GlobalMaxPool backward: \(argmax.count) argmax entries for dy \(dy.shape)")
-        return MaxPool.scatterThroughArgmax(dy, argmax: argmax, inputShape: inputShape)
+        return dx
     }
 }
