@@ -144,7 +144,9 @@ public final class DeepDream {
         return current
     }
 
-    /// One gradient-ascent step: random shift, gradient (tiled when large), normalised update, shift back, clip.
+    /// One gradient-ascent step: random shift, gradient (tiled when large), normalised update, clip.
+    /// The shift is never materialised: tiles are read from, and gradients written back to, wrapped-around positions,
+    /// so that a step needs one image-sized gradient buffer beyond the image itself (memory bounded for huge images).
     @discardableResult
     public func step(_ image: inout RGBImage, rng: inout SplitMix64) throws -> Double {
         let w = image.width, h = image.height
@@ -154,31 +156,63 @@ public final class DeepDream {
         let maxShiftX = tiled ? tile : min(settings.jitter, w - 1), maxShiftY = tiled ? tile : min(settings.jitter, h - 1)
         let dx = maxShiftX > 0 ? Int.random(in: -maxShiftX...maxShiftX, using: &rng) : 0
         let dy = maxShiftY > 0 ? Int.random(in: -maxShiftY...maxShiftY, using: &rng) : 0
-        let shifted = Self.rolled(image, dx: dx, dy: dy)
         var gradient = [Float](repeating: 0, count: w * h * 3)
         var value = 0.0
         for (x0, x1) in Self.spans(w, tile: tile) {
             for (y0, y1) in Self.spans(h, tile: tile) {
-                let piece = (x0 == 0 && y0 == 0 && x1 == w && y1 == h) ? shifted : shifted.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+                let piece = Self.shiftedCrop(image, dx: dx, dy: dy, x: x0, y: y0, width: x1 - x0, height: y1 - y0)
                 let (v, g) = try objectiveAndPixelGradient(piece)
                 value += v * Double((x1 - x0) * (y1 - y0)) / Double(w * h)
-                for y in y0..<y1 {
-                    let src = (y - y0) * (x1 - x0) * 3, dst = (y * w + x0) * 3
-                    for i in 0..<((x1 - x0) * 3) { gradient[dst + i] = g[src + i] }
-                }
+                Self.scatterShifted(g, into: &gradient, imageWidth: w, imageHeight: h, dx: dx, dy: dy,
+                                    x: x0, y: y0, width: x1 - x0, height: y1 - y0)
             }
         }
         let meanAbs = gradient.reduce(Float(0)) { $0 + abs($1) } / Float(max(gradient.count, 1))
         let scale = settings.step / max(meanAbs, 1e-8)
-        // Undo the shift on the gradient, then update and clip to valid pixels.
-        var unrolledGradient = RGBImage(width: w, height: h, pixels: gradient)
-        unrolledGradient = Self.rolled(unrolledGradient, dx: -dx, dy: -dy)
         image.pixels.withUnsafeMutableBufferPointer { p in
-            unrolledGradient.pixels.withUnsafeBufferPointer { g in
+            gradient.withUnsafeBufferPointer { g in
                 for i in 0..<p.count { p[i] = min(255, max(0, p[i] + scale * g[i])) }
             }
         }
         return value
+    }
+
+    /// Source row/column of position `i` of the image shifted circularly by `shift`.
+    @inline(__always)
+    static func wrapped(_ i: Int, _ shift: Int, _ length: Int) -> Int { ((i - shift) % length + length) % length }
+
+    /// The region (x, y, width, height) of the image shifted circularly by (dx, dy), without shifting the whole image.
+    static func shiftedCrop(_ image: RGBImage, dx: Int, dy: Int, x: Int, y: Int, width: Int, height: Int) -> RGBImage {
+        let w = image.width, h = image.height
+        var out = RGBImage(width: width, height: height, pixels: [Float](repeating: 0, count: width * height * 3))
+        image.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for row in 0..<height {
+                    let sy = wrapped(y + row, dy, h)
+                    for col in 0..<width {
+                        let s = (sy * w + wrapped(x + col, dx, w)) * 3, d = (row * width + col) * 3
+                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Writes a tile's gradient back to the unshifted positions it came from.
+    static func scatterShifted(_ g: [Float], into gradient: inout [Float], imageWidth w: Int, imageHeight h: Int,
+                               dx: Int, dy: Int, x: Int, y: Int, width: Int, height: Int) {
+        g.withUnsafeBufferPointer { src in
+            gradient.withUnsafeMutableBufferPointer { dst in
+                for row in 0..<height {
+                    let sy = wrapped(y + row, dy, h)
+                    for col in 0..<width {
+                        let d = (sy * w + wrapped(x + col, dx, w)) * 3, s = (row * width + col) * 3
+                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    }
+                }
+            }
+        }
     }
 
     /// Splits 0..<length into tiles of at most `tile`; a last piece under half a tile is merged into its neighbour.
@@ -193,25 +227,5 @@ public final class DeepDream {
             start = end
         }
         return result
-    }
-
-    /// The image shifted circularly by (dx, dy) pixels.
-    static func rolled(_ image: RGBImage, dx: Int, dy: Int) -> RGBImage {
-        if dx == 0 && dy == 0 { return image }
-        let w = image.width, h = image.height
-        var out = image
-        image.pixels.withUnsafeBufferPointer { src in
-            out.pixels.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    let sy = ((y - dy) % h + h) % h
-                    for x in 0..<w {
-                        let sx = ((x - dx) % w + w) % w
-                        let s = (sy * w + sx) * 3, d = (y * w + x) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
-                    }
-                }
-            }
-        }
-        return out
     }
 }
