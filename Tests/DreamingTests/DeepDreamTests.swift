@@ -1,0 +1,95 @@
+import Dreaming
+import Foundation
+import Imaging
+import Models
+import Network
+import Tensors
+import TestSupport
+import XCTest
+
+final class DeepDreamTests: XCTestCase {
+    func googLeNet() throws -> LoadedModel { try LoadedModel(url: try SharedData.file("models/googlenet_bvlc.onnx")) }
+
+    func chelsea() throws -> RGBImage { try ImageFile.read(try SharedData.file("images/chelsea.png")) }
+
+    func testDreamRaisesTheObjectiveKeepsTheSizeAndChangesThePixels() throws {
+        var settings = DreamSettings(layers: [DreamLayer(name: "inception_4c_output")])
+        settings.octaves = 2
+        settings.iterations = 4
+        let dream = try DeepDream(model: try googLeNet(), settings: settings)
+        let photo = try chelsea()
+        let result = try dream.dream(photo)
+        XCTAssertEqual([result.width, result.height], [photo.width, photo.height])
+        let before = try dream.objectiveAndPixelGradient(photo).value
+        let after = try dream.objectiveAndPixelGradient(result).value
+        XCTAssertGreaterThan(after, 2 * before, "objective \(before) -> \(after)")
+        let changed = zip(photo.pixels, result.pixels).filter { abs($0 - $1) > 8 }.count
+        XCTAssertGreaterThan(changed, photo.pixels.count / 10, "the pixels should visibly change")
+        XCTAssertTrue(result.pixels.allSatisfy { $0 >= 0 && $0 <= 255 }, "values are clipped to the valid range")
+    }
+
+    func testTheSameSeedGivesTheSamePictureAndAnotherSeedAnother() throws {
+        var settings = DreamSettings(layers: [DreamLayer(name: "inception_3b_output")])
+        settings.octaves = 1
+        settings.iterations = 2
+        let photo = try chelsea().resized(width: 160, height: 120)
+        let model = try googLeNet()
+        let a = try DeepDream(model: model, settings: settings).dream(photo)
+        let b = try DeepDream(model: model, settings: settings).dream(photo)
+        settings.seed = 1
+        let c = try DeepDream(model: model, settings: settings).dream(photo)
+        XCTAssertEqual(a.pixels, b.pixels)
+        XCTAssertNotEqual(a.pixels, c.pixels)
+    }
+
+    func testSmallImagesGetFewerOctavesWithANoteInsteadOfACrash() throws {
+        var settings = DreamSettings(layers: [DreamLayer(name: "inception_4c_output")])
+        settings.iterations = 1
+        let dream = try DeepDream(model: try googLeNet(), settings: settings)
+        let small = try chelsea().resized(width: 90, height: 60)
+        let result = try dream.dream(small)
+        XCTAssertEqual([result.width, result.height], [90, 60])
+        XCTAssertTrue(dream.notes.contains { $0.contains("octave") }, "\(dream.notes)")
+        let tiny = try chelsea().resized(width: 20, height: 14)
+        XCTAssertThrowsError(try dream.dream(tiny)) { error in XCTAssertTrue("\(error)".contains("smaller than"), "\(error)") }
+    }
+
+    func testTiledDreamOfAnImageLargerThanATileRaisesTheObjective() throws {
+        var settings = DreamSettings(layers: [DreamLayer(name: "inception_3b_output")])
+        settings.octaves = 1
+        settings.iterations = 3
+        settings.tileSize = 128
+        let dream = try DeepDream(model: try googLeNet(), settings: settings)
+        let photo = try chelsea().resized(width: 300, height: 200)
+        let result = try dream.dream(photo)
+        XCTAssertEqual([result.width, result.height], [300, 200])
+        XCTAssertGreaterThan(try dream.objectiveAndPixelGradient(result).value, 1.5 * (try dream.objectiveAndPixelGradient(photo).value))
+    }
+
+    func testChannelAndGuideObjectivesRunAndAnOutOfRangeChannelIsAClearError() throws {
+        let model = try googLeNet()
+        let photo = try chelsea().resized(width: 160, height: 120)
+        var settings = DreamSettings(layers: [DreamLayer(name: "inception_4c_output", channel: 97)])
+        settings.octaves = 1
+        settings.iterations = 2
+        let channelDream = try DeepDream(model: model, settings: settings)
+        let before = try channelDream.objectiveAndPixelGradient(photo).value
+        XCTAssertGreaterThan(try channelDream.objectiveAndPixelGradient(try channelDream.dream(photo)).value, before)
+
+        settings.layers = [DreamLayer(name: "inception_4c_output")]
+        let guided = try DeepDream(model: model, settings: settings)
+        try guided.setGuide(try ImageFile.read(try SharedData.file("images/coffee.png")))
+        let guidedBefore = try guided.objectiveAndPixelGradient(photo).value
+        XCTAssertGreaterThan(try guided.objectiveAndPixelGradient(try guided.dream(photo)).value, guidedBefore)
+
+        settings.layers = [DreamLayer(name: "inception_4c_output", channel: 9999)]
+        XCTAssertThrowsError(try DeepDream(model: model, settings: settings).dream(photo)) { error in
+            XCTAssertTrue("\(error)".contains("channel 9999"), "\(error)")
+        }
+    }
+
+    func testLayerSpecificationsParseNamesAndWeights() throws {
+        XCTAssertEqual(try DreamLayer(parsing: "inception_4c_output:0.5"), DreamLayer(name: "inception_4c_output", weight: 0.5))
+        XCTAssertEqual(try DreamLayer(parsing: "conv2/3x3"), DreamLayer(name: "conv2/3x3"))
+    }
+}
