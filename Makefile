@@ -35,8 +35,9 @@ build: setup
 
 demo: build
 	$(DREAM) classify $(SAMPLE)
-	$(DREAM) $(SAMPLE) -o samples/chelsea-dream-demo.png
-	@echo "The dream was written to samples/chelsea-dream-demo.png"
+	@mkdir -p out
+	$(DREAM) $(SAMPLE) -o out/chelsea-dream.png
+	@echo "The dream was written to out/chelsea-dream.png"
 
 test: setup-test
 	swift build -c release

@@ -33,6 +33,17 @@ public struct LayerNames {
         if hits.count == 1 { return hits.first! }
         let exact = hits.filter { Self.normalised($0) == q }
         if exact.count == 1 { return exact.first! }
+        // Exporters number the versions of one value (Caffe2: `inception_4c/output_1`, `_2` after an in-place op):
+        // when every hit is the query plus a numeric suffix, the last one computed is the layer's final output.
+        let numbered = hits.filter { name in
+            let n = Self.normalised(name)
+            guard n.hasPrefix(q + "_") else { return false }
+            return n.dropFirst(q.count + 1).allSatisfy(\.isNumber)
+        }
+        if numbered.count == hits.count,
+           let last = graph.nodes.last(where: { node in node.outputs.contains { numbered.contains($0) } })?.outputs.first(where: { numbered.contains($0) }) {
+            return last
+        }
         if hits.count > 1 {
             throw ExecutionError.unknownValue(name: query, suggestions: Array(hits.sorted().prefix(8)).map { "\($0) (ambiguous)" })
         }
