@@ -202,13 +202,13 @@ public final class DeepDream {
         var out = image
         image.pixels.withUnsafeBufferPointer { src in
             out.pixels.withUnsafeMutableBufferPointer { dst in
+                // Each row is two block copies: its tail (from column w - shift) first, then its head.
+                let shift = ((dx % w) + w) % w
                 for y in 0..<h {
                     let sy = ((y - dy) % h + h) % h
-                    for x in 0..<w {
-                        let sx = ((x - dx) % w + w) % w
-                        let s = (sy * w + sx) * 3, d = (y * w + x) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
-                    }
+                    let from = src.baseAddress! + sy * w * 3, to = dst.baseAddress! + y * w * 3
+                    to.update(from: from + (w - shift) * 3, count: shift * 3)
+                    (to + shift * 3).update(from: from, count: (w - shift) * 3)
                 }
             }
         }
