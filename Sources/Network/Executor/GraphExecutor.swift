@@ -112,7 +112,9 @@ public final class GraphExecutor {
             let inputGrads = try operators[record.node].backward(outputGrads, inputs: record.inputs, result: record.result, need: need)
             for (k, name) in node.inputs.enumerated() where need[k] {
                 guard k < inputGrads.count, let g = inputGrads[k] else { continue }
-                if var existing = grads[name] {
+                // Taken out of the dictionary first so that the buffer is uniquely owned: add then works in place
+                // instead of copying it (copy-on-write).
+                if var existing = grads.removeValue(forKey: name) {
                     existing.add(g)
                     grads[name] = existing
                 } else {
@@ -138,4 +140,3 @@ public struct ForwardTape {
     public let wrt: Set<String>
     let requiresGrad: Set<String>
 }
-

@@ -1,3 +1,5 @@
+import Foundation
+
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
 /// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
 public enum Convolution {
@@ -78,65 +80,89 @@ public enum Convolution {
 
     // MARK: - GEMM path (groups == 1 or grouped with several channels per group)
 
-    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image and group, y_g [M/g, P] = W_g [M/g, K] * cols_g [K, P]
+    /// Output rows per im2col band: the band's columns (and column gradients) stay in L2 between the unfolding and
+    /// the GEMM instead of streaming the whole matrix (tens of MB on large images) through memory twice.
+    static func bandRows(_ g: Geometry) -> Int {
+        let budget = bandBudget // floats
+        let rows = budget / max(1, g.groups * g.k * g.outW)
+        // Too narrow a GEMM wastes its packing; keep at least a few hundred columns.
+        return min(g.outH, max(rows, (minimumBandColumns + g.outW - 1) / g.outW, 1))
+    }
+    nonisolated(unsafe) static var bandBudget = Int(ProcessInfo.processInfo.environment["DREAM_BAND"] ?? "") ?? (1 << 18)
+    nonisolated(unsafe) static var minimumBandColumns = Int(ProcessInfo.processInfo.environment["DREAM_BANDMIN"] ?? "") ?? 256
+
+    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band]
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        // One scratch matrix for all images; a pointwise convolution reads the image itself as its columns.
-        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        let band = g.isPointwise ? g.outH : bandRows(g)
+        // One scratch band for all images; a pointwise convolution reads the image itself as its columns.
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
         defer { buffer.map(ScratchPool.give) }
         let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let yn = y + image * g.m * g.p
-            var cols = xn
-            if let scratch {
-                Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch)
-                cols = UnsafePointer(scratch)
-            }
             // The bias is laid down first and the GEMM accumulates onto it (beta = 1).
             if let bias {
                 for channel in 0..<g.m { (yn + channel * g.p).update(repeating: bias[channel], count: g.p) }
             }
-            for group in 0..<g.groups {
-                Gemm.sgemm(transA: false, transB: false, m: g.mg, n: g.p, k: g.k, alpha: 1,
-                           a: weight + group * g.mg * g.k, lda: g.k, b: cols + group * g.k * g.p, ldb: g.p,
-                           beta: bias == nil ? 0 : 1, c: yn + group * g.mg * g.p, ldc: g.p)
+            for r0 in stride(from: 0, to: g.outH, by: band) {
+                let rows = r0..<min(g.outH, r0 + band)
+                let columns = rows.count * g.outW, first = r0 * g.outW
+                var cols = xn + first
+                var ldb = g.p
+                if let scratch {
+                    Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch, outputRows: rows)
+                    cols = UnsafePointer(scratch)
+                    ldb = columns
+                }
+                for group in 0..<g.groups {
+                    Gemm.sgemm(transA: false, transB: false, m: g.mg, n: columns, k: g.k, alpha: 1,
+                               a: weight + group * g.mg * g.k, lda: g.k, b: cols + group * g.k * ldb, ldb: ldb,
+                               beta: bias == nil ? 0 : 1, c: yn + group * g.mg * g.p + first, ldc: g.p)
+                }
             }
         }
     }
 
-    /// dy -> dWeight += dy_g [M/g,P] * cols_g^T [P,K] ; dx = col2im(W_g^T [K,M/g] * dy_g [M/g,P])
+    /// dy -> dWeight += dy_g [M/g,P] * cols_g^T [P,K] ; dx = col2im(W_g^T [K,M/g] * dy_g [M/g,P]), band by band
     static func gemmBackward(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) {
-        // The same scratch holds the image's columns (for dWeight) and then the column gradients (for dx).
-        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * g.p))
+        let band = g.isPointwise ? g.outH : bandRows(g)
+        // The same scratch band holds the image's columns (for dWeight) and then the column gradients (for dx).
+        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
         defer { buffer.map(ScratchPool.give) }
         let scratch = buffer?.pointer
         for image in 0..<g.n {
             let xn = x + image * g.c * g.h * g.w
             let dyn = dy + image * g.m * g.p
-            if let dWeight {
-                var cols = xn
-                if let scratch {
-                    Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch)
-                    cols = UnsafePointer(scratch)
+            let dxn = dx.map { $0 + image * g.c * g.h * g.w }
+            for r0 in stride(from: 0, to: g.outH, by: band) {
+                let rows = r0..<min(g.outH, r0 + band)
+                let columns = rows.count * g.outW, first = r0 * g.outW
+                let ld = scratch == nil ? g.p : columns
+                if let dWeight {
+                    var cols = xn + first
+                    if let scratch {
+                        Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch, outputRows: rows)
+                        cols = UnsafePointer(scratch)
+                    }
+                    for group in 0..<g.groups {
+                        Gemm.sgemm(transA: false, transB: true, m: g.mg, n: g.k, k: columns, alpha: 1,
+                                   a: dyn + group * g.mg * g.p + first, lda: g.p, b: cols + group * g.k * ld, ldb: ld,
+                                   beta: 1, c: dWeight + group * g.mg * g.k, ldc: g.k)
+                    }
                 }
-                for group in 0..<g.groups {
-                    Gemm.sgemm(transA: false, transB: true, m: g.mg, n: g.k, k: g.p, alpha: 1,
-                               a: dyn + group * g.mg * g.p, lda: g.p, b: cols + group * g.k * g.p, ldb: g.p,
-                               beta: 1, c: dWeight + group * g.mg * g.k, ldc: g.k)
-                }
-            }
-            if let dx {
-                let dxn = dx + image * g.c * g.h * g.w
-                let dcols = scratch ?? dxn // pointwise: the column gradient is the input gradient
-                for group in 0..<g.groups {
-                    Gemm.sgemm(transA: true, transB: false, m: g.k, n: g.p, k: g.mg, alpha: 1,
-                               a: weight + group * g.mg * g.k, lda: g.k, b: dyn + group * g.mg * g.p, ldb: g.p,
-                               beta: 0, c: dcols + group * g.k * g.p, ldc: g.p)
-                }
-                if let scratch {
-                    Im2Col.backward(scratch, channels: g.c, height: g.h, width: g.w, window: g.window, image: dxn)
+                if let dxn {
+                    let dcols = scratch ?? (dxn + first) // pointwise: the column gradient is the input gradient
+                    for group in 0..<g.groups {
+                        Gemm.sgemm(transA: true, transB: false, m: g.k, n: columns, k: g.mg, alpha: 1,
+                                   a: weight + group * g.mg * g.k, lda: g.k, b: dyn + group * g.mg * g.p + first, ldb: g.p,
+                                   beta: 0, c: dcols + group * g.k * ld, ldc: ld)
+                    }
+                    if let scratch {
+                        Im2Col.backward(scratch, channels: g.c, height: g.h, width: g.w, window: g.window, image: dxn, outputRows: rows)
+                    }
                 }
             }
         }

@@ -2,48 +2,50 @@
 /// column gradients back (col2im). Row (c, ki, kj) of the columns holds the pixel under kernel tap (ki, kj) of
 /// channel c for every output position, 0 where the tap falls into padding.
 public enum Im2Col {
-    /// image [C,H,W] -> cols [C*kH*kW, OH*OW]
+    /// image [C,H,W] -> cols [C*kH*kW, OH*OW]; with `outputRows`, only those output rows: cols [C*kH*kW, rows*OW]
     public static func forward(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                               window: Window2D, cols: UnsafeMutablePointer<Float>) {
+                               window: Window2D, cols: UnsafeMutablePointer<Float>, outputRows: Range<Int>? = nil) {
         let (outH, outW) = window.outputSize(inputH: height, inputW: width)
         let kH = window.kernelH, kW = window.kernelW, sH = window.strideH, sW = window.strideW
-        let planeOut = outH * outW
-        // Channels write disjoint row blocks, so they can be unfolded in parallel.
-        parallelFor(channels) { c in
+        let band = outputRows ?? 0..<outH
+        let planeOut = band.count * outW
+        // Rows (c, ki, *) are disjoint, so they can be unfolded in parallel (also for the 3 channels of a first layer).
+        parallelFor(channels * kH) { ck in
+            let c = ck / kH, ki = ck % kH
             let plane = image + c * height * width
-            for ki in 0..<kH {
-                let offH = ki * window.dilationH - window.padTop
-                let rows = validOutputRange(offset: offH, stride: sH, input: height, output: outH)
-                for kj in 0..<kW {
-                    let offW = kj * window.dilationW - window.padLeft
-                    let columns = validOutputRange(offset: offW, stride: sW, input: width, output: outW)
-                    let row = cols + ((c * kH + ki) * kW + kj) * planeOut
-                    for oh in 0..<outH {
-                        let dst = row + oh * outW
-                        guard rows.contains(oh), !columns.isEmpty else {
-                            dst.update(repeating: 0, count: outW)
-                            continue
-                        }
-                        let src = plane + (oh * sH + offH) * width + offW
-                        dst.update(repeating: 0, count: columns.lowerBound)
-                        if sW == 1 {
-                            (dst + columns.lowerBound).update(from: src + columns.lowerBound, count: columns.count)
-                        } else {
-                            for ow in columns { dst[ow] = src[ow * sW] }
-                        }
-                        (dst + columns.upperBound).update(repeating: 0, count: outW - columns.upperBound)
+            let offH = ki * window.dilationH - window.padTop
+            let rows = validOutputRange(offset: offH, stride: sH, input: height, output: outH)
+            for kj in 0..<kW {
+                let offW = kj * window.dilationW - window.padLeft
+                let columns = validOutputRange(offset: offW, stride: sW, input: width, output: outW)
+                let row = cols + ((c * kH + ki) * kW + kj) * planeOut
+                for oh in band {
+                    let dst = row + (oh - band.lowerBound) * outW
+                    guard rows.contains(oh), !columns.isEmpty else {
+                        dst.update(repeating: 0, count: outW)
+                        continue
                     }
+                    let src = plane + (oh * sH + offH) * width + offW
+                    dst.update(repeating: 0, count: columns.lowerBound)
+                    if sW == 1 {
+                        (dst + columns.lowerBound).update(from: src + columns.lowerBound, count: columns.count)
+                    } else {
+                        for ow in columns { dst[ow] = src[ow * sW] }
+                    }
+                    (dst + columns.upperBound).update(repeating: 0, count: outW - columns.upperBound)
                 }
             }
         }
     }
 
-    /// cols [C*kH*kW, OH*OW] -> image [C,H,W] += folded columns (overlapping windows add up; the caller zeroes image)
+    /// cols [C*kH*kW, OH*OW] -> image [C,H,W] += folded columns (overlapping windows add up; the caller zeroes image);
+    /// with `outputRows`, cols holds only those output rows: [C*kH*kW, rows*OW]
     public static func backward(_ cols: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                                window: Window2D, image: UnsafeMutablePointer<Float>) {
+                                window: Window2D, image: UnsafeMutablePointer<Float>, outputRows: Range<Int>? = nil) {
         let (outH, outW) = window.outputSize(inputH: height, inputW: width)
         let kH = window.kernelH, kW = window.kernelW, sH = window.strideH, sW = window.strideW
-        let planeOut = outH * outW
+        let band = outputRows ?? 0..<outH
+        let planeOut = band.count * outW
         // Every row block of channel c lands only in plane c: channels are independent.
         parallelFor(channels) { c in
             let plane = image + c * height * width
@@ -55,8 +57,9 @@ public enum Im2Col {
                     let columns = validOutputRange(offset: offW, stride: sW, input: width, output: outW)
                     if columns.isEmpty { continue }
                     let row = cols + ((c * kH + ki) * kW + kj) * planeOut
-                    for oh in rows {
-                        let src = row + oh * outW
+                    let first = max(rows.lowerBound, band.lowerBound), end = max(first, min(rows.upperBound, band.upperBound))
+                    for oh in first..<end {
+                        let src = row + (oh - band.lowerBound) * outW
                         let dst = plane + (oh * sH + offH) * width + offW
                         if sW == 1 {
                             for ow in columns { dst[ow] += src[ow] }

@@ -65,14 +65,29 @@ public enum MaxPool {
                         forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
                             // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
                             let lanes = (outW + 7) / 8 * 8
-                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: sW * phaseLength + lanes)
+                            // The whole plane is split into phases once: each input row serves up to kH output rows.
+                            let rowStride = sW * phaseLength
+                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: h * rowStride + lanes)
                             let winners = UnsafeMutablePointer<Int32>.allocate(capacity: lanes)
                             let maxima = UnsafeMutablePointer<Float>.allocate(capacity: lanes)
                             defer { phases.deallocate(); winners.deallocate(); maxima.deallocate() }
-                            phases.initialize(repeating: .nan, count: sW * phaseLength + lanes)
+                            // Slots that hold padding are never written below, so they stay NaN for every plane.
+                            phases.initialize(repeating: .nan, count: h * rowStride + lanes)
                             maxima.initialize(repeating: .nan, count: lanes)
                             for plane in range {
                                 let src = input + plane * h * w, dst = grads + plane * h * w
+                                for ih in 0..<h {
+                                    let xRow = src + ih * w, phaseRow = phases + ih * rowStride
+                                    if sW == 1 {
+                                        (phaseRow + padLeft).update(from: xRow, count: w)
+                                    } else {
+                                        for r in 0..<sW {
+                                            let phase = phaseRow + r * phaseLength
+                                            var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
+                                            while column < w { phase[j] = xRow[column]; j += 1; column += sW }
+                                        }
+                                    }
+                                }
                                 for oh in 0..<outH {
                                     let o = (plane * outH + oh) * outW
                                     let grad = upstream + o
@@ -81,19 +96,10 @@ public enum MaxPool {
                                     // Taps in reverse scan order, each overwriting earlier hits: the first hit survives.
                                     for ki in g.realRows(oh).reversed() {
                                         let ih = g.inputRow(oh, ki)
-                                        let xRow = src + ih * w
-                                        if sW == 1 {
-                                            (phases + padLeft).update(from: xRow, count: w)
-                                        } else {
-                                            for r in 0..<sW {
-                                                let phase = phases + r * phaseLength
-                                                var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
-                                                while column < w { phase[j] = xRow[column]; j += 1; column += sW }
-                                            }
-                                        }
+                                        let phaseRow = phases + ih * rowStride
                                         for kj in stride(from: kW - 1, through: 0, by: -1) {
                                             let t = kj * dW
-                                            let taps = phases + (t % sW) * phaseLength + t / sW
+                                            let taps = phaseRow + (t % sW) * phaseLength + t / sW
                                             selectHits(taps, maxima, count: lanes, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
                                         }
                                     }
