@@ -1,5 +1,3 @@
-import Foundation
-
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
 /// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
 public enum Convolution {
@@ -82,14 +80,14 @@ public enum Convolution {
 
     /// Output rows per im2col band: the band's columns (and column gradients) stay in L2 between the unfolding and
     /// the GEMM instead of streaming the whole matrix (tens of MB on large images) through memory twice.
+    /// Matrices up to 16 MB stay whole: each band costs a GEMM call (and a thread hand-off), which only pays off once
+    /// the matrix no longer fits in the last-level cache (GoogLeNet's first layers at 512 px and up).
     static func bandRows(_ g: Geometry) -> Int {
-        let budget = bandBudget // floats
-        let rows = budget / max(1, g.groups * g.k * g.outW)
-        // Too narrow a GEMM wastes its packing; keep at least a few hundred columns.
-        return min(g.outH, max(rows, (minimumBandColumns + g.outW - 1) / g.outW, 1))
+        let floats = g.groups * g.k * g.outW
+        if floats * g.outH <= 1 << 22 { return g.outH }
+        // About 1 MB of columns per band, and never a GEMM narrower than a few hundred columns (its packing would dominate).
+        return min(g.outH, max((1 << 18) / max(1, floats), (256 + g.outW - 1) / g.outW, 1))
     }
-    nonisolated(unsafe) static var bandBudget = Int(ProcessInfo.processInfo.environment["DREAM_BAND"] ?? "") ?? (1 << 18)
-    nonisolated(unsafe) static var minimumBandColumns = Int(ProcessInfo.processInfo.environment["DREAM_BANDMIN"] ?? "") ?? 256
 
     /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band]
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
