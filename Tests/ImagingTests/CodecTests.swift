@@ -2,6 +2,7 @@ import CJPEG
 import CPNG
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 
 func pattern(_ width: Int, _ height: Int) -> RGBImage {
@@ -11,7 +12,7 @@ func pattern(_ width: Int, _ height: Int) -> RGBImage {
 
 final class CodecTests: XCTestCase {
     func testPNGRoundTripIsExact() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let image = pattern(37, 23)
         let url = dir.appendingPathComponent("a.png")
         try ImageFile.writePNG(image, to: url)
@@ -19,7 +20,7 @@ final class CodecTests: XCTestCase {
     }
 
     func testPNGWriteRoundsAndClampsValues() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let image = RGBImage(width: 2, height: 1, pixels: [-5, 300, 10.4, 10.6, .nan, 254.5])
         let url = dir.appendingPathComponent("clamp.png")
         try ImageFile.write(image, to: url)
@@ -27,7 +28,7 @@ final class CodecTests: XCTestCase {
     }
 
     func testJPEGRoundTripIsCloseToOriginal() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         // Smooth content: JPEG is lossy on sharp edges by design.
         var image = RGBImage(width: 64, height: 48)
         for y in 0..<48 { for x in 0..<64 { image[x, y] = (Float(x * 4), Float(y * 5), Float(100 + x + y)) } }
@@ -128,7 +129,7 @@ final class CodecTests: XCTestCase {
     }
 
     func testTextChunksSurviveAndUnicodeUsesITXt() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let url = dir.appendingPathComponent("meta.png")
         let text = [(key: "dream:seed", value: "42"), (key: "dream:command", value: "dream run --layer inception_4c café"),
                     (key: "Comment", value: "träume 夢")]

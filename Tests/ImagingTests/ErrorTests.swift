@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 
 final class ErrorTests: XCTestCase {
@@ -17,7 +18,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testMissingFileSaysNoSuchFile() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let url = dir.appendingPathComponent("photo.jpg")
         let error = imageError { _ = try ImageFile.read(url) }
         XCTAssertEqual(error?.reason, "no such file")
@@ -25,14 +26,14 @@ final class ErrorTests: XCTestCase {
     }
 
     func testEmptyFileIsAnError() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let url = dir.appendingPathComponent("empty.png")
         try Data().write(to: url)
         XCTAssertEqual(imageError { _ = try ImageFile.read(url) }?.reason, "empty file")
     }
 
     func testUnknownFormatIsNamedWhateverTheExtension() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let gif = dir.appendingPathComponent("x.gif")
         try Data("GIF89a\u{1}\u{0}\u{1}\u{0}".utf8).write(to: gif)
         XCTAssertEqual(imageError { _ = try ImageFile.read(gif) }?.reason, "not a PNG or JPEG file (looks like GIF)")
@@ -91,7 +92,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testPixelLimitIsCheckedBeforeDecoding() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         for name in ["big.png", "big.jpg"] {
             let url = dir.appendingPathComponent(name)
             try ImageFile.write(RGBImage(width: 100, height: 80), to: url)
@@ -112,14 +113,14 @@ final class ErrorTests: XCTestCase {
     }
 
     func testWritingAnUnknownExtensionIsAnError() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let error = imageError { try ImageFile.write(pattern(2, 2), to: dir.appendingPathComponent("out.bmp")) }
         XCTAssertEqual(error?.reason, "unknown image extension '.bmp' (use .png, .jpg or .jpeg)")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
 
     func testAtomicWriteLeavesNoTemporaryFiles() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try SharedData.temporaryDirectory(for: self)
         let url = dir.appendingPathComponent("out.png")
         for k in 1...3 { try ImageFile.writePNG(pattern(8 * k, 8), to: url) }
         try AtomicFile.write(Data("hello".utf8), to: dir.appendingPathComponent("note.txt"))

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 
 /// Writes sample pictures for a human to look at when IMAGING_LOOK_DIR is set (e.g. /tmp/imaging-look).
@@ -34,7 +35,7 @@ final class LookTests: XCTestCase {
         BitmapFont.draw("ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789", on: &text, x: 4, y: 4, scale: 2, color: (0, 0, 0))
         BitmapFont.draw("abcdefghijklmnopqrstuvwxyz -_.:/%()=+!?[]<>*#,;'", on: &text, x: 4, y: 30, scale: 2, color: (0, 0, 0))
         try ImageFile.writePNG(text, to: out.appendingPathComponent("font.png"))
-        let shared = try? sharedDirectory()
+        let shared = try? SharedData.directory()
         if let shared {
             let photo = try ImageFile.read(shared.appendingPathComponent("images/chelsea.png"))
             var heat = [Float](repeating: 0, count: 14 * 14)

@@ -1,10 +1,11 @@
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 
 final class PreprocessingTests: XCTestCase {
     func testGoogLeNetPreprocessingOfChelseaMatchesGoldenInput() throws {
-        let shared = try sharedDirectory()
+        let shared = try SharedData.directory()
         let golden = try loadNpy(shared.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy"))
         XCTAssertEqual(golden.shape, [1, 3, 224, 224])
         let photo = try ImageFile.read(shared.appendingPathComponent("images/chelsea.png"))
@@ -28,7 +29,7 @@ final class PreprocessingTests: XCTestCase {
 
 extension PreprocessingTests {
     func testGoogLeNetPreprocessingOfEveryGoldenPhotoMatchesGoldenInput() throws {
-        let shared = try sharedDirectory()
+        let shared = try SharedData.directory()
         let goldenDir = shared.appendingPathComponent("golden/googlenet_bvlc")
         let pre = Preprocessing.caffeBGR
         let photos = try FileManager.default.contentsOfDirectory(atPath: shared.appendingPathComponent("images").path).sorted()
@@ -91,7 +92,7 @@ extension PreprocessingTests {
     }
 
     func testModelJSONFilesInSharedDecode() throws {
-        let shared = try sharedDirectory()
+        let shared = try SharedData.directory()
         for name in ["googlenet_bvlc", "squeezenet1_1"] {
             let data = try Data(contentsOf: shared.appendingPathComponent("models/\(name).json"))
             struct Model: Decodable { var input: Preprocessing }

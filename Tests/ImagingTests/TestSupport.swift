@@ -1,23 +1,6 @@
 import Foundation
+import TestSupport
 import XCTest
-
-/// ../shared beside the package root, or a skip saying why.
-func sharedDirectory() throws -> URL {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let shared = root.deletingLastPathComponent().appendingPathComponent("shared")
-    guard FileManager.default.fileExists(atPath: shared.appendingPathComponent("images").path) else {
-        throw XCTSkip("../shared/images not found beside the package root (\(shared.path)); reference data is not available here")
-    }
-    return shared
-}
-
-/// A fresh temporary directory, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imaging-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-    return dir
-}
 
 /// A little-endian float32 .npy file: (shape, values). Only what NumPy writes for '<f4' C-order arrays.
 func loadNpy(_ url: URL) throws -> (shape: [Int], values: [Float]) {
