@@ -76,6 +76,18 @@ struct BenchCommand: ParsableCommand {
         sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
+    /// Runs `body(false)` `warmup` times, then `body(true)` `runs` times; returns the timed runs' milliseconds, sorted.
+    func timings(_ body: (_ timed: Bool) throws -> Void) rethrows -> [Double] {
+        for _ in 0..<warmup { try body(false) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body(true)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        return times.sorted()
+    }
+
     /// Times DeepDream steps on a random image of the bench size.
     func runDream(_ model: LoadedModel) throws {
         guard let name = layer ?? model.defaultDreamLayer else { throw ValidationError("give --layer for \(model.displayName)") }
@@ -84,14 +96,7 @@ struct BenchCommand: ParsableCommand {
         let engine = try DeepDream(model: model, settings: settings)
         var rng = SplitMix64(seed: 1)
         var image = RGBImage(width: size, height: size, pixels: (0..<(size * size * 3)).map { _ in Float.random(in: 0...255, using: &rng) })
-        for _ in 0..<warmup { try engine.step(&image, rng: &rng) }
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try engine.step(&image, rng: &rng)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        times.sort()
+        let times = try timings { _ in try engine.step(&image, rng: &rng) }
         let report = DreamReport(model: model.displayName, layer: engine.settings.layers[0].name, size: size, threads: Threading.threadCount,
                                  runs: runs, dream_step_ms_median: Self.median(times), dream_step_ms_min: times[0], blas_core: BLASCore.name)
         if json {
@@ -111,21 +116,16 @@ struct BenchCommand: ParsableCommand {
         let feeds: [String: Value] = [inputName: .float(x)]
         let macs = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
                                   inputName: inputName, inputShape: x.shape, frozen: []).totalMACs
-        for _ in 0..<warmup { _ = try model.executor.run(feeds, outputs: outputs) }
-        var times: [Double] = []
         var perOperator: [String: Double] = [:]
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            var last = start
+        let times = try timings { timed in
+            var last = DispatchTime.now().uptimeNanoseconds
             _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, _ in
-                guard profile else { return }
+                guard profile && timed else { return }
                 let now = DispatchTime.now().uptimeNanoseconds
                 perOperator[model.graph.nodes[i].opType, default: 0] += Double(now - last) / 1e6
                 last = now
             }
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        times.sort()
         let breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
             op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
         }

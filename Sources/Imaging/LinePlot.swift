@@ -210,7 +210,8 @@ public struct LinePlot: Sendable {
     }
 }
 
-func xmlEscape(_ text: String) -> String {
+/// Text made safe for XML/HTML content and attribute values (SVG plots, HTML reports).
+public func xmlEscape(_ text: String) -> String {
     var out = ""
     for ch in text {
         switch ch {

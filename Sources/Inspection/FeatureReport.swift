@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// The `index.html` of a feature-map folder: the input, the layer table and every grid, with relative links only
 /// and no scripts or external assets, so it opens from the disk in any browser.
@@ -24,7 +25,7 @@ public enum FeatureReport {
         .meta { color: #555; }
         </style>
         </head>
-        <body>
+        <body id="top">
         <h1>Feature maps of \(escape(model))</h1>
         <p><img src="\(attribute(input))" alt="input image" width="\(inputWidth)" height="\(inputHeight)"></p>
         <p class="meta">Input \(inputWidth)×\(inputHeight). \(layers.count) layer\(layers.count == 1 ? "" : "s") shown;
@@ -61,22 +62,10 @@ public enum FeatureReport {
             h += "</section>\n"
         }
         h += "</body>\n</html>\n"
-        return h.replacingOccurrences(of: "<body>\n", with: "<body id=\"top\">\n")
+        return h
     }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { xmlEscape(s) }
 
     /// An attribute value: escaped, and path characters other than the safe set percent-encoded.
     static func attribute(_ s: String) -> String {
