@@ -11,11 +11,12 @@ TEST_PACKAGES := libonnx-testdata
 DREAM := .build/release/dream
 SAMPLE := samples/chelsea.png
 
-.PHONY: help setup setup-test build demo test bench clean-outputs
+.PHONY: help setup setup-test build demo test test-kernels test-kernels-run bench clean-outputs
 
 help:
 	@echo "make demo    install system packages, build (release), fetch the default model, classify and dream on a sample"
 	@echo "make test    install system packages (and ONNX's test data), build (release), run the whole test suite"
+	@echo "make test-kernels  the numeric tests again under every OpenBLAS kernel family this CPU can run"
 	@echo "make bench   forward-pass and dream-step benchmarks of the default model"
 
 # Installs only what is missing (dpkg -s), so that repeated runs are quick and need no network.
@@ -40,8 +41,34 @@ demo: build
 	@echo "The dream was written to out/chelsea-dream.png"
 
 test: setup-test
-	swift build -c release
-	swift test -c release
+	swift build -c release --build-tests
+	@$(MAKE) --no-print-directory test-kernels-run
+	swift test -c release --skip-build
+
+# OpenBLAS picks its GEMM kernels by CPU, and other kernels sum in another order: every numeric test (kernels,
+# golden logits and activations, input gradients, ONNX node tests, whole-graph gradients, dreams) runs again under
+# each kernel family this CPU can execute, so that the next CPU does not surprise us. Each run must report the
+# family it asked for (the gradient tests print it), or OpenBLAS silently used another one.
+NUMERIC_TESTS := TensorsTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|ONNXExportTests|DeepDreamTests
+KERNEL_FAMILIES := $(shell flags="$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)"; \
+	has() { for f in "$$@"; do echo "$$flags" | grep -qw -- "$$f" || return 1; done; }; \
+	has pni && echo Prescott; has sse4_2 && echo Nehalem; has avx && echo Sandybridge; \
+	has avx2 fma && echo Haswell Zen; has avx512f avx512bw avx512dq avx512vl && echo SkylakeX)
+
+test-kernels: setup-test
+	swift build -c release --build-tests
+	@$(MAKE) --no-print-directory test-kernels-run
+
+test-kernels-run:
+	@for family in $(KERNEL_FAMILIES); do \
+	  echo "== numeric tests with OPENBLAS_CORETYPE=$$family"; \
+	  log=$$(mktemp); \
+	  OPENBLAS_CORETYPE=$$family swift test -c release --skip-build --filter '$(NUMERIC_TESTS)' >$$log 2>&1; status=$$?; \
+	  grep -E 'BLAS [A-Za-z0-9]+\]|error:' $$log | cut -c1-240 | sed 's/^/   /'; grep -E 'Executed [0-9]+ tests' $$log | tail -1 | sed 's/^[[:space:]]*/   /'; \
+	  if [ $$status -ne 0 ]; then echo "numeric tests failed with OPENBLAS_CORETYPE=$$family"; rm -f $$log; exit 1; fi; \
+	  if ! grep -q "\[BLAS $$family\]" $$log; then echo "OpenBLAS did not use the $$family kernels"; rm -f $$log; exit 1; fi; \
+	  rm -f $$log; \
+	done; echo "numeric tests passed under: $(KERNEL_FAMILIES)"
 
 bench: build
 	$(DREAM) bench --size 224 --runs 20
