@@ -30,7 +30,7 @@ struct DreamOptions: ParsableArguments {
     @Option(name: .long, help: "Random shift (pixels) before each step, against grid artefacts.")
     var jitter = 32
 
-    @Option(name: .long, help: "Random seed: the same seed gives the same picture.")
+    @Option(name: .long, help: "Random seed: the same seed gives the same picture on the same machine and --threads (see --portable).")
     var seed: UInt64 = 0
 
     @Option(name: .long, help: "Tile size (pixels): larger images have their gradient computed tile by tile, bounding memory.")
@@ -44,6 +44,11 @@ struct DreamOptions: ParsableArguments {
 
     @Flag(name: [.short, .long], help: "No progress display.")
     var quiet = false
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Use OpenBLAS's SSE3 kernels, which every x86-64 CPU runs, so that the same seed, --threads and dream build give the same bytes on any machine (about 2x slower per step).",
+        discussion: "Without it, the same seed gives the same bytes on the same machine, build, thread count and OpenBLAS kernels, which the PNG records."))
+    var portable = false
 
     func validate() throws {
         if octaves < 1 { throw ValidationError("--octaves must be at least 1") }
@@ -94,6 +99,7 @@ struct DreamOptions: ParsableArguments {
             ("dream:source", source),
             ("dream:model", dream.model.displayName),
             ("dream:settings", dream.settings.summary),
+            ("dream:blas", BLASCore.summary),
         ])
         Console.status("wrote \(outputURL.path) (\(result.width)x\(result.height), \(dream.settings.layers.map(\.description).joined(separator: ", ")), seed \(dream.settings.seed))")
     }

@@ -49,11 +49,14 @@ enum Main {
     }
 }
 
-/// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore):
-/// the variable is only read when the library loads. DREAM_BLAS_CORE_CHOSEN prevents a second restart.
+/// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore), or
+/// with the portable kernels when `--portable` is among the options: the variable is only read when the library
+/// loads, so this looks at the raw arguments before they are parsed. DREAM_BLAS_CORE_CHOSEN prevents a second restart.
 func selectBLASKernels() {
     let environment = ProcessInfo.processInfo.environment
-    guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil, let core = BLASCore.recommendedOverride(environment: environment) else { return }
+    let options = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+    guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil,
+          let core = BLASCore.recommendedOverride(environment: environment, portable: options.contains("--portable")) else { return }
     setenv("OPENBLAS_CORETYPE", core, 1)
     setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)

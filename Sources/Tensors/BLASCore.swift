@@ -8,8 +8,25 @@ public enum BLASCore {
     /// The kernel family OpenBLAS chose, e.g. "Haswell", "SkylakeX", "Prescott".
     public static var name: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
+    /// The library's version, e.g. "OpenBLAS 0.3.21".
+    public static var version: String {
+        guard let config = openblas_get_config().map({ String(cString: $0) }) else { return "OpenBLAS" }
+        return config.split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// What decides the last bits of every result: library version, kernel family and thread count
+    /// (OpenBLAS splits a GEMM differently for another thread count, and each kernel family sums in its own order).
+    public static var summary: String { "\(version), \(name) kernels, \(Threading.threadCount) thread\(Threading.threadCount == 1 ? "" : "s")" }
+
+    /// The kernel family that every x86-64 CPU runs (SSE3): with the same dream build, OpenBLAS version and thread
+    /// count, results are the same bytes on any x86-64 machine.
+    public static let portableFamily = "Prescott"
+
     /// A better core type for this CPU when OpenBLAS fell back to a generic one and the user has not chosen; nil otherwise.
-    public static func recommendedOverride(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    /// With `portable`, the portable family whatever the CPU or the environment says (nil when it is already in use).
+    public static func recommendedOverride(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                           portable: Bool = false) -> String? {
+        if portable { return name.lowercased() == portableFamily.lowercased() ? nil : portableFamily }
         guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
         let generic = ["prescott", "core2", "unknown", "katmai", "coppermine", "northwood", "banias", "atom"]
         guard generic.contains(name.lowercased()) else { return nil }

@@ -20,6 +20,26 @@ final class DreamCommandTests: XCTestCase {
         let text = String(decoding: bytesA, as: UTF8.self)
         XCTAssertTrue(text.contains("seed=7"), "the PNG text chunks record the seed")
         XCTAssertTrue(text.contains("inception_3b_output"))
+        XCTAssertTrue(text.contains("dream:blas") && text.contains(" kernels, "), "the PNG records the BLAS kernels and threads")
+    }
+
+    /// --portable runs OpenBLAS's SSE3 kernels whatever the CPU (and whatever OPENBLAS_CORETYPE says), and records it:
+    /// the same bytes as a run told to use those kernels, with the same thread count.
+    func testPortableUsesTheKernelsEveryCPURunsAndRecordsThem() throws {
+        let mirror = try SharedData.file("models")
+        let home = try SharedData.temporaryDirectory(for: self)
+        let out = try SharedData.temporaryDirectory(for: self)
+        let image = try SharedData.file("images/chelsea.png").path
+        let args = [image, "--layer", "inception_3b_output", "--octaves", "2", "--iterations", "2", "--seed", "3", "--threads", "2"]
+        let portable = try DreamExecutable.run(args + ["--portable", "-o", out.appendingPathComponent("p.png").path],
+                                               home: home, mirror: mirror, environment: ["OPENBLAS_CORETYPE": "Haswell"])
+        XCTAssertEqual(portable.status, 0, portable.stderr)
+        let pinned = try DreamExecutable.run(args + ["-o", out.appendingPathComponent("q.png").path],
+                                             home: home, mirror: mirror, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(pinned.status, 0, pinned.stderr)
+        let bytes = try Data(contentsOf: out.appendingPathComponent("p.png"))
+        XCTAssertEqual(bytes, try Data(contentsOf: out.appendingPathComponent("q.png")))
+        XCTAssertTrue(String(decoding: bytes, as: UTF8.self).contains("Prescott kernels, 2 threads"))
     }
 
     func testDefaultOutputGoesBesideTheInputAndNeverOverwritesIt() throws {

@@ -23,13 +23,16 @@ public enum DreamExecutable {
     }
 
     /// Runs `dream` with arguments; the model cache is `home` and the mirror is ../shared/models.
-    public static func run(_ arguments: [String], home: URL, mirror: URL? = nil, directory: URL? = nil) throws -> CommandResult {
+    /// `environment` adds or replaces variables of this process's environment.
+    public static func run(_ arguments: [String], home: URL, mirror: URL? = nil, directory: URL? = nil,
+                           environment extra: [String: String] = [:]) throws -> CommandResult {
         let process = Process()
         process.executableURL = try url()
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["DREAM_HOME"] = home.path
         if let mirror { environment["DREAM_MODEL_MIRROR"] = mirror.path } else { environment.removeValue(forKey: "DREAM_MODEL_MIRROR") }
+        environment.merge(extra) { $1 }
         process.environment = environment
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
