@@ -15,13 +15,14 @@ struct DreamTool: ParsableCommand {
           dream photo.jpg                           DeepDream (writes photo-dream.png)
           dream photo.jpg --layer inception_3b_output --octaves 5 --seed 7 -o out.png
           dream noise --layer inception_4c_output   dream from noise
+          dream zoom photo.jpg --frames 60 -o frames/   a zoom sequence
           dream classify photo.jpg --top 5          what the network sees
           dream layers --model squeezenet           layer / parameter table
           dream features photo.jpg --all-layers -o maps/   what every layer sees
           dream run --model m.onnx --input input=x.npy --output logits=y.npy
           dream bench --size 512                    forward-pass speed
         """,
-        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self],
+        subcommands: [DreamCommand.self, NoiseCommand.self, ZoomCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }

@@ -96,8 +96,9 @@ public final class DeepDream {
     }
 
     /// The dream of an image: octaves from small to full size, detail carried up, `iterations` steps each.
-    public func dream(_ image: RGBImage, progress: ((DreamProgress) -> Void)? = nil) throws -> RGBImage {
-        var rng = SplitMix64(seed: settings.seed)
+    /// `seed` replaces the settings' seed (zoom sequences dream frame k with seed + k).
+    public func dream(_ image: RGBImage, seed: UInt64? = nil, progress: ((DreamProgress) -> Void)? = nil) throws -> RGBImage {
+        var rng = SplitMix64(seed: seed ?? settings.seed)
         let minSide = try minimumSide()
         var octaves = max(1, settings.octaves)
         while octaves > 1 && Float(min(image.width, image.height)) / pow(settings.octaveScale, Float(octaves - 1)) < Float(minSide) {
