@@ -72,9 +72,7 @@ public final class LoadedModel {
             guard let input = modelDescription?.input else {
                 throw ModelUseError.missingDescription(model: displayName, needed: "how to preprocess images (channel order, mean, std)")
             }
-            return Preprocessing(channelOrder: input.channelOrder.uppercased() == "BGR" ? .bgr : .rgb,
-                                 pixelRange: input.pixelRange, mean: input.mean, std: input.std,
-                                 resizeShorter: input.resizeShorter, crop: input.crop)
+            return input.preprocessing
         }
     }
 
@@ -85,12 +83,9 @@ public final class LoadedModel {
         return [224, 224]
     }
 
-    /// Smallest input [height, width] the whole network accepts (the classifier's), default 32x32 when unknown.
-    public var minimumInputSize: [Int] { modelDescription?.input.minSize ?? [32, 32] }
-
     /// The network input for an image already at its working size: [1, 3, H, W] in the model's preprocessing.
     public func inputTensor(for image: RGBImage) throws -> Tensor {
-        Tensor(shape: [1, 3, image.height, image.width], scalars: try preprocessing.planarTensorData(from: image))
+        try preprocessing.inputTensor(for: image)
     }
 
     /// Dream layers the description lists, resolved to this file's value names.

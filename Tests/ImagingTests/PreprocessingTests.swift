@@ -72,12 +72,14 @@ extension PreprocessingTests {
         XCTAssertEqual(Preprocessing.caffeBGR.image(fromPlanar: [-200, 0, 0, 0, 200, 0], width: 2, height: 1).pixels[2], 0)
     }
 
-    func testValidRangeMapsPixelZeroAndFullScale() {
-        XCTAssertEqual(Preprocessing.caffeBGR.validRange(channel: 0), -104...151)
-        XCTAssertEqual(Preprocessing.caffeBGR.validRange(channel: 2), -123...132)
-        let r = Preprocessing.imagenetRGB.validRange(channel: 1)
-        XCTAssertEqual(r.lowerBound, -0.456 / 0.224, accuracy: 1e-5)
-        XCTAssertEqual(r.upperBound, (1 - 0.456) / 0.224, accuracy: 1e-5)
+    func testPixelsZeroAndFullScaleMapToTheEndsOfEachChannelsRange() {
+        let black = RGBImage(width: 1, height: 1, pixels: [0, 0, 0]), white = RGBImage(width: 1, height: 1, pixels: [255, 255, 255])
+        let caffeBlack = Preprocessing.caffeBGR.planarTensorData(from: black), caffeWhite = Preprocessing.caffeBGR.planarTensorData(from: white)
+        XCTAssertEqual([caffeBlack[0], caffeWhite[0]], [-104, 151])
+        XCTAssertEqual([caffeBlack[2], caffeWhite[2]], [-123, 132])
+        let torchBlack = Preprocessing.imagenetRGB.planarTensorData(from: black), torchWhite = Preprocessing.imagenetRGB.planarTensorData(from: white)
+        XCTAssertEqual(torchBlack[1], -0.456 / 0.224, accuracy: 1e-5)
+        XCTAssertEqual(torchWhite[1], (1 - 0.456) / 0.224, accuracy: 1e-5)
     }
 
     func testDecodesTheInputObjectOfAModelJSON() throws {
