@@ -72,7 +72,7 @@ public enum FeatureExport {
     /// Resolves the request's layers (errors list close matches), runs the network once and writes every file.
     public static func run(model: LoadedModel, input: FeatureInput, request: FeatureRequest) throws -> FeatureExportResult {
         let names = LayerNames(graph: model.graph)
-        var layers = request.allLayers ? FeatureLayers.all(in: model.graph) : try request.layers.map { try names.resolve($0) }
+        var layers = request.allLayers ? FeatureLayers.all(in: model.executor) : try request.layers.map { try names.resolve($0) }
         var seen = Set<String>()
         layers = layers.filter { seen.insert($0).inserted }
         guard !layers.isEmpty else { throw FeatureExportError.noLayers }

@@ -10,6 +10,8 @@ public enum ExecutionError: Error, CustomStringConvertible, Equatable {
     case unknownValue(name: String, suggestions: [String])
     case shapeMismatch(node: String, op: String, detail: String)
     case notDifferentiable(node: String, op: String)
+    /// A backward pass found no record of what its forward saved: a bug in the engine, reported rather than ignored.
+    case missingSavedValue(node: String, op: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum ExecutionError: Error, CustomStringConvertible, Equatable {
             return "node '\(node)' (\(op)): \(detail)"
         case let .notDifferentiable(node, op):
             return "node '\(node)' (\(op)) has no gradient"
+        case let .missingSavedValue(node, op):
+            return "node '\(node)' (\(op)): the backward pass is missing what the forward pass saved (an engine bug)"
         }
     }
 }
