@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Parallel
 
 /// How `resized` computes each output pixel.
 public enum ResizeFilter: String, Sendable, CaseIterable {
@@ -137,7 +138,7 @@ enum Resampler {
                 axis.offsets.withUnsafeBufferPointer { offsets in
                 axis.weights.withUnsafeBufferPointer { weights in
                     let s = src.baseAddress!, d = dst.baseAddress!
-                    forEachRowChunk(height, work: outWidth * channels * 4) { rows in
+                    parallelRanges(height, work: height * outWidth * channels * 4, minimumWorkPerThread: 200_000) { rows in
                         for y in rows {
                             let inRow = s + y * width * channels, outRow = d + y * outWidth * channels
                             for x in 0..<outWidth {
@@ -167,7 +168,7 @@ enum Resampler {
                 axis.offsets.withUnsafeBufferPointer { offsets in
                 axis.weights.withUnsafeBufferPointer { weights in
                     let s = src.baseAddress!, d = dst.baseAddress!
-                    forEachRowChunk(outHeight, work: rowLength * 4) { rows in
+                    parallelRanges(outHeight, work: outHeight * rowLength * 4, minimumWorkPerThread: 200_000) { rows in
                         for y in rows {
                             let o = d + y * rowLength, w = weights.baseAddress! + offsets[y]
                             for k in 0..<counts[y] {
@@ -189,15 +190,3 @@ enum Resampler {
     }
 }
 
-/// Splits `count` rows over the cores when there is enough work (`work` = operations per row) to pay for the threads.
-func forEachRowChunk(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-    let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, count * work / 200_000), count)
-    if workers <= 1 { body(0..<count); return }
-    let chunk = (count + workers - 1) / workers
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * chunk, hi = min(count, lo + chunk)
-            if lo < hi { body(lo..<hi) }
-        }
-    }
-}

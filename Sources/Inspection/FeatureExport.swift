@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Models
 import Network
+import Parallel
 import Tensors
 
 /// What `dream features` should write for one image.

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// Elementwise binary operators (ONNX Add, Sub, Mul, Div).
 public enum BinaryOperator { case add, sub, mul, div }
@@ -158,18 +159,18 @@ public enum Broadcast {
                 b.withUnsafeBufferPointer { bb in
                     let ap = ab.baseAddress!, bp = bb.baseAddress!, op = out.baseAddress!
                     if ab.count == count && bb.count == count {
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], bp[i]) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(ap[i], bp[i]) } }
                     } else if ab.count == count && bb.count == 1 {
                         let s = bp[0]
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], s) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(ap[i], s) } }
                     } else if bb.count == count && ab.count == 1 {
                         let s = ap[0]
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(s, bp[i]) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(s, bp[i]) } }
                     } else {
                         let layout = BroadcastLayoutB(output: outShape, operands: [a.shape, b.shape])
                         let inner = layout.inner, last = layout.dims.count - 1
                         let sa = layout.strides[0][last], sb = layout.strides[1][last]
-                        kernelsBChunked(layout.rows, minimumPerThread: max(1, (1 << 16) / inner)) { rows in
+                        parallelRanges(layout.rows, minimumWorkPerThread: max(1, (1 << 16) / inner)) { rows in
                             layout.forEachRow(rows) { row, offsets in
                                 let x = ap + offsets[0], y = bp + offsets[1], z = op + row * inner
                                 switch (sa, sb) {

@@ -1,3 +1,5 @@
+import Parallel
+
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
 /// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
 public enum Convolution {

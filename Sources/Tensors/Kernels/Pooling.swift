@@ -1,3 +1,5 @@
+import Parallel
+
 // Spatial pooling over NCHW tensors. Every (image, channel) plane is independent, so all kernels parallelise over planes.
 
 /// Max pooling (ONNX MaxPool, with dilations and ceil_mode); padding never wins a max.
@@ -14,7 +16,7 @@ public enum MaxPool {
             guard out.count > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 let dst = out.baseAddress!, input = xp.baseAddress!
-                forEachPlaneRange(planes, work: planes * outH * (w + outW * window.kernelW)) { range in
+                parallelRanges(planes, work: planes * outH * (w + outW * window.kernelW), minimumWorkPerThread: 1 << 15) { range in
                     // Max is separable: a column max over the window's rows, written into a -inf padded row, then
                     // a row max over the window's columns. Both passes are branch-free, contiguous where stride 1.
                     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedWidth)
@@ -62,7 +64,7 @@ public enum MaxPool {
                 y.withUnsafeBufferPointer { yp in
                     dy.withUnsafeBufferPointer { gp in
                         let grads = dxp.baseAddress!, input = xp.baseAddress!, outputs = yp.baseAddress!, upstream = gp.baseAddress!
-                        forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
+                        parallelRanges(planes, work: planes * outH * outW * window.kernelH * kW, minimumWorkPerThread: 1 << 15) { range in
                             // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
                             let lanes = (outW + 7) / 8 * 8
                             // The whole plane is split into phases once: each input row serves up to kH output rows.
@@ -188,12 +190,6 @@ public enum MaxPool {
         }
     }
 
-    /// Splits planes into one contiguous range per worker (so per-worker scratch is allocated once); small jobs stay serial.
-    static func forEachPlaneRange(_ planes: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let workers = work < 1 << 15 ? 1 : min(Threading.threadCount, planes)
-        if workers <= 1 { body(0..<planes); return }
-        parallelFor(workers) { k in body((planes * k / workers)..<(planes * (k + 1) / workers)) }
-    }
 }
 
 /// Average pooling (ONNX AveragePool, with dilations and ceil_mode).
