@@ -88,8 +88,8 @@ public final class DeepDream {
             notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")
         }
         if min(image.width, image.height) < minSide {
-            throw ExecutionError.shapeMismatch(node: settings.layers.first?.name ?? "", op: "dream",
-                detail: "the image (\(image.width)x\(image.height)) is smaller than \(minSide) px, the least this layer needs")
+            throw DreamError.imageTooSmall(width: image.width, height: image.height, minimumSide: minSide,
+                                           layer: layerNames.joined(separator: ", "))
         }
         // Pyramid of bases, largest first.
         var bases = [image]

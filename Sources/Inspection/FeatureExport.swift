@@ -56,7 +56,7 @@ public struct FeatureExportResult {
     public var npy: URL?
 }
 
-public enum FeatureExportError: Error, CustomStringConvertible {
+public enum FeatureExportError: Error, CustomStringConvertible, LocalizedError {
     case noLayers
     case npyNeedsOneLayer(count: Int)
 
@@ -66,6 +66,8 @@ public enum FeatureExportError: Error, CustomStringConvertible {
         case .npyNeedsOneLayer(let n): return "--npy writes one layer's activations, but \(n) layers were chosen"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// Computes and writes feature maps: per-channel PNGs, grids, overlays, raw activations and the HTML index.

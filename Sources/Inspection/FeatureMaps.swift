@@ -2,7 +2,7 @@ import Foundation
 import Network
 import Tensors
 
-public enum FeatureError: Error, CustomStringConvertible, Equatable {
+public enum FeatureError: Error, CustomStringConvertible, LocalizedError, Equatable {
     case notAFeatureMap(layer: String, shape: [Int])
     case channelOutOfRange(layer: String, channel: Int, channels: Int)
     case badInputTensor(shape: [Int])
@@ -17,6 +17,8 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
             return "the input tensor has shape \(shape); expected [1, 3, H, W]"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// One layer's activations for one image as C maps of H x W, with per-channel statistics.

@@ -3,7 +3,7 @@ import Imaging
 import Network
 import Tensors
 
-public enum ModelUseError: Error, CustomStringConvertible {
+public enum ModelUseError: Error, CustomStringConvertible, LocalizedError {
     case missingDescription(model: String, needed: String)
     case noImageInput(model: String)
 
@@ -15,6 +15,8 @@ public enum ModelUseError: Error, CustomStringConvertible {
             return "\(model) has no 4-D image input"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// A model ready to use: its graph, an executor, and what its description says (preprocessing, labels, dream layers).

@@ -6,7 +6,7 @@ import XCTest
 final class PreprocessingTests: XCTestCase {
     func testGoogLeNetPreprocessingOfChelseaMatchesGoldenInput() throws {
         let shared = try SharedData.directory()
-        let golden = try loadNpy(shared.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy"))
+        let golden = try Float32NumPy.read(shared.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy"))
         XCTAssertEqual(golden.shape, [1, 3, 224, 224])
         let photo = try ImageFile.read(shared.appendingPathComponent("images/chelsea.png"))
         let pre = Preprocessing(channelOrder: .bgr, pixelRange: [0, 255], mean: [104, 117, 123], std: [1, 1, 1],
@@ -38,7 +38,7 @@ extension PreprocessingTests {
             let stem = (photo as NSString).deletingPathExtension
             let npy = goldenDir.appendingPathComponent("\(stem).input.npy")
             guard FileManager.default.fileExists(atPath: npy.path) else { continue }
-            let golden = try loadNpy(npy)
+            let golden = try Float32NumPy.read(npy)
             let image = try ImageFile.read(shared.appendingPathComponent("images/\(photo)"))
             let x = pre.planarTensorData(from: pre.prepareForClassification(image))
             XCTAssertEqual(x.count, golden.values.count, photo)

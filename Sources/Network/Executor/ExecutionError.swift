@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors of graph preparation and execution; each message is one line a user can act on.
-public enum ExecutionError: Error, CustomStringConvertible, Equatable {
+public enum ExecutionError: Error, CustomStringConvertible, LocalizedError, Equatable {
     case unsupportedOperator(op: String, node: String, domain: String)
     case badAttribute(node: String, op: String, attribute: String, expected: String)
     case unsupportedAttribute(node: String, op: String, detail: String)
@@ -35,4 +35,6 @@ public enum ExecutionError: Error, CustomStringConvertible, Equatable {
             return "node '\(node)' (\(op)): the backward pass is missing what the forward pass saved (an engine bug)"
         }
     }
+
+    public var errorDescription: String? { description }
 }
