@@ -284,18 +284,10 @@ public enum AveragePool {
 public enum GlobalAveragePool {
     /// x [N,C,H,W] -> y [N,C,1,1]
     public static func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2, "GlobalAveragePool: x \(x.shape) needs batch and channel axes")
-        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
-        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
-            x.withUnsafeBufferPointer { xp in
-                let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelFor(planes) { plane in
-                    let src = input + plane * size
-                    var s: Float = 0
-                    for i in 0..<size { s += src[i] }
-                    dst[plane] = size == 0 ? 0 : s / Float(size)
-                }
-            }
+        reducingPlanes(x, "GlobalAveragePool") { src, size in
+            var s: Float = 0
+            for i in 0..<size { s += src[i] }
+            return size == 0 ? 0 : s / Float(size)
         }
     }
 
@@ -317,18 +309,10 @@ public enum GlobalAveragePool {
 public enum GlobalMaxPool {
     /// x [N,C,H,W] -> y [N,C,1,1]
     public static func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2, "GlobalMaxPool: x \(x.shape) needs batch and channel axes")
-        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
-        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
-            x.withUnsafeBufferPointer { xp in
-                let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelFor(planes) { plane in
-                    let src = input + plane * size
-                    var best = -Float.infinity
-                    for i in 0..<size { let v = src[i]; best = v > best ? v : best }
-                    dst[plane] = size == 0 ? 0 : best
-                }
-            }
+        reducingPlanes(x, "GlobalMaxPool") { src, size in
+            var best = -Float.infinity
+            for i in 0..<size { let v = src[i]; best = v > best ? v : best }
+            return size == 0 ? 0 : best
         }
     }
 
@@ -353,5 +337,17 @@ public enum GlobalMaxPool {
             }
         }
         return dx
+    }
+}
+
+/// x [N,C,...] -> y [N,C,1,...]: `reduce(plane, size)` of every (sample, channel) plane, planes in parallel.
+func reducingPlanes(_ x: Tensor, _ name: String, _ reduce: (UnsafePointer<Float>, Int) -> Float) -> Tensor {
+    precondition(x.rank >= 2, "\(name): x \(x.shape) needs batch and channel axes")
+    let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
+    return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
+        x.withUnsafeBufferPointer { xp in
+            let dst = out.baseAddress!, input = xp.baseAddress!
+            parallelFor(planes) { plane in dst[plane] = reduce(input + plane * size, size) }
+        }
     }
 }
