@@ -1,9 +1,9 @@
 // swift-tools-version:5.9
 import PackageDescription
 
-// Layering (arrows = may import):
+// Layering (arrows = may import; each target declares exactly the targets its files import):
 //   dream (CLI) -> Dreaming, Inspection -> Models -> Network, Imaging
-//   Network -> Tensors -> CBLAS ;  Imaging -> CPNG, CJPEG
+//   Network -> Tensors -> CBLAS, Parallel ;  Imaging -> CPNG, CJPEG, Parallel
 let package = Package(
     name: "dream",
     platforms: [.macOS(.v13)],
@@ -24,26 +24,28 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "Tensors", dependencies: ["CBLAS"],
+        // The thread count and the one parallel loop helper every module shares (kernels and image resizing).
+        .target(name: "Parallel"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "Parallel"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
         .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["ONNX/onnx-subset.proto"]),
-        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "Parallel"]),
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
-        .target(name: "Models", dependencies: ["Network", "Imaging"]),
-        .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging"]),
-        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging"]),
+        .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors"]),
+        .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors"]),
+        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel"]),
         .executableTarget(name: "DreamCLI", dependencies: [
-            "Models", "Network", "Imaging", "Dreaming", "Inspection",
+            "Models", "Network", "Imaging", "Dreaming", "Inspection", "Tensors", "Parallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NetworkTests", dependencies: ["Network", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "TestSupport"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CPNG", "CJPEG", "TestSupport"]),
         .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Models", "Network", "Imaging", "TestSupport"]),
+        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

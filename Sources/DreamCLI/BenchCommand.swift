@@ -1,10 +1,11 @@
 import ArgumentParser
-import Foundation
 import Dreaming
+import Foundation
 import Imaging
 import Inspection
 import Models
 import Network
+import Parallel
 import Tensors
 
 struct BenchCommand: ParsableCommand {

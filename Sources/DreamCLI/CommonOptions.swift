@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Parallel
 import Tensors
 
 /// Options every model-using command shares.

@@ -16,25 +16,25 @@ struct DreamOptions: ParsableArguments {
     var channel: Int?
 
     @Option(name: .long, help: "Image pyramid levels, smallest first.")
-    var octaves = 4
+    var octaves = DreamSettings.defaults.octaves
 
     @Option(name: .customLong("octave-scale"), help: "Size ratio between octaves.")
-    var octaveScale: Float = 1.4
+    var octaveScale = DreamSettings.defaults.octaveScale
 
     @Option(name: .long, help: "Gradient-ascent steps per octave.")
-    var iterations = 10
+    var iterations = DreamSettings.defaults.iterations
 
     @Option(name: .long, help: "Step size on the 0–255 pixel scale (gradient normalised by its mean absolute value).")
-    var step: Float = 1.5
+    var step = DreamSettings.defaults.step
 
     @Option(name: .long, help: "Random shift (pixels) before each step, against grid artefacts.")
-    var jitter = 32
+    var jitter = DreamSettings.defaults.jitter
 
     @Option(name: .long, help: "Random seed: the same seed gives the same picture on the same machine and --threads (see --portable).")
-    var seed: UInt64 = 0
+    var seed = DreamSettings.defaults.seed
 
     @Option(name: .long, help: "Tile size (pixels): larger images have their gradient computed tile by tile, bounding memory.")
-    var tile = 512
+    var tile = DreamSettings.defaults.tileSize
 
     @Option(name: .long, help: "Guide image: dream towards the features this image excites.")
     var guide: String?
@@ -85,7 +85,6 @@ struct DreamOptions: ParsableArguments {
 
     /// Runs the dream with a progress line on stderr (when it is a terminal) and writes the result.
     func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
-        Console.quiet = quiet
         let bar = ProgressLine(enabled: !quiet && Console.stderrIsTerminal)
         let result = try dream.dream(image) { p in
             bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
@@ -136,6 +135,7 @@ struct DreamCommand: ParsableCommand {
             throw ValidationError("the output would overwrite the input image; choose another -o")
         }
         let picture = try ImageFile.read(input)
+        Console.quiet = options.quiet
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
         try options.run(dream, on: picture, source: input.lastPathComponent, to: output)
@@ -165,6 +165,7 @@ struct NoiseCommand: ParsableCommand {
     func run() throws {
         var rng = SplitMix64(seed: options.seed ^ 0x6E6F_6973_65)
         let pixels = (0..<(size * size * 3)).map { _ in Float(128 + Int(rng.next() % 41) - 20) }
+        Console.quiet = options.quiet
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
         let output = URL(fileURLWithPath: options.output ?? "noise-dream.png")

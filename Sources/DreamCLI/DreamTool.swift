@@ -44,7 +44,9 @@ enum Main {
                 FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)
             }
-            FileHandle.standardError.write(Data("dream: error: \(describe(error))\n".utf8))
+            // Every error type of ours is a LocalizedError; Foundation's (file system) describe themselves too.
+            let message = error.localizedDescription.replacingOccurrences(of: "\n", with: " ")
+            FileHandle.standardError.write(Data("dream: error: \(message)\n".utf8))
             Foundation.exit(1)
         }
     }
@@ -62,13 +64,4 @@ func selectBLASKernels() {
     setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)
     // execv returns only on failure: carry on with the kernels we have.
-}
-
-/// One line for any error: ours describe themselves; Foundation's (file system) give their localized description.
-func describe(_ error: Error) -> String {
-    let ns = error as NSError
-    if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain || ns.domain == NSURLErrorDomain {
-        return ns.localizedDescription
-    }
-    return String(describing: error).replacingOccurrences(of: "\n", with: " ")
 }

@@ -51,7 +51,7 @@ struct FeaturesCommand: ParsableCommand {
     var sort = false
 
     @Option(name: .long, help: ArgumentHelp("One colour scale per channel or per layer.", valueName: "channel|layer"))
-    var normalize: String = "channel"
+    var normalize: FeatureNormalization = .channel
 
     @Flag(name: .customLong("channel-images"), inversion: .prefixedNo,
           help: "One PNG per channel (default: yes for --layer, no for --all-layers).")
@@ -67,7 +67,7 @@ struct FeaturesCommand: ParsableCommand {
     var npy: String?
 
     @Option(name: .long, help: ArgumentHelp("Working size: N for NxN (resize + centre crop), or 'original'.", valueName: "N|original"))
-    var size: String?
+    var size: WorkingSize?
 
     @Option(name: .customLong("input-npy"), help: ArgumentHelp("Feed this preprocessed [1,3,H,W] tensor instead of an image.", valueName: "file.npy"))
     var inputNpy: String?
@@ -81,8 +81,6 @@ struct FeaturesCommand: ParsableCommand {
         if layer.isEmpty && !allLayers { throw ValidationError("choose --layer NAME (see `dream layers`) or --all-layers") }
         if !layer.isEmpty && allLayers { throw ValidationError("--layer and --all-layers do not go together") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
-        if FeatureNormalization(rawValue: normalize) == nil { throw ValidationError("--normalize takes 'channel' or 'layer'") }
-        if let size, WorkingSize(parsing: size) == nil { throw ValidationError("--size takes a positive number of pixels or 'original'") }
         if size != nil && inputNpy != nil { throw ValidationError("--size does not apply to --input-npy (the tensor has its own size)") }
         if let channel, channel < 0 { throw ValidationError("--channel must not be negative") }
         if channel != nil && !overlay { throw ValidationError("--channel chooses the channel of --overlay; add --overlay") }
@@ -102,7 +100,7 @@ struct FeaturesCommand: ParsableCommand {
             folder = URL(fileURLWithPath: output ?? "features", isDirectory: true)
         } else {
             let url = URL(fileURLWithPath: image!)
-            input = try model.featureInput(image: try ImageFile.read(url), size: size.flatMap(WorkingSize.init(parsing:)) ?? .modelDefault)
+            input = try model.featureInput(image: try ImageFile.read(url), size: size ?? .modelDefault)
             folder = URL(fileURLWithPath: output ?? url.deletingPathExtension().path + "-features", isDirectory: true)
         }
         var request = FeatureRequest(outputDirectory: folder)
@@ -110,7 +108,7 @@ struct FeaturesCommand: ParsableCommand {
         request.allLayers = allLayers
         request.top = top
         request.sortByMean = sort
-        request.normalization = FeatureNormalization(rawValue: normalize) ?? .channel
+        request.normalization = normalize
         request.channelImages = channelImages
         request.overlay = overlay
         request.overlayChannel = channel
@@ -134,7 +132,15 @@ struct FeaturesCommand: ParsableCommand {
 }
 
 /// An unknown layer name, with the close matches, as one line.
-struct LayerNameError: Error, CustomStringConvertible {
+struct LayerNameError: Error, CustomStringConvertible, LocalizedError {
     var message: String
     var description: String { message }
+    var errorDescription: String? { message }
+}
+
+extension FeatureNormalization: ExpressibleByArgument {}
+
+extension WorkingSize: ExpressibleByArgument {
+    /// A positive number of pixels or "original"; anything else is a usage error naming --size.
+    public init?(argument: String) { self.init(parsing: argument) }
 }

@@ -38,7 +38,7 @@ struct LayersCommand: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
-        let frozen = try ParameterFreezing(graph: model.graph).frozen(prefixes: freeze, beforeLayer: freezeBefore)
+        let frozen = try ParameterFreezing(executor: model.executor).frozen(prefixes: freeze, beforeLayer: freezeBefore)
         let hw = size.map { [$0, $0] } ?? model.defaultInputSize
         let table = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
                                    inputName: try model.inputName, inputShape: [1, 3, hw[0], hw[1]], frozen: frozen)

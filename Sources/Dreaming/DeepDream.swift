@@ -47,34 +47,15 @@ public final class DeepDream {
 
     /// Objective and gradient with respect to the pixels of an image (interleaved RGB, 0–255 scale).
     public func objectiveAndPixelGradient(_ image: RGBImage) throws -> (value: Double, gradient: [Float]) {
-        let x = Tensor(shape: [1, 3, image.height, image.width], scalars: preprocessing.planarTensorData(from: image))
-        let (value, g) = try objectiveAndGradient(networkInput: x)
-        return (value, pixelGradient(fromPlanar: g, width: image.width, height: image.height))
-    }
-
-    /// Chain rule through the preprocessing: network channel k = (pixel[c] · range/255 − mean[k]) / std[k].
-    func pixelGradient(fromPlanar g: Tensor, width: Int, height: Int) -> [Float] {
-        let plane = width * height
-        var out = [Float](repeating: 0, count: plane * 3)
-        let scale = (preprocessing.pixelRange.last ?? 255) / 255
-        g.withUnsafeBufferPointer { gp in
-            out.withUnsafeMutableBufferPointer { o in
-                for k in 0..<3 {
-                    let rgb = preprocessing.channelOrder == .bgr ? 2 - k : k
-                    let factor = scale / (k < preprocessing.std.count ? preprocessing.std[k] : 1)
-                    for i in 0..<plane { o[i * 3 + rgb] = gp[k * plane + i] * factor }
-                }
-            }
-        }
-        return out
+        let (value, g) = try objectiveAndGradient(networkInput: preprocessing.inputTensor(for: image))
+        return (value, preprocessing.pixelGradient(fromInputGradient: g))
     }
 
     /// Sets guide features from a guide image (at most `maxSide` pixels per side): the dream then matches them.
     public func setGuide(_ guide: RGBImage, maxSide: Int = 384) throws {
         let scale = min(1, Float(maxSide) / Float(max(guide.width, guide.height)))
         let g = scale < 1 ? guide.resized(width: max(1, Int(Float(guide.width) * scale)), height: max(1, Int(Float(guide.height) * scale))) : guide
-        let x = Tensor(shape: [1, 3, g.height, g.width], scalars: preprocessing.planarTensorData(from: g))
-        let values = try model.executor.run([inputName: .float(x)], outputs: layerNames)
+        let values = try model.executor.run([inputName: .float(preprocessing.inputTensor(for: g))], outputs: layerNames)
         for name in layerNames {
             guard let act = values[name]?.floatTensor, act.rank == 4 else { continue }
             objective.guideFeatures[name] = act.reshaped([act.shape[1], act.shape[2] * act.shape[3]])
@@ -108,8 +89,8 @@ public final class DeepDream {
             notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")
         }
         if min(image.width, image.height) < minSide {
-            throw ExecutionError.shapeMismatch(node: settings.layers.first?.name ?? "", op: "dream",
-                detail: "the image (\(image.width)x\(image.height)) is smaller than \(minSide) px, the least this layer needs")
+            throw DreamError.imageTooSmall(width: image.width, height: image.height, minimumSide: minSide,
+                                           layer: layerNames.joined(separator: ", "))
         }
         // Pyramid of bases, largest first.
         var bases = [image]

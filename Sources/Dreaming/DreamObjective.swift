@@ -1,5 +1,4 @@
 import Foundation
-import Network
 import Tensors
 
 /// One term of a dream objective: a layer (value name), its weight, and optionally a single channel.
@@ -47,8 +46,7 @@ public struct DreamObjective {
                 (value, grad) = Self.guided(act, guide: guide)
             } else if let channel = layer.channel {
                 guard act.rank >= 2, channel >= 0, channel < act.shape[1] else {
-                    throw ExecutionError.shapeMismatch(node: layer.name, op: "dream",
-                        detail: "channel \(channel) is out of range: the layer has \(act.rank >= 2 ? act.shape[1] : 0) channels (0…\(max(0, (act.rank >= 2 ? act.shape[1] : 1) - 1)))")
+                    throw DreamError.channelOutOfRange(layer: layer.name, channel: channel, channels: act.rank >= 2 ? act.shape[1] : 0)
                 }
                 (value, grad) = Self.channelMeanSquare(act, channel: channel)
             } else {

@@ -16,6 +16,9 @@ public struct DreamSettings: Equatable {
 
     public init(layers: [DreamLayer]) { self.layers = layers }
 
+    /// The defaults, for whatever shows or parses settings (the CLI's options take their defaults from here).
+    public static let defaults = DreamSettings(layers: [])
+
     /// The settings as text, for the PNG's text chunks: enough to reproduce the result.
     public var summary: String {
         "layers=\(layers.map(\.description).joined(separator: ",")) octaves=\(octaves) octave_scale=\(octaveScale) "

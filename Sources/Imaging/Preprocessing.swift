@@ -1,12 +1,31 @@
 /// How a model wants its input: channel order, pixel scale, mean, std, resize and crop (the `input` object of the model JSON files).
+///
+/// The one owner of the pixel <-> network mapping: per network channel c, reading image channel `sourceChannel(c)`,
+///     x[c] = (lo + pixel · (hi − lo) / 255 − mean[c]) / std[c]  =  pixel · scale[c] + offset[c]
+/// with [lo, hi] = `pixelRange` and a one-value mean or std standing for every channel. The forward map
+/// (`planarTensorData`), its inverse (`image(fromPlanar:)`) and its vector–Jacobian product (`pixelGradient`) all
+/// read the same `affine()`, so that they cannot disagree.
 public struct Preprocessing: Codable, Equatable, Sendable {
-    public enum ChannelOrder: String, Codable, Sendable { case rgb = "RGB", bgr = "BGR" }
+    public enum ChannelOrder: String, Codable, Sendable {
+        case rgb = "RGB", bgr = "BGR"
+
+        /// "RGB" or "BGR", in any letter case.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let order = ChannelOrder(rawValue: text.uppercased()) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "channel_order '\(text)' is neither RGB nor BGR")
+            }
+            self = order
+        }
+    }
 
     public var channelOrder: ChannelOrder
-    /// The range the 0...255 pixels are mapped onto before mean/std: [0, 255] or [0, 1] (any [lo, hi] works).
+    /// The range the 0...255 pixels are mapped onto before mean/std: [0, 255], [0, 1] or [-1, 1] (any [lo, hi] works).
     public var pixelRange: [Float]
-    /// Per network channel, in `channelOrder`.
+    /// Per network channel, in `channelOrder`; one value stands for all three channels.
     public var mean: [Float]
+    /// Per network channel, in `channelOrder`; one value stands for all three channels.
     public var std: [Float]
     /// Classification resize: the shorter side becomes this many pixels.
     public var resizeShorter: Int?
@@ -38,17 +57,30 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     /// Network channel c reads image channel `sourceChannel(c)`.
     @inline(__always) func sourceChannel(_ c: Int) -> Int { channelOrder == .rgb ? c : 2 - c }
 
-    /// Per network channel: x = pixel * a[c] + b[c], i.e. (lo + pixel * (hi - lo) / 255 - mean) / std.
-    func affine() -> (a: [Float], b: [Float]) {
+    /// The value of network channel c in a per-channel list: one value stands for every channel; none gives `fallback`.
+    static func perChannel(_ values: [Float], _ c: Int, fallback: Float) -> Float {
+        values.isEmpty ? fallback : values[min(c, values.count - 1)]
+    }
+
+    /// Per network channel: x = pixel * scale[c] + offset[c], i.e. (lo + pixel * (hi - lo) / 255 - mean[c]) / std[c].
+    func affine() -> (scale: [Float], offset: [Float]) {
         let lo = pixelRange.count > 0 ? pixelRange[0] : 0, hi = pixelRange.count > 1 ? pixelRange[1] : 255
-        var a = [Float](repeating: 1, count: 3), b = [Float](repeating: 0, count: 3)
+        var scale = [Float](repeating: 1, count: 3), offset = [Float](repeating: 0, count: 3)
         for c in 0..<3 {
-            let m = mean.isEmpty ? 0 : mean[min(c, mean.count - 1)]
-            let s = std.isEmpty ? 1 : std[min(c, std.count - 1)]
-            a[c] = (hi - lo) / 255 / s
-            b[c] = (lo - m) / s
+            let m = Self.perChannel(mean, c, fallback: 0), s = Self.perChannel(std, c, fallback: 1)
+            scale[c] = (hi - lo) / 255 / s
+            offset[c] = (lo - m) / s
         }
-        return (a, b)
+        return (scale, offset)
+    }
+
+    /// d(network value)/d(pixel) for each image channel R, G, B: the Jacobian of the map is diagonal, so this is all
+    /// of it. Equal factors mean that a pixel gradient favours no colour.
+    public var pixelGradientFactors: [Float] {
+        let scale = affine().scale
+        var factors = [Float](repeating: 0, count: 3)
+        for c in 0..<3 { factors[sourceChannel(c)] = scale[c] }
+        return factors
     }
 
     /// Planar CHW floats for the network (3 * height * width values), channels in `channelOrder`.
@@ -89,11 +121,26 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
-    /// The network values of pixels 0 and 255 for network channel `channel`: the box to clip dreamed images into.
-    public func validRange(channel: Int) -> ClosedRange<Float> {
-        let (a, b) = affine()
-        let x0 = b[channel], x1 = 255 * a[channel] + b[channel]
-        return min(x0, x1)...max(x0, x1)
+    /// Vector–Jacobian product of `planarTensorData`: from the gradient of a loss with respect to the planar network
+    /// input (3 * height * width values, channels in `channelOrder`) to its gradient with respect to the interleaved
+    /// RGB pixels (0–255 scale). dL/dpixel[sourceChannel(c)] = dL/dx[c] · scale[c].
+    public func pixelGradient(fromPlanar g: UnsafeBufferPointer<Float>, width: Int, height: Int) -> [Float] {
+        let plane = width * height
+        precondition(g.count == 3 * plane, "\(g.count) gradient values are not a 3x\(height)x\(width) image")
+        let scale = affine().scale
+        var out = [Float](repeating: 0, count: 3 * plane)
+        out.withUnsafeMutableBufferPointer { dst in
+            for c in 0..<3 {
+                let dc = sourceChannel(c), sc = scale[c]
+                let s = g.baseAddress! + c * plane
+                for i in 0..<plane { dst[3 * i + dc] = s[i] * sc }
+            }
+        }
+        return out
+    }
+
+    public func pixelGradient(fromPlanar g: [Float], width: Int, height: Int) -> [Float] {
+        g.withUnsafeBufferPointer { pixelGradient(fromPlanar: $0, width: width, height: height) }
     }
 
     /// The classification pipeline: shorter side to `resizeShorter` (PIL-exact bilinear, 8-bit rounding), then the centre crop.

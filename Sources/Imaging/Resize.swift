@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Parallel
 
 /// How `resized` computes each output pixel.
 public enum ResizeFilter: String, Sendable, CaseIterable {
@@ -62,6 +63,18 @@ enum Resampler {
         var counts: [Int]
         var offsets: [Int]   // into weights
         var weights: [Float]
+
+        /// The four arrays as pointers, for the inner loops.
+        func withPointers<R>(_ body: (_ starts: UnsafePointer<Int>, _ counts: UnsafePointer<Int>, _ offsets: UnsafePointer<Int>,
+                                      _ weights: UnsafePointer<Float>) -> R) -> R {
+            starts.withUnsafeBufferPointer { s in
+                counts.withUnsafeBufferPointer { c in
+                    offsets.withUnsafeBufferPointer { o in
+                        weights.withUnsafeBufferPointer { w in body(s.baseAddress!, c.baseAddress!, o.baseAddress!, w.baseAddress!) }
+                    }
+                }
+            }
+        }
     }
 
     /// `roundToBytes` rounds and clamps after each pass, reproducing PIL's 8-bit pipeline exactly.
@@ -132,16 +145,13 @@ enum Resampler {
         var out = [Float](repeating: 0, count: outWidth * height * channels)
         input.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                axis.starts.withUnsafeBufferPointer { starts in
-                axis.counts.withUnsafeBufferPointer { counts in
-                axis.offsets.withUnsafeBufferPointer { offsets in
-                axis.weights.withUnsafeBufferPointer { weights in
+                axis.withPointers { starts, counts, offsets, weights in
                     let s = src.baseAddress!, d = dst.baseAddress!
-                    forEachRowChunk(height, work: outWidth * channels * 4) { rows in
+                    parallelRanges(height, work: height * outWidth * channels * 4, minimumWorkPerThread: 200_000) { rows in
                         for y in rows {
                             let inRow = s + y * width * channels, outRow = d + y * outWidth * channels
                             for x in 0..<outWidth {
-                                let first = inRow + starts[x] * channels, w = weights.baseAddress! + offsets[x]
+                                let first = inRow + starts[x] * channels, w = weights + offsets[x]
                                 let o = outRow + x * channels
                                 for k in 0..<counts[x] {
                                     let wk = w[k], p = first + k * channels
@@ -150,7 +160,7 @@ enum Resampler {
                             }
                         }
                     }
-                }}}}
+                }
             }
         }
         return out
@@ -162,21 +172,18 @@ enum Resampler {
         var out = [Float](repeating: 0, count: rowLength * outHeight)
         input.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                axis.starts.withUnsafeBufferPointer { starts in
-                axis.counts.withUnsafeBufferPointer { counts in
-                axis.offsets.withUnsafeBufferPointer { offsets in
-                axis.weights.withUnsafeBufferPointer { weights in
+                axis.withPointers { starts, counts, offsets, weights in
                     let s = src.baseAddress!, d = dst.baseAddress!
-                    forEachRowChunk(outHeight, work: rowLength * 4) { rows in
+                    parallelRanges(outHeight, work: outHeight * rowLength * 4, minimumWorkPerThread: 200_000) { rows in
                         for y in rows {
-                            let o = d + y * rowLength, w = weights.baseAddress! + offsets[y]
+                            let o = d + y * rowLength, w = weights + offsets[y]
                             for k in 0..<counts[y] {
                                 let wk = w[k], p = s + (starts[y] + k) * rowLength
                                 for i in 0..<rowLength { o[i] += wk * p[i] }
                             }
                         }
                     }
-                }}}}
+                }
             }
         }
         return out
@@ -189,15 +196,3 @@ enum Resampler {
     }
 }
 
-/// Splits `count` rows over the cores when there is enough work (`work` = operations per row) to pay for the threads.
-func forEachRowChunk(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-    let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, count * work / 200_000), count)
-    if workers <= 1 { body(0..<count); return }
-    let chunk = (count + workers - 1) / workers
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * chunk, hi = min(count, lo + chunk)
-            if lo < hi { body(lo..<hi) }
-        }
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Models
 import Network
+import Parallel
 import Tensors
 
 /// What `dream features` should write for one image.
@@ -55,7 +56,7 @@ public struct FeatureExportResult {
     public var npy: URL?
 }
 
-public enum FeatureExportError: Error, CustomStringConvertible {
+public enum FeatureExportError: Error, CustomStringConvertible, LocalizedError {
     case noLayers
     case npyNeedsOneLayer(count: Int)
 
@@ -65,6 +66,8 @@ public enum FeatureExportError: Error, CustomStringConvertible {
         case .npyNeedsOneLayer(let n): return "--npy writes one layer's activations, but \(n) layers were chosen"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// Computes and writes feature maps: per-channel PNGs, grids, overlays, raw activations and the HTML index.
@@ -72,7 +75,7 @@ public enum FeatureExport {
     /// Resolves the request's layers (errors list close matches), runs the network once and writes every file.
     public static func run(model: LoadedModel, input: FeatureInput, request: FeatureRequest) throws -> FeatureExportResult {
         let names = LayerNames(graph: model.graph)
-        var layers = request.allLayers ? FeatureLayers.all(in: model.graph) : try request.layers.map { try names.resolve($0) }
+        var layers = request.allLayers ? FeatureLayers.all(in: model.executor) : try request.layers.map { try names.resolve($0) }
         var seen = Set<String>()
         layers = layers.filter { seen.insert($0).inserted }
         guard !layers.isEmpty else { throw FeatureExportError.noLayers }

@@ -2,11 +2,10 @@ import Foundation
 import Network
 import Tensors
 
-public enum FeatureError: Error, CustomStringConvertible, Equatable {
+public enum FeatureError: Error, CustomStringConvertible, LocalizedError, Equatable {
     case notAFeatureMap(layer: String, shape: [Int])
     case channelOutOfRange(layer: String, channel: Int, channels: Int)
     case badInputTensor(shape: [Int])
-    case imageTooSmall(width: Int, height: Int, minimum: [Int])
 
     public var description: String {
         switch self {
@@ -16,10 +15,10 @@ public enum FeatureError: Error, CustomStringConvertible, Equatable {
             return "\(layer) has \(channels) channels (0...\(channels - 1)); there is no channel \(channel)"
         case let .badInputTensor(shape):
             return "the input tensor has shape \(shape); expected [1, 3, H, W]"
-        case let .imageTooSmall(width, height, minimum):
-            return "the working image is \(width)x\(height), smaller than the model's minimum \(minimum[1])x\(minimum[0])"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// One layer's activations for one image as C maps of H x W, with per-channel statistics.
@@ -124,22 +123,21 @@ public struct LayerActivations {
 
 /// Which layers `--all-layers` shows, and file-system-safe folder names for layers.
 public enum FeatureLayers {
-    static let walkedOps: Set<String> = ["Conv", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"]
-    static let activationOps: Set<String> = ["Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"]
-
-    /// Every Conv, Concat and pooling output in graph order; a Conv whose only consumer is an activation is
-    /// shown after the activation (what the next layer sees, e.g. GoogLeNet's `conv2_3x3` rather than `conv2_3x3_pre_relu`).
-    public static func all(in graph: Graph) -> [String] {
+    /// Every feature-map output (Conv, Concat, pooling: see `GraphExecutor.producesFeatureMaps`) in graph order; one
+    /// whose only consumer is an activation is shown after the activation (what the next layer sees, e.g.
+    /// GoogLeNet's `conv2_3x3` rather than `conv2_3x3_pre_relu`).
+    public static func all(in executor: GraphExecutor) -> [String] {
+        let graph = executor.graph
         var consumers: [String: [Int]] = [:]
         for (i, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
         }
         var seen = Set<String>()
         var names: [String] = []
-        for node in graph.nodes where walkedOps.contains(node.opType) {
+        for (i, node) in graph.nodes.enumerated() where executor.producesFeatureMaps(node: i) {
             guard var name = node.outputs.first, !name.isEmpty else { continue }
-            if node.opType == "Conv", let users = consumers[name], users.count == 1,
-               activationOps.contains(graph.nodes[users[0]].opType), let activated = graph.nodes[users[0]].outputs.first {
+            if let users = consumers[name], users.count == 1,
+               executor.isActivation(node: users[0]), let activated = graph.nodes[users[0]].outputs.first {
                 name = activated
             }
             if seen.insert(name).inserted { names.append(name) }

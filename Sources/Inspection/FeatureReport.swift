@@ -40,9 +40,9 @@ public enum FeatureReport {
                 let anchor = anchors[row.output]
                 let name = anchor.map { "<a href=\"#\(attribute($0))\">\(escape(row.layer))</a>" } ?? escape(row.layer)
                 h += "<tr\(anchor == nil ? "" : " class=\"shown\"")><td class=\"n\">\(row.index)</td><td>\(name)</td><td>\(escape(row.op))</td>"
-                h += "<td>\(escape(row.output))</td><td>\(shape)</td><td class=\"n\">\(row.parameters > 0 ? grouped(row.parameters) : "")</td></tr>\n"
+                h += "<td>\(escape(row.output))</td><td>\(shape)</td><td class=\"n\">\(row.parameters > 0 ? LayerTable.grouped(row.parameters) : "")</td></tr>\n"
             }
-            h += "</table>\n<p class=\"meta\">\(grouped(table.totalParameters)) parameters; "
+            h += "</table>\n<p class=\"meta\">\(LayerTable.grouped(table.totalParameters)) parameters; "
             h += String(format: "%.2f GMACs at this input size.</p>\n", Double(table.totalMACs) / 1e9)
         }
         for layer in layers {
@@ -71,15 +71,5 @@ public enum FeatureReport {
     static func attribute(_ s: String) -> String {
         escape(s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn:
             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/#")) ?? s)
-    }
-
-    static func grouped(_ n: Int) -> String {
-        let s = String(n)
-        var out = ""
-        for (i, c) in s.reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return String(out.reversed())
     }
 }

@@ -31,9 +31,9 @@ public struct LayerTable: Codable {
         self.model = model
         self.inputShape = inputShape
         let shapes = try executor.valueShapes([inputName: .float(Tensor(shape: inputShape))])
-        let parameters = Set(ParameterFreezing(graph: graph).parameterNames)
+        let parameters = Set(executor.parameterNames)
         rows = graph.nodes.enumerated().map { i, node in
-            let own = node.inputs.filter { parameters.contains($0) }
+            let own = executor.parameterInputIndices(node: i).map { node.inputs[$0] }.filter { parameters.contains($0) }
             var shapesByName: [String: [Int]] = [:]
             for name in own { shapesByName[name] = graph.initializers[name]?.shape }
             let count = own.reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
@@ -42,7 +42,7 @@ public struct LayerTable: Codable {
             let outShape = shapes[node.outputs.first ?? ""]
             return Row(index: i, layer: node.name, op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
                        parameters: count, parameterShapes: shapesByName, trainable: trainable,
-                       macs: LayerTable.multiplyAccumulates(node, graph: graph, shapes: shapes))
+                       macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes))
         }
         totalParameters = parameters.reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
         frozenParameters = frozen.intersection(parameters).reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
@@ -50,42 +50,25 @@ public struct LayerTable: Codable {
         totalMACs = rows.reduce(0) { $0 + $1.macs }
     }
 
-    /// Multiply-accumulates of a Conv, Gemm or MatMul node at these shapes (0 for the rest).
-    static func multiplyAccumulates(_ node: Node, graph: Graph, shapes: [String: [Int]]) -> Int {
-        func shape(_ name: String) -> [Int]? { graph.initializers[name]?.shape ?? shapes[name] }
-        guard let out = shapes[node.outputs.first ?? ""] else { return 0 }
-        switch node.opType {
-        case "Conv":
-            guard node.inputs.count > 1, let w = shape(node.inputs[1]) else { return 0 }
-            return out.reduce(1, *) * w.dropFirst().reduce(1, *)
-        case "Gemm", "MatMul":
-            guard let a = shape(node.inputs[0]) else { return 0 }
-            var transA = false
-            if case .int(let t)? = node.attributes["transA"] { transA = t != 0 }
-            let k = node.opType == "Gemm" && transA ? a.first ?? 0 : a.last ?? 0
-            return out.reduce(1, *) * k
-        default:
-            return 0
+    /// A count with thousands separators: 6998552 -> "6,998,552".
+    public static func grouped(_ n: Int) -> String {
+        let s = String(n.magnitude)
+        var out = ""
+        for (i, c) in s.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
         }
+        return (n < 0 ? "-" : "") + String(out.reversed())
     }
 
     /// The table as aligned text, ready to paste into a report.
     public func rendered(showAll: Bool = true) -> String {
-        func fmt(_ n: Int) -> String {
-            let s = String(n)
-            var out = ""
-            for (i, c) in s.reversed().enumerated() {
-                if i > 0 && i % 3 == 0 { out.append(",") }
-                out.append(c)
-            }
-            return String(out.reversed())
-        }
         let header = ["#", "layer", "op", "output shape", "parameters", "trainable", "MMACs"]
         var lines: [[String]] = [header]
         for row in rows where showAll || row.parameters > 0 {
             lines.append([String(row.index), row.layer, row.op,
                           row.outputShape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? "?",
-                          row.parameters > 0 ? fmt(row.parameters) : "-", row.trainable.isEmpty ? "-" : row.trainable,
+                          row.parameters > 0 ? Self.grouped(row.parameters) : "-", row.trainable.isEmpty ? "-" : row.trainable,
                           row.macs > 0 ? String(format: "%.1f", Double(row.macs) / 1e6) : "-"])
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
@@ -98,7 +81,7 @@ public struct LayerTable: Codable {
                 + (li == 0 ? "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") : "")
         }.joined(separator: "\n")
         text += "\n\nmodel: \(model)   input: [\(inputShape.map(String.init).joined(separator: ","))]\n"
-        text += "parameters: \(fmt(totalParameters)) total, \(fmt(trainableParameters)) trainable, \(fmt(frozenParameters)) frozen\n"
+        text += "parameters: \(Self.grouped(totalParameters)) total, \(Self.grouped(trainableParameters)) trainable, \(Self.grouped(frozenParameters)) frozen\n"
         text += String(format: "compute: %.2f GMACs per image at this input size", Double(totalMACs) / 1e9)
         return text
     }

@@ -1,18 +1,14 @@
 import Foundation
+import Imaging
 
 /// The models `--model NAME` knows. The shared mirror's files come first; public downloads are the fallback.
 public enum KnownModels {
-    static let imagenetBGR = ModelDescription.Input(
-        name: nil, defaultSize: [224, 224], minSize: [224, 224], resizeShorter: 256, crop: [224, 224],
-        channelOrder: "BGR", pixelRange: [0, 255], mean: [104, 117, 123], std: [1, 1, 1])
-
     /// The ONNX model zoo's googlenet-7.onnx (BVLC weights converted through Caffe2): input `data_0`, output `prob_0`
     /// (softmax only), Caffe2-style value names such as `inception_4c/output_1`. Dream layers are given by prefix and
     /// resolved against the file's own names when it is loaded. Untested offline: nobody here can download it.
     static let zooGoogLeNetDescription = ModelDescription(
         architecture: "GoogLeNet / Inception-v1 (BVLC weights, ONNX model zoo googlenet-7)",
-        input: ModelDescription.Input(name: "data_0", defaultSize: [224, 224], minSize: [224, 224], resizeShorter: 256,
-                                      crop: [224, 224], channelOrder: "BGR", pixelRange: [0, 255], mean: [104, 117, 123], std: [1, 1, 1]),
+        input: ModelDescription.Input(name: "data_0", defaultSize: [224, 224], minSize: [224, 224], preprocessing: .caffeBGR),
         outputs: ["prob_0": [1, 1000]],
         labels: "synset_labels.txt",
         deepdreamLayers: ["conv2/3x3", "inception_3a/output", "inception_3b/output", "inception_4a/output", "inception_4b/output",

@@ -3,7 +3,7 @@ import Imaging
 import Network
 import Tensors
 
-public enum ModelUseError: Error, CustomStringConvertible {
+public enum ModelUseError: Error, CustomStringConvertible, LocalizedError {
     case missingDescription(model: String, needed: String)
     case noImageInput(model: String)
 
@@ -15,6 +15,8 @@ public enum ModelUseError: Error, CustomStringConvertible {
             return "\(model) has no 4-D image input"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// A model ready to use: its graph, an executor, and what its description says (preprocessing, labels, dream layers).
@@ -72,9 +74,7 @@ public final class LoadedModel {
             guard let input = modelDescription?.input else {
                 throw ModelUseError.missingDescription(model: displayName, needed: "how to preprocess images (channel order, mean, std)")
             }
-            return Preprocessing(channelOrder: input.channelOrder.uppercased() == "BGR" ? .bgr : .rgb,
-                                 pixelRange: input.pixelRange, mean: input.mean, std: input.std,
-                                 resizeShorter: input.resizeShorter, crop: input.crop)
+            return input.preprocessing
         }
     }
 
@@ -85,12 +85,9 @@ public final class LoadedModel {
         return [224, 224]
     }
 
-    /// Smallest input [height, width] the whole network accepts (the classifier's), default 32x32 when unknown.
-    public var minimumInputSize: [Int] { modelDescription?.input.minSize ?? [32, 32] }
-
     /// The network input for an image already at its working size: [1, 3, H, W] in the model's preprocessing.
     public func inputTensor(for image: RGBImage) throws -> Tensor {
-        Tensor(shape: [1, 3, image.height, image.width], scalars: try preprocessing.planarTensorData(from: image))
+        try preprocessing.inputTensor(for: image)
     }
 
     /// Dream layers the description lists, resolved to this file's value names.

@@ -1,30 +1,42 @@
 import Foundation
+import Imaging
 
 /// What a model file does not say about itself: preprocessing, labels, good dream layers, the classifier's input.
 /// Read from the JSON beside the model (the format of ../shared/models/*.json), from the ONNX `metadata_props`
 /// key `dream.description`, or built in for known public files.
 public struct ModelDescription: Codable, Equatable {
+    /// The `input` object: the input's name and sizes, and (in the same flat object) the `Preprocessing` fields
+    /// channel_order, pixel_range, mean, std, resize_shorter and crop.
     public struct Input: Codable, Equatable {
         public var name: String?
         public var defaultSize: [Int]?
+        /// The classifier's smallest input [height, width]; kept so that descriptions round-trip.
         public var minSize: [Int]?
-        public var resizeShorter: Int?
-        public var crop: [Int]?
-        public var channelOrder: String
-        public var pixelRange: [Float]
-        public var mean: [Float]
-        public var std: [Float]
+        public var preprocessing: Preprocessing
 
         enum CodingKeys: String, CodingKey {
-            case name, crop, mean, std
-            case defaultSize = "default_size", minSize = "min_size", resizeShorter = "resize_shorter"
-            case channelOrder = "channel_order", pixelRange = "pixel_range"
+            case name
+            case defaultSize = "default_size", minSize = "min_size"
         }
 
-        public init(name: String?, defaultSize: [Int]?, minSize: [Int]?, resizeShorter: Int?, crop: [Int]?,
-                    channelOrder: String, pixelRange: [Float], mean: [Float], std: [Float]) {
-            self.name = name; self.defaultSize = defaultSize; self.minSize = minSize; self.resizeShorter = resizeShorter
-            self.crop = crop; self.channelOrder = channelOrder; self.pixelRange = pixelRange; self.mean = mean; self.std = std
+        public init(name: String?, defaultSize: [Int]?, minSize: [Int]?, preprocessing: Preprocessing) {
+            self.name = name; self.defaultSize = defaultSize; self.minSize = minSize; self.preprocessing = preprocessing
+        }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decodeIfPresent(String.self, forKey: .name)
+            defaultSize = try container.decodeIfPresent([Int].self, forKey: .defaultSize)
+            minSize = try container.decodeIfPresent([Int].self, forKey: .minSize)
+            preprocessing = try Preprocessing(from: decoder)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            try preprocessing.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(name, forKey: .name)
+            try container.encodeIfPresent(defaultSize, forKey: .defaultSize)
+            try container.encodeIfPresent(minSize, forKey: .minSize)
         }
     }
 

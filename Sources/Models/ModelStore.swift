@@ -21,7 +21,7 @@ public struct KnownModel {
     public var sources: [Source]
 }
 
-public enum ModelStoreError: Error, CustomStringConvertible {
+public enum ModelStoreError: Error, CustomStringConvertible, LocalizedError {
     case unknownModel(String, known: [String])
     case notAvailable(String, detail: String)
     case checksumMismatch(file: String, expected: String, actual: String)
@@ -37,6 +37,8 @@ public enum ModelStoreError: Error, CustomStringConvertible {
         case let .download(url, detail): return "download of \(url) failed: \(detail)"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// Finds model files: paths as given, known names through the cache (`$DREAM_HOME`, default ~/.cache/dream),

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why a model, tensor or array file could not be read or written; every message names the file.
-public enum ModelError: Error, CustomStringConvertible {
+public enum ModelError: Error, CustomStringConvertible, LocalizedError {
     /// The file does not exist.
     case fileNotFound(file: String)
     /// The file exists but could not be read or written (permissions, I/O error …).
@@ -39,6 +39,8 @@ public enum ModelError: Error, CustomStringConvertible {
             return "\(file): unsupported .npy file: \(reason)"
         }
     }
+
+    public var errorDescription: String? { description }
 }
 
 /// Reads a whole file, turning Foundation's errors into `ModelError`s that name the file.

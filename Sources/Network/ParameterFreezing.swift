@@ -1,23 +1,15 @@
 import Foundation
 
-/// Which parameters (float initializers consumed by nodes) exist, and which are frozen.
+/// Which parameters exist (as the graph's operators define them, see `GraphExecutor.parameterNames`) and which
+/// are frozen.
 public struct ParameterFreezing {
-    public let graph: Graph
+    public let executor: GraphExecutor
+    public var graph: Graph { executor.graph }
 
-    public init(graph: Graph) { self.graph = graph }
+    public init(executor: GraphExecutor) { self.executor = executor }
 
-    /// Trainable-candidate parameters: float initializers used as node inputs, in file order.
-    /// Shape-like integers and BatchNormalization statistics (mean, variance) are not parameters.
-    public var parameterNames: [String] {
-        var statistics = Set<String>()
-        var used = Set<String>()
-        for node in graph.nodes {
-            for (k, input) in node.inputs.enumerated() where graph.initializers[input]?.floatTensor != nil {
-                if node.opType == "BatchNormalization" && k >= 3 { statistics.insert(input) } else { used.insert(input) }
-            }
-        }
-        return graph.initializerOrder.filter { used.contains($0) && !statistics.contains($0) }
-    }
+    /// Trainable-candidate parameters in file order.
+    public var parameterNames: [String] { executor.parameterNames }
 
     /// Parameters frozen by name prefix (e.g. "conv1", "inception_3") and/or by position: every parameter of
     /// the nodes before the node that produces `beforeLayer` (a value or node name).

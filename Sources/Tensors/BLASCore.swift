@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Parallel
 
 /// OpenBLAS picks its kernels by recognising the CPU when the library loads. Older OpenBLAS releases (Debian 12 ships
 /// 0.3.21) do not know recent Intel CPUs and fall back to "Prescott" SSE3 kernels, 4–6x slower than the AVX2/AVX-512
@@ -36,5 +37,22 @@ public enum BLASCore {
         if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
         if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
         return nil
+    }
+}
+
+/// Keeps OpenBLAS on `Threading.threadCount` threads, so that BLAS and our own parallel loops never oversubscribe the
+/// cores: checked before each matrix product (a lock and a comparison, nothing beside a GEMM), set when it changed.
+enum BLASThreads {
+    private static let lock = NSLock()
+    private static var pinned = 0
+
+    static func followThreading() {
+        let wanted = Threading.threadCount
+        lock.lock()
+        defer { lock.unlock() }
+        if pinned != wanted {
+            openblas_set_num_threads(Int32(wanted))
+            pinned = wanted
+        }
     }
 }

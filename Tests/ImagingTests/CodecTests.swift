@@ -5,9 +5,18 @@ import Imaging
 import TestSupport
 import XCTest
 
+/// A smooth, colourful test picture with some texture.
 func pattern(_ width: Int, _ height: Int) -> RGBImage {
-    let p = testPattern(width: width, height: height)
-    return RGBImage(width: p.width, height: p.height, pixels: p.pixels)
+    var pixels = [Float](repeating: 0, count: width * height * 3)
+    for y in 0..<height {
+        for x in 0..<width {
+            let i = 3 * (y * width + x)
+            pixels[i] = Float(x * 255 / max(width - 1, 1))
+            pixels[i + 1] = Float(y * 255 / max(height - 1, 1))
+            pixels[i + 2] = Float((x * 7 + y * 13) % 256)
+        }
+    }
+    return RGBImage(width: width, height: height, pixels: pixels)
 }
 
 final class CodecTests: XCTestCase {

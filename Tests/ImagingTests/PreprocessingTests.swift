@@ -6,7 +6,7 @@ import XCTest
 final class PreprocessingTests: XCTestCase {
     func testGoogLeNetPreprocessingOfChelseaMatchesGoldenInput() throws {
         let shared = try SharedData.directory()
-        let golden = try loadNpy(shared.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy"))
+        let golden = try Float32NumPy.read(shared.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy"))
         XCTAssertEqual(golden.shape, [1, 3, 224, 224])
         let photo = try ImageFile.read(shared.appendingPathComponent("images/chelsea.png"))
         let pre = Preprocessing(channelOrder: .bgr, pixelRange: [0, 255], mean: [104, 117, 123], std: [1, 1, 1],
@@ -38,7 +38,7 @@ extension PreprocessingTests {
             let stem = (photo as NSString).deletingPathExtension
             let npy = goldenDir.appendingPathComponent("\(stem).input.npy")
             guard FileManager.default.fileExists(atPath: npy.path) else { continue }
-            let golden = try loadNpy(npy)
+            let golden = try Float32NumPy.read(npy)
             let image = try ImageFile.read(shared.appendingPathComponent("images/\(photo)"))
             let x = pre.planarTensorData(from: pre.prepareForClassification(image))
             XCTAssertEqual(x.count, golden.values.count, photo)
@@ -72,12 +72,14 @@ extension PreprocessingTests {
         XCTAssertEqual(Preprocessing.caffeBGR.image(fromPlanar: [-200, 0, 0, 0, 200, 0], width: 2, height: 1).pixels[2], 0)
     }
 
-    func testValidRangeMapsPixelZeroAndFullScale() {
-        XCTAssertEqual(Preprocessing.caffeBGR.validRange(channel: 0), -104...151)
-        XCTAssertEqual(Preprocessing.caffeBGR.validRange(channel: 2), -123...132)
-        let r = Preprocessing.imagenetRGB.validRange(channel: 1)
-        XCTAssertEqual(r.lowerBound, -0.456 / 0.224, accuracy: 1e-5)
-        XCTAssertEqual(r.upperBound, (1 - 0.456) / 0.224, accuracy: 1e-5)
+    func testPixelsZeroAndFullScaleMapToTheEndsOfEachChannelsRange() {
+        let black = RGBImage(width: 1, height: 1, pixels: [0, 0, 0]), white = RGBImage(width: 1, height: 1, pixels: [255, 255, 255])
+        let caffeBlack = Preprocessing.caffeBGR.planarTensorData(from: black), caffeWhite = Preprocessing.caffeBGR.planarTensorData(from: white)
+        XCTAssertEqual([caffeBlack[0], caffeWhite[0]], [-104, 151])
+        XCTAssertEqual([caffeBlack[2], caffeWhite[2]], [-123, 132])
+        let torchBlack = Preprocessing.imagenetRGB.planarTensorData(from: black), torchWhite = Preprocessing.imagenetRGB.planarTensorData(from: white)
+        XCTAssertEqual(torchBlack[1], -0.456 / 0.224, accuracy: 1e-5)
+        XCTAssertEqual(torchWhite[1], (1 - 0.456) / 0.224, accuracy: 1e-5)
     }
 
     func testDecodesTheInputObjectOfAModelJSON() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Network
 import Tensors
+import TestSupport
 import XCTest
 
 /// An .npy file with the given header text (padded like NumPy does) and payload.
@@ -20,8 +21,7 @@ func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
 
 final class NumPyFileTests: XCTestCase {
     func testReadsGoldenChelseaInput() throws {
-        let url = sharedDirectory.appendingPathComponent("golden/googlenet_bvlc/chelsea.input.npy")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("../shared/golden is absent") }
+        let url = try SharedData.file("golden/googlenet_bvlc/chelsea.input.npy")
         let tensor = try XCTUnwrap(try NumPyFile.read(contentsOf: url).floatTensor)
         XCTAssertEqual(tensor.shape, [1, 3, 224, 224])
         // Reference values from numpy.load.
@@ -34,8 +34,7 @@ final class NumPyFileTests: XCTestCase {
     }
 
     func testFloatAndIntRoundTripsAreExactWithDataAlignedTo64Bytes() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         let values: [Value] = [
             .float(Tensor.random(shape: [2, 3, 5], in: -10...10, seed: 3)),
             .float(Tensor(shape: [7], scalars: [1, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 3])),
@@ -60,8 +59,7 @@ final class NumPyFileTests: XCTestCase {
     }
 
     func testReadsOtherDtypesAndVersion2And3Headers() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         func read(_ data: Data) throws -> Value {
             let url = dir.appendingPathComponent("a.npy")
             try data.write(to: url)
@@ -82,8 +80,7 @@ final class NumPyFileTests: XCTestCase {
     }
 
     func testRefusesFortranOrderBigEndianUnknownDtypesAndTruncation() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         let cases: [(String, Data, String)] = [
             ("fortran", npyBytes(header: "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", payload: [0, 0, 0, 0]), "fortran_order is True"),
             ("big", npyBytes(header: "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", payload: [0, 0, 0, 0]), "big-endian dtype '>f4'"),

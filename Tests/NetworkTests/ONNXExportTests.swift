@@ -1,6 +1,7 @@
 import Foundation
 import Network
 import Tensors
+import TestSupport
 import XCTest
 
 /// Bitwise equality of values (NaN-safe, -0 distinct).
@@ -92,16 +93,14 @@ final class ONNXExportTests: XCTestCase {
     }
 
     func testRealGoogLeNetSurvivesImportExportImport() throws {
-        let url = sharedDirectory.appendingPathComponent("models/googlenet_bvlc.onnx")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("../shared/models/googlenet_bvlc.onnx is absent") }
+        let url = try SharedData.file("models/googlenet_bvlc.onnx")
         let graph = try ONNXImporter.load(contentsOf: url)
         let back = try ONNXImporter.graph(fromSerialized: try ONNXExporter.serialize(graph), baseDirectory: nil)
         assertGraphsIdentical(graph, back)
     }
 
     func testWriteReplacesTheFileAtomicallyAndLeavesNoTemporaryFiles() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         let url = dir.appendingPathComponent("model.onnx")
         try Data("old".utf8).write(to: url)
         try ONNXExporter.write(syntheticGraph(), to: url)

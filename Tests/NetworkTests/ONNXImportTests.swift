@@ -1,6 +1,7 @@
 import Foundation
 import Network
 import Tensors
+import TestSupport
 import XCTest
 
 /// Minimal protobuf writer for hand-made ONNX files (the generated types are internal to Network).
@@ -59,16 +60,6 @@ struct ProtoWriter {
 
 func rawBytes(_ floats: [Float]) -> [UInt8] { floats.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } } }
 
-/// Package root, from this file's location (Tests/NetworkTests/…).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let sharedDirectory = packageRoot.appendingPathComponent("../shared").standardized
-
-func makeTemporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dream-onnx-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 /// A model with one Relu over `x` plus an initializer `w` whose TensorProto body is `tensor`.
 func modelWithInitializer(_ tensor: (inout ProtoWriter) -> Void) -> Data {
     var model = ProtoWriter()
@@ -86,8 +77,7 @@ func modelWithInitializer(_ tensor: (inout ProtoWriter) -> Void) -> Data {
 
 final class ONNXImportTests: XCTestCase {
     func testRealGoogLeNetImportsWithOpset13InputAndLogitsProbOutputs() throws {
-        let url = sharedDirectory.appendingPathComponent("models/googlenet_bvlc.onnx")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("../shared/models/googlenet_bvlc.onnx is absent") }
+        let url = try SharedData.file("models/googlenet_bvlc.onnx")
         let graph = try ONNXImporter.load(contentsOf: url)
         XCTAssertEqual(graph.nodes.count, 142)
         XCTAssertEqual(graph.initializers.count, 116)
@@ -172,8 +162,7 @@ final class ONNXImportTests: XCTestCase {
     }
 
     func testExternalDataIsReadFromSideFileAtOffsetAndLength() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("weights"), withIntermediateDirectories: true)
         try Data([0xAA, 0xBB, 0xCC, 0xDD] + rawBytes([3.5, -1]) + [0xEE]).write(to: dir.appendingPathComponent("weights/w.bin"))
         let model = modelWithInitializer { t in
@@ -198,8 +187,7 @@ final class ONNXImportTests: XCTestCase {
     }
 
     func testExternalDataLocationsOutsideTheModelDirectoryAreRefused() throws {
-        let root = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: root) }
+        let root = try SharedData.temporaryDirectory(for: self)
         let dir = root.appendingPathComponent("model")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(rawBytes([1, 2])).write(to: root.appendingPathComponent("escape.bin"))
@@ -231,8 +219,7 @@ final class ONNXImportTests: XCTestCase {
     }
 
     func testTruncatedGarbageAndMissingFilesThrowModelErrorsNamingTheFile() throws {
-        let dir = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try SharedData.temporaryDirectory(for: self)
         let model = modelWithInitializer { t in t.int(1, 2); t.int(2, 1); t.data(9, rawBytes([1, 2])) }
         XCTAssertNoThrow(try ONNXImporter.graph(fromSerialized: model, baseDirectory: nil))
 

@@ -17,19 +17,19 @@ final class BroadcastTests: XCTestCase {
     private func element(_ t: Tensor, at index: [Int]) -> Double {
         let offset = index.count - t.rank
         let own = (0..<t.rank).map { t.shape[$0] == 1 ? 0 : index[$0 + offset] }
-        return Double(t[flat: flatIndexB(own, t.shape)])
+        return Double(t[flat: flatIndex(own, t.shape)])
     }
 
     private func naiveBinary(_ a: Tensor, _ b: Tensor, _ op: BinaryOperator, shape: [Int]) -> [Double] {
-        allIndicesB(shape).map { apply(op, element(a, at: $0), element(b, at: $0)) }
+        allIndices(shape).map { apply(op, element(a, at: $0), element(b, at: $0)) }
     }
 
     private func naiveReduce(_ dy: Tensor, to shape: [Int]) -> [Double] {
         var out = [Double](repeating: 0, count: shape.reduce(1, *))
         let offset = dy.rank - shape.count
-        for index in allIndicesB(dy.shape) {
+        for index in allIndices(dy.shape) {
             let own = (0..<shape.count).map { shape[$0] == 1 ? 0 : index[$0 + offset] }
-            out[flatIndexB(own, shape)] += Double(dy[flat: flatIndexB(index, dy.shape)])
+            out[flatIndex(own, shape)] += Double(dy[flat: flatIndex(index, dy.shape)])
         }
         return out
     }
@@ -87,8 +87,8 @@ final class BroadcastTests: XCTestCase {
             let dy = Tensor.random(shape: Broadcast.shape(sa, sb)!, seed: UInt64(77 + k))
             for op in ops {
                 let (da, db) = Broadcast.binaryBackward(dy, a: a, b: b, op)
-                NumericGradientB.assertGradient(da, of: { Broadcast.binary($0, b, op) }, at: a, dy: dy, eps: 1e-2, "da \(sa) \(sb) \(op)")
-                NumericGradientB.assertGradient(db, of: { Broadcast.binary(a, $0, op) }, at: b, dy: dy, eps: 1e-3, "db \(sa) \(sb) \(op)")
+                FiniteDifference.checkSampled(da, of: { Broadcast.binary($0, b, op) }, at: a, upstream: dy, eps: 1e-2, "da \(sa) \(sb) \(op)")
+                FiniteDifference.checkSampled(db, of: { Broadcast.binary(a, $0, op) }, at: b, upstream: dy, eps: 1e-3, "db \(sa) \(sb) \(op)")
             }
         }
     }

@@ -6,17 +6,17 @@ final class NormalizationTests: XCTestCase {
 
     private func naiveLRN(_ x: Tensor, _ p: LRNParameters) -> [Double] {
         let c = x.shape[1]
-        return allIndicesB(x.shape).map { index in
+        return allIndices(x.shape).map { index in
             let lo = max(0, index[1] - (p.size - 1) / 2)
             let hi = min(c - 1, index[1] + Int((Double(p.size - 1) / 2).rounded(.up)))
             var sum = 0.0
             for k in lo...hi {
                 var j = index
                 j[1] = k
-                let v = Double(x[flat: flatIndexB(j, x.shape)])
+                let v = Double(x[flat: flatIndex(j, x.shape)])
                 sum += v * v
             }
-            let v = Double(x[flat: flatIndexB(index, x.shape)])
+            let v = Double(x[flat: flatIndex(index, x.shape)])
             return v / pow(Double(p.bias) + Double(p.alpha) / Double(p.size) * sum, Double(p.beta))
         }
     }
@@ -51,7 +51,7 @@ final class NormalizationTests: XCTestCase {
             let x = Tensor.random(shape: [2, 6, 3, 3], in: -2...2, seed: UInt64(20 + k))
             let dy = Tensor.random(shape: x.shape, seed: UInt64(40 + k))
             let dx = LocalResponseNorm.backward(dy, x: x, p)
-            NumericGradientB.assertGradient(dx, of: { LocalResponseNorm.forward($0, p) }, at: x, dy: dy, eps: 1e-2, "\(p)")
+            FiniteDifference.checkSampled(dx, of: { LocalResponseNorm.forward($0, p) }, at: x, upstream: dy, eps: 1e-2, "\(p)")
         }
     }
 
@@ -60,7 +60,7 @@ final class NormalizationTests: XCTestCase {
         let dy = Tensor.random(shape: x.shape, seed: 31)
         let p = LRNParameters(size: 5, alpha: 0.9)
         let dx = LocalResponseNorm.backward(dy, x: x, p)
-        NumericGradientB.assertGradient(dx, of: { LocalResponseNorm.forward($0, p) }, at: x, dy: dy, eps: 1e-2, "tiled")
+        FiniteDifference.checkSampled(dx, of: { LocalResponseNorm.forward($0, p) }, at: x, upstream: dy, eps: 1e-2, "tiled")
     }
 
     // MARK: Batch normalisation
@@ -73,9 +73,9 @@ final class NormalizationTests: XCTestCase {
     }
 
     private func naiveBN(_ x: Tensor, _ p: BNParameters, epsilon: Float) -> [Double] {
-        allIndicesB(x.shape).map { index in
+        allIndices(x.shape).map { index in
             let c = index[1]
-            let v = Double(x[flat: flatIndexB(index, x.shape)])
+            let v = Double(x[flat: flatIndex(index, x.shape)])
             return Double(p.scale[flat: c]) * (v - Double(p.mean[flat: c])) / (Double(p.variance[flat: c]) + Double(epsilon)).squareRoot()
                 + Double(p.bias[flat: c])
         }
@@ -99,15 +99,15 @@ final class NormalizationTests: XCTestCase {
         let dy = Tensor.random(shape: x.shape, seed: 82)
         let eps: Float = 1e-3
         let g = BatchNorm.backward(dy, x: x, scale: p.scale, mean: p.mean, variance: p.variance, epsilon: eps)
-        NumericGradientB.assertGradient(g.dx, of: {
+        FiniteDifference.checkSampled(g.dx, of: {
             BatchNorm.forward($0, scale: p.scale, bias: p.bias, mean: p.mean, variance: p.variance, epsilon: eps)
-        }, at: x, dy: dy, "dx")
-        NumericGradientB.assertGradient(g.dScale, of: {
+        }, at: x, upstream: dy, "dx")
+        FiniteDifference.checkSampled(g.dScale, of: {
             BatchNorm.forward(x, scale: $0, bias: p.bias, mean: p.mean, variance: p.variance, epsilon: eps)
-        }, at: p.scale, dy: dy, "dScale")
-        NumericGradientB.assertGradient(g.dBias, of: {
+        }, at: p.scale, upstream: dy, "dScale")
+        FiniteDifference.checkSampled(g.dBias, of: {
             BatchNorm.forward(x, scale: p.scale, bias: $0, mean: p.mean, variance: p.variance, epsilon: eps)
-        }, at: p.bias, dy: dy, "dBias")
+        }, at: p.bias, upstream: dy, "dBias")
     }
 
     func testBatchNormFoldedAffineGivesTheSameOutputAsForward() {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors of graph preparation and execution; each message is one line a user can act on.
-public enum ExecutionError: Error, CustomStringConvertible, Equatable {
+public enum ExecutionError: Error, CustomStringConvertible, LocalizedError, Equatable {
     case unsupportedOperator(op: String, node: String, domain: String)
     case badAttribute(node: String, op: String, attribute: String, expected: String)
     case unsupportedAttribute(node: String, op: String, detail: String)
@@ -10,6 +10,8 @@ public enum ExecutionError: Error, CustomStringConvertible, Equatable {
     case unknownValue(name: String, suggestions: [String])
     case shapeMismatch(node: String, op: String, detail: String)
     case notDifferentiable(node: String, op: String)
+    /// A backward pass found no record of what its forward saved: a bug in the engine, reported rather than ignored.
+    case missingSavedValue(node: String, op: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,10 @@ public enum ExecutionError: Error, CustomStringConvertible, Equatable {
             return "node '\(node)' (\(op)): \(detail)"
         case let .notDifferentiable(node, op):
             return "node '\(node)' (\(op)) has no gradient"
+        case let .missingSavedValue(node, op):
+            return "node '\(node)' (\(op)): the backward pass is missing what the forward pass saved (an engine bug)"
         }
     }
+
+    public var errorDescription: String? { description }
 }

@@ -1,15 +1,36 @@
 import Foundation
 import Tensors
 
-/// What an operator's forward returns: its outputs and whatever its backward needs beyond inputs/outputs (e.g. argmax).
+/// What an operator's forward returns: its outputs and whatever its backward needs beyond inputs/outputs.
 public struct ForwardResult {
     public var outputs: [Value]
-    public var saved: Any?
-    public init(outputs: [Value], saved: Any? = nil) {
+    public var saved: Saved?
+
+    /// What a forward keeps for its backward when the backward does not see the inputs (`backwardNeeds`).
+    public enum Saved {
+        /// The shape of the (first) input: Reshape, Flatten, global pools.
+        case shape([Int])
+        /// The shape of every input, nil for an omitted one: Concat.
+        case shapes([[Int]?])
+    }
+
+    public init(outputs: [Value], saved: Saved? = nil) {
         self.outputs = outputs
         self.saved = saved
     }
-    public init(_ output: Tensor, saved: Any? = nil) { self.init(outputs: [.float(output)], saved: saved) }
+    public init(_ output: Tensor, saved: Saved? = nil) { self.init(outputs: [.float(output)], saved: saved) }
+
+    /// The input shape the forward saved; a missing one is an error, never a silently missing gradient.
+    func savedShape(_ node: Node) throws -> [Int] {
+        guard case .shape(let shape)? = saved else { throw ExecutionError.missingSavedValue(node: node.name, op: node.opType) }
+        return shape
+    }
+
+    /// The input shapes the forward saved; a missing one is an error, never a silently missing gradient.
+    func savedShapes(_ node: Node) throws -> [[Int]?] {
+        guard case .shapes(let shapes)? = saved else { throw ExecutionError.missingSavedValue(node: node.name, op: node.opType) }
+        return shapes
+    }
 }
 
 /// Which of its forward values an operator's backward reads; lets the executor free the rest early.
@@ -21,16 +42,33 @@ public struct BackwardNeeds: OptionSet {
 }
 
 /// One ONNX operator, configured from its node's attributes at load time (so bad attributes fail early).
+/// Besides forward and backward it answers what the rest of the program needs to know about it (the traits below),
+/// so that no other file keeps a list of operator names.
 protocol GraphOperator {
     /// outputs = op(inputs); a nil input is an omitted optional one.
     func forward(_ inputs: [Value?]) throws -> ForwardResult
     /// Vector-Jacobian product: gradients for the inputs marked in `need` (nil elsewhere) from the outputs' gradients.
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?]
     var backwardNeeds: BackwardNeeds { get }
+
+    /// Whether an initializer at input `index` is a trainable parameter (a weight, bias or scale) rather than
+    /// configuration (Clip's bounds, a shape, pads, a dropout ratio) or statistics (BatchNormalization's mean and
+    /// variance). Default: every input is.
+    func isParameterInput(_ index: Int) -> Bool
+    /// Multiply-accumulates of one application at these shapes (nil: unknown); 0 for operators without products.
+    func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int
+    /// An elementwise non-linearity (Relu, Clip, Sigmoid …): its output is what the next layer sees of the previous one.
+    var isActivation: Bool { get }
+    /// A stage whose output is a set of feature maps worth looking at: convolutions, pools, concatenated branches.
+    var producesFeatureMaps: Bool { get }
 }
 
 extension GraphOperator {
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+    func isParameterInput(_ index: Int) -> Bool { true }
+    func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int { 0 }
+    var isActivation: Bool { false }
+    var producesFeatureMaps: Bool { false }
 }
 
 /// Reads a node's attributes with ONNX defaults, failing with the node's name on a wrong type.

@@ -1,35 +1,49 @@
 import Foundation
 
-/// The ONNX operators this engine implements, and how each is built from its node.
+/// The ONNX operators this engine implements: one line per operator type, naming the `GraphOperator` that runs it.
+/// Adding an operator takes its kernel (Tensors), its operator type (Network/Operators) and one line here.
 public enum OperatorRegistry {
-    public static let supportedOperators: [String] = [
-        "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div", "Dropout", "Flatten", "Gemm",
-        "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LRN", "LeakyRelu", "MatMul", "MaxPool",
-        "Mul", "Pad", "Relu", "Reshape", "Sigmoid", "Softmax", "Sub", "Tanh",
+    /// Builds the operator of a node from its attributes and the model's opset version.
+    typealias Factory = (_ node: Node, _ opset: Int) throws -> GraphOperator
+
+    static let factories: [String: Factory] = [
+        "Add": { node, _ in try ElementwiseBinaryOperator(node) },
+        "AveragePool": { node, _ in try AveragePoolOperator(node) },
+        "BatchNormalization": { node, _ in try BatchNormOperator(node) },
+        "Clip": { node, opset in try ActivationOperator(node, opset: opset) },
+        "Concat": { node, _ in try ConcatOperator(node) },
+        "Constant": { node, _ in try ConstantOperator(node) },
+        "Conv": { node, _ in try ConvolutionOperator(node) },
+        "Div": { node, _ in try ElementwiseBinaryOperator(node) },
+        "Dropout": { node, _ in IdentityOperator(node: node) },
+        "Flatten": { node, _ in try ReshapeOperator(node) },
+        "Gemm": { node, _ in try GemmOperator(node) },
+        "GlobalAveragePool": { node, _ in GlobalPoolOperator(node) },
+        "GlobalMaxPool": { node, _ in GlobalPoolOperator(node) },
+        "HardSigmoid": { node, opset in try ActivationOperator(node, opset: opset) },
+        "HardSwish": { node, opset in try ActivationOperator(node, opset: opset) },
+        "Identity": { node, _ in IdentityOperator(node: node) },
+        "LRN": { node, _ in try LocalResponseNormOperator(node) },
+        "LeakyRelu": { node, opset in try ActivationOperator(node, opset: opset) },
+        "MatMul": { node, _ in MatMulOperator(node: node) },
+        "MaxPool": { node, _ in try MaxPoolOperator(node) },
+        "Mul": { node, _ in try ElementwiseBinaryOperator(node) },
+        "Pad": { node, opset in try PadOperator(node, opset: opset) },
+        "Relu": { node, opset in try ActivationOperator(node, opset: opset) },
+        "Reshape": { node, _ in try ReshapeOperator(node) },
+        "Sigmoid": { node, opset in try ActivationOperator(node, opset: opset) },
+        "Softmax": { node, opset in try SoftmaxOperator(node, opset: opset) },
+        "Sub": { node, _ in try ElementwiseBinaryOperator(node) },
+        "Tanh": { node, opset in try ActivationOperator(node, opset: opset) },
     ]
 
+    /// Every supported operator type, sorted.
+    public static let supportedOperators: [String] = factories.keys.sorted()
+
     static func make(_ node: Node, opset: Int) throws -> GraphOperator {
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+        guard node.domain.isEmpty || node.domain == "ai.onnx", let factory = factories[node.opType] else {
             throw ExecutionError.unsupportedOperator(op: node.opType, node: node.name, domain: node.domain)
         }
-        switch node.opType {
-        case "Conv": return try ConvolutionOperator(node)
-        case "MaxPool": return try MaxPoolOperator(node)
-        case "AveragePool": return try AveragePoolOperator(node)
-        case "GlobalAveragePool", "GlobalMaxPool": return GlobalPoolOperator(node)
-        case "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh": return try ActivationOperator(node, opset: opset)
-        case "Add", "Sub", "Mul", "Div": return try ElementwiseBinaryOperator(node)
-        case "LRN": return try LocalResponseNormOperator(node)
-        case "BatchNormalization": return try BatchNormOperator(node)
-        case "Softmax": return try SoftmaxOperator(node, opset: opset)
-        case "Gemm": return try GemmOperator(node)
-        case "MatMul": return MatMulOperator(node: node)
-        case "Identity", "Dropout": return IdentityOperator(node: node)
-        case "Flatten", "Reshape": return try ReshapeOperator(node)
-        case "Constant": return try ConstantOperator(node)
-        case "Concat": return try ConcatOperator(node)
-        case "Pad": return try PadOperator(node, opset: opset)
-        default: throw ExecutionError.unsupportedOperator(op: node.opType, node: node.name, domain: node.domain)
-        }
+        return try factory(node, opset)
     }
 }

@@ -28,6 +28,10 @@ struct ActivationOperator: GraphOperator {
     /// Relu, Sigmoid and Tanh differentiate from y alone, so their inputs can be freed after the forward pass.
     var backwardNeeds: BackwardNeeds { activation.map { $0.backwardReadsInput ? [.inputs, .outputs] : .outputs } ?? [.inputs, .outputs] }
 
+    var isActivation: Bool { true }
+    /// Clip's min and max inputs are bounds, not parameters.
+    func isParameterInput(_ index: Int) -> Bool { index == 0 }
+
     private func resolved(_ inputs: [Value?]) throws -> Activation {
         if let activation { return activation }
         let lo = try inputs.optionalFloat(1, "Clip")?.scalars.first ?? -.greatestFiniteMagnitude

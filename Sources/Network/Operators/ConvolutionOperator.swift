@@ -13,6 +13,13 @@ struct ConvolutionOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
+    var producesFeatureMaps: Bool { true }
+
+    /// One product per output value and weight of its filter: |Y| · C/group · kH · kW.
+    func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int {
+        guard let y = outputShapes.first ?? nil, inputShapes.count > 1, let w = inputShapes[1] else { return 0 }
+        return y.reduce(1, *) * w.dropFirst().reduce(1, *)
+    }
 
     private func prepared(_ inputs: [Value?]) throws -> (x: Tensor, w: Tensor, window: Window2D) {
         let x = try asNCHW(inputs.float(0, "Conv"), node: node)

@@ -16,7 +16,8 @@ struct ElementwiseBinaryOperator: GraphOperator {
         }
     }
 
-    var backwardNeeds: BackwardNeeds { op == .add || op == .sub ? .inputs : .inputs }
+    /// Mul and Div read the other operand; Add and Sub need the operands' shapes to undo broadcasting.
+    var backwardNeeds: BackwardNeeds { .inputs }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         if case .int(let a)? = inputs.first ?? nil, case .int(let b)? = inputs.count > 1 ? inputs[1] : nil {

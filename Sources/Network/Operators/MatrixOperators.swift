@@ -17,6 +17,12 @@ struct GemmOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .inputs }
 
+    /// One product per output value and inner index: M · N · K.
+    func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int {
+        guard let y = outputShapes.first ?? nil, let a = inputShapes.first ?? nil else { return 0 }
+        return y.reduce(1, *) * ((transA ? a.first : a.last) ?? 0)
+    }
+
     private func operands(_ inputs: [Value?]) throws -> (Tensor, Tensor, Tensor?) {
         let a = try inputs.float(0, "Gemm"), b = try inputs.float(1, "Gemm"), c = try inputs.optionalFloat(2, "Gemm")
         guard a.rank == 2, b.rank == 2 else {
@@ -46,6 +52,12 @@ struct GemmOperator: GraphOperator {
 struct MatMulOperator: GraphOperator {
     let node: Node
     var backwardNeeds: BackwardNeeds { .inputs }
+
+    /// One product per output value and inner index: |Y| · K.
+    func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int {
+        guard let y = outputShapes.first ?? nil, let a = inputShapes.first ?? nil else { return 0 }
+        return y.reduce(1, *) * (a.last ?? 0)
+    }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let a = try inputs.float(0, "MatMul"), b = try inputs.float(1, "MatMul")

@@ -38,6 +38,9 @@ struct BatchNormOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .inputs }
 
+    /// Scale and bias are parameters; the running mean and variance (inputs 3 and 4) are statistics, not trained.
+    func isParameterInput(_ index: Int) -> Bool { index < 3 }
+
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let op = "BatchNormalization"
         let x = try inputs.float(0, op)

@@ -17,6 +17,7 @@ struct MaxPoolOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+    var producesFeatureMaps: Bool { true }
 
     private func window(for x: Tensor) -> Window2D {
         attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
@@ -50,6 +51,7 @@ struct AveragePoolOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
+    var producesFeatureMaps: Bool { true }
 
     private func window(for x: Tensor) -> Window2D {
         attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
@@ -82,17 +84,19 @@ struct GlobalPoolOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { isMax ? [.inputs, .outputs] : [] }
+    var producesFeatureMaps: Bool { true }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, node.opType)
         let x = try asNCHW(original, node: node)
         let outShape = Array(original.shape.prefix(2)) + Array(repeating: 1, count: original.rank - 2)
         let y = isMax ? GlobalMaxPool.forward(x) : GlobalAveragePool.forward(x)
-        return ForwardResult(y.reshaped(outShape), saved: original.shape)
+        return ForwardResult(y.reshaped(outShape), saved: .shape(original.shape))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let shape = result.saved as? [Int] else { return [nil] }
+        guard let dy = outputGradients[0] else { return [nil] }
+        let shape = try result.savedShape(node)
         let x4 = shape.count == 3 ? [shape[0], shape[1], 1, shape[2]] : shape
         let dy4 = dy.reshaped([x4[0], x4[1], 1, 1])
         if isMax, case .float(let y)? = result.outputs.first {

@@ -4,6 +4,8 @@ import Tensors
 struct IdentityOperator: GraphOperator {
     let node: Node
     var backwardNeeds: BackwardNeeds { [] }
+    /// Dropout's ratio and training_mode inputs are configuration.
+    func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         guard let x = inputs.first ?? nil else { throw ExecutionError.missingInput(op: node.opType, index: 0) }
@@ -33,6 +35,8 @@ struct ReshapeOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { [] }
+    /// Reshape's second input is the target shape.
+    func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
     func targetShape(of shape: [Int], inputs: [Value?]) throws -> [Int] {
         let count = shape.reduce(1, *)
@@ -65,14 +69,14 @@ struct ReshapeOperator: GraphOperator {
         guard let x = inputs.first ?? nil else { throw ExecutionError.missingInput(op: node.opType, index: 0) }
         let shape = try targetShape(of: x.shape, inputs: inputs)
         switch x {
-        case .float(let t): return ForwardResult(t.reshaped(shape), saved: t.shape)
+        case .float(let t): return ForwardResult(t.reshaped(shape), saved: .shape(t.shape))
         case .int(let t): return ForwardResult(outputs: [.int(IntTensor(shape: shape, values: t.values))])
         }
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let shape = result.saved as? [Int] else { return Array(repeating: nil, count: inputs.count) }
-        return [dy.reshaped(shape)] + Array(repeating: nil, count: inputs.count - 1)
+        guard let dy = outputGradients[0] else { return Array(repeating: nil, count: inputs.count) }
+        return [dy.reshaped(try result.savedShape(node))] + Array(repeating: nil, count: inputs.count - 1)
     }
 }
 
@@ -108,6 +112,7 @@ struct ConcatOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { [] }
+    var producesFeatureMaps: Bool { true }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let values = inputs.compactMap { $0 }
@@ -121,11 +126,12 @@ struct ConcatOperator: GraphOperator {
             throw ExecutionError.shapeMismatch(node: node.name, op: "Concat", detail: "cannot concatenate \(first.shape) and \(x.shape) on axis \(axis)")
         }
         // The backward sees no inputs (backwardNeeds is empty): it learns which ones were present from `saved`.
-        return ForwardResult(Concat.forward(xs, axis: axis), saved: inputs.map { $0?.shape })
+        return ForwardResult(Concat.forward(xs, axis: axis), saved: .shapes(inputs.map { $0?.shape }))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
-        guard let dy = outputGradients[0], let shapes = result.saved as? [[Int]?] else { return Array(repeating: nil, count: inputs.count) }
+        guard let dy = outputGradients[0] else { return Array(repeating: nil, count: inputs.count) }
+        let shapes = try result.savedShapes(node)
         var pieces = Concat.backward(dy, shapes: shapes.compactMap { $0 }, axis: axis)[...]
         return shapes.map { $0 == nil ? nil : pieces.popFirst() }
     }
@@ -151,6 +157,8 @@ struct PadOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
+    /// The pads, the constant value and the axes are configuration.
+    func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
     private func pads(_ inputs: [Value?], rank: Int) throws -> [Int] {
         var pads: [Int]

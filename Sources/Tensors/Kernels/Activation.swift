@@ -1,15 +1,5 @@
 import Foundation
-
-/// Runs `body` over contiguous sub-ranges of 0..<count, on several threads only when the work is large
-/// enough for a dispatch to pay off (memory-bound elementwise loops gain little below ~64K elements).
-func kernelsBChunked(_ count: Int, minimumPerThread: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
-    let pieces = min(Threading.threadCount, max(1, count / minimumPerThread))
-    if pieces <= 1 {
-        body(0..<count)
-        return
-    }
-    parallelFor(pieces) { w in body((count * w / pieces)..<(count * (w + 1) / pieces)) }
-}
+import Parallel
 
 /// y[i] = max(x[i], 0) over r, sixteen lanes at a time (the scalar loop does not vectorise: x and y may alias).
 @inline(__always)
@@ -45,7 +35,7 @@ public enum Activation: Equatable {
         Tensor(shape: x.shape) { yb in
             x.withUnsafeBufferPointer { xb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                kernelsBChunked(xb.count) { r in
+                parallelRanges(xb.count) { r in
                     switch self {
                     case .relu:
                         reluForward(xp, yp, r)
@@ -89,7 +79,7 @@ public enum Activation: Equatable {
                 x.withUnsafeBufferPointer { xb in
                     y.withUnsafeBufferPointer { yb in
                         let g = gb.baseAddress!, xp = xb.baseAddress!, yp = yb.baseAddress!, d = db.baseAddress!
-                        kernelsBChunked(xb.count) { r in
+                        parallelRanges(xb.count) { r in
                             switch self {
                             case .relu:
                                 reluBackward(g, yp, d, r)

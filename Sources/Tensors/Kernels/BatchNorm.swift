@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// Batch normalisation in inference form (ONNX BatchNormalization with stored statistics).
 /// The whole layer is a per-channel affine map y = a[c]·x + b[c], which is also how it is folded into a conv.
@@ -12,9 +13,11 @@ public enum BatchNorm {
         return Tensor(shape: x.shape) { yb in
             x.withUnsafeBufferPointer { xb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                perPlane(n * c, plane: plane) { k in
-                    let m = a[k % c], o = b[k % c], xs = xp + k * plane, ys = yp + k * plane
-                    for i in 0..<plane { ys[i] = m * xs[i] + o }
+                parallelRanges(n * c, work: n * c * plane) { planes in
+                    for k in planes {
+                        let m = a[k % c], o = b[k % c], xs = xp + k * plane, ys = yp + k * plane
+                        for i in 0..<plane { ys[i] = m * xs[i] + o }
+                    }
                 }
             }
         }
@@ -37,18 +40,20 @@ public enum BatchNorm {
                         partialBias.withUnsafeMutableBufferPointer { pb in
                             let xp = xb.baseAddress!, gp = gb.baseAddress!, dp = db.baseAddress!
                             let psp = ps.baseAddress!, pbp = pb.baseAddress!
-                            perPlane(n * c, plane: plane) { k in
-                                let ch = k % c, m = scales[ch] * inverseStd[ch], mu = means[ch]
-                                let xs = xp + k * plane, gs = gp + k * plane, ds = dp + k * plane
-                                var sumG = 0.0, sumGX = 0.0
-                                for i in 0..<plane {
-                                    let g = gs[i]
-                                    ds[i] = m * g
-                                    sumG += Double(g)
-                                    sumGX += Double(g * (xs[i] - mu))
+                            parallelRanges(n * c, work: n * c * plane) { planes in
+                                for k in planes {
+                                    let ch = k % c, m = scales[ch] * inverseStd[ch], mu = means[ch]
+                                    let xs = xp + k * plane, gs = gp + k * plane, ds = dp + k * plane
+                                    var sumG = 0.0, sumGX = 0.0
+                                    for i in 0..<plane {
+                                        let g = gs[i]
+                                        ds[i] = m * g
+                                        sumG += Double(g)
+                                        sumGX += Double(g * (xs[i] - mu))
+                                    }
+                                    pbp[k] = sumG
+                                    psp[k] = sumGX * Double(inverseStd[ch])
                                 }
-                                pbp[k] = sumG
-                                psp[k] = sumGX * Double(inverseStd[ch])
                             }
                         }
                     }
@@ -77,14 +82,5 @@ public enum BatchNorm {
             offset[k] = Float(Double(b[k]) - Double(m[k]) * a)
         }
         return (multiplier, offset)
-    }
-
-    /// Runs body over the `planes` (sample, channel) planes, in parallel when there is enough work.
-    static func perPlane(_ planes: Int, plane: Int, _ body: (Int) -> Void) {
-        if planes * plane >= 1 << 16 && planes > 1 {
-            parallelFor(planes, body)
-        } else {
-            for k in 0..<planes { body(k) }
-        }
     }
 }

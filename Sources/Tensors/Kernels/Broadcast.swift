@@ -1,18 +1,20 @@
 import Foundation
+import Parallel
 
 /// Elementwise binary operators (ONNX Add, Sub, Mul, Div).
 public enum BinaryOperator { case add, sub, mul, div }
 
-protocol BroadcastOpB { static func apply(_ a: Float, _ b: Float) -> Float }
-enum AddOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
-enum SubOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
-enum MulOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
-enum DivOpB: BroadcastOpB { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
+/// An operation as a type, so that `run` is specialised for each one (no switch inside the inner loop).
+protocol BroadcastOp { static func apply(_ a: Float, _ b: Float) -> Float }
+enum AddOp: BroadcastOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+enum SubOp: BroadcastOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+enum MulOp: BroadcastOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+enum DivOp: BroadcastOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
 
 /// An output shape walked as rows of a contiguous innermost run, with each operand's element stride per axis
 /// (0 where the operand is broadcast). Size-1 axes are dropped and axes contiguous in every operand are merged,
 /// so [N,C,H,W] + [1,C,1,1] becomes dims [N, C, H*W] with strides [0, 1, 0]: one scalar per run of H*W.
-struct BroadcastLayoutB {
+struct BroadcastLayout {
     var dims: [Int]
     var strides: [[Int]]
 
@@ -94,10 +96,10 @@ public enum Broadcast {
     /// a (shape A) op b (shape B) -> shape(A, B).
     public static func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOperator) -> Tensor {
         switch op {
-        case .add: return run(AddOpB.self, a, b)
-        case .sub: return run(SubOpB.self, a, b)
-        case .mul: return run(MulOpB.self, a, b)
-        case .div: return run(DivOpB.self, a, b)
+        case .add: return run(AddOp.self, a, b)
+        case .sub: return run(SubOp.self, a, b)
+        case .mul: return run(MulOp.self, a, b)
+        case .div: return run(DivOp.self, a, b)
         }
     }
 
@@ -125,7 +127,7 @@ public enum Broadcast {
     public static func reduce(_ dy: Tensor, to shape: [Int]) -> Tensor {
         precondition(Broadcast.shape(shape, dy.shape) == dy.shape, "reduce: \(shape) does not broadcast to \(dy.shape)")
         if shape.reduce(1, *) == dy.count { return dy.reshaped(shape) }
-        let layout = BroadcastLayoutB(output: dy.shape, operands: [shape])
+        let layout = BroadcastLayout(output: dy.shape, operands: [shape])
         let inner = layout.inner
         let innerStride = layout.strides[0][layout.dims.count - 1]
         return Tensor(shape: shape) { out in
@@ -148,7 +150,7 @@ public enum Broadcast {
         }
     }
 
-    static func run<Op: BroadcastOpB>(_ op: Op.Type, _ a: Tensor, _ b: Tensor) -> Tensor {
+    static func run<Op: BroadcastOp>(_ op: Op.Type, _ a: Tensor, _ b: Tensor) -> Tensor {
         guard let outShape = shape(a.shape, b.shape) else {
             preconditionFailure("cannot broadcast \(a.shape) with \(b.shape)")
         }
@@ -158,18 +160,18 @@ public enum Broadcast {
                 b.withUnsafeBufferPointer { bb in
                     let ap = ab.baseAddress!, bp = bb.baseAddress!, op = out.baseAddress!
                     if ab.count == count && bb.count == count {
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], bp[i]) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(ap[i], bp[i]) } }
                     } else if ab.count == count && bb.count == 1 {
                         let s = bp[0]
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(ap[i], s) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(ap[i], s) } }
                     } else if bb.count == count && ab.count == 1 {
                         let s = ap[0]
-                        kernelsBChunked(count) { r in for i in r { op[i] = Op.apply(s, bp[i]) } }
+                        parallelRanges(count) { r in for i in r { op[i] = Op.apply(s, bp[i]) } }
                     } else {
-                        let layout = BroadcastLayoutB(output: outShape, operands: [a.shape, b.shape])
+                        let layout = BroadcastLayout(output: outShape, operands: [a.shape, b.shape])
                         let inner = layout.inner, last = layout.dims.count - 1
                         let sa = layout.strides[0][last], sb = layout.strides[1][last]
-                        kernelsBChunked(layout.rows, minimumPerThread: max(1, (1 << 16) / inner)) { rows in
+                        parallelRanges(layout.rows, minimumWorkPerThread: max(1, (1 << 16) / inner)) { rows in
                             layout.forEachRow(rows) { row, offsets in
                                 let x = ap + offsets[0], y = bp + offsets[1], z = op + row * inner
                                 switch (sa, sb) {

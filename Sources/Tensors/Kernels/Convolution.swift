@@ -1,3 +1,5 @@
+import Parallel
+
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
 /// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
 public enum Convolution {
@@ -186,34 +188,44 @@ public enum Convolution {
 
     // MARK: - Depthwise path (one input channel per group, M/g output channels per input channel)
 
+    /// Calls body(tap, ih, offW, columns) for each kernel tap (ki, kj) of output row `oh` whose input row ih lies
+    /// inside the image: tap = ki·kW + kj, input column of output column ow is ow·sW + offW, and `columns` are the
+    /// output columns whose input column lies inside the image. The three depthwise kernels walk windows this way.
+    @inline(__always)
+    static func forEachDepthwiseTap(_ g: Geometry, outputRow oh: Int,
+                                    _ body: (_ tap: Int, _ ih: Int, _ offW: Int, _ columns: Range<Int>) -> Void) {
+        let win = g.window
+        for ki in 0..<win.kernelH {
+            let ih = oh * win.strideH + ki * win.dilationH - win.padTop
+            if ih < 0 || ih >= g.h { continue }
+            for kj in 0..<win.kernelW {
+                let offW = kj * win.dilationW - win.padLeft
+                body(ki * win.kernelW + kj, ih, offW,
+                     Im2Col.validOutputRange(offset: offW, stride: win.strideW, input: g.w, output: g.outW))
+            }
+        }
+    }
+
     /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g)
     static func depthwiseForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                  bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        let win = g.window
-        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        let taps = g.window.kernelH * g.window.kernelW, sW = g.window.strideW
         parallelFor(g.n * g.m) { plane in
             let image = plane / g.m, channel = plane % g.m
             let src = x + (image * g.c + channel / g.mg) * g.h * g.w
             let dst = y + plane * g.p
-            let taps = weight + channel * kH * kW
+            let weights = weight + channel * taps
             let b = bias?[channel] ?? 0
             for oh in 0..<g.outH {
                 // Accumulating a whole output row per tap keeps the row in L1 and the inner loop contiguous.
                 let out = dst + oh * g.outW
                 out.update(repeating: b, count: g.outW)
-                for ki in 0..<kH {
-                    let ih = oh * sH + ki * win.dilationH - win.padTop
-                    if ih < 0 || ih >= g.h { continue }
-                    for kj in 0..<kW {
-                        let offW = kj * win.dilationW - win.padLeft
-                        let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
-                        let t = taps[ki * kW + kj]
-                        let row = src + ih * g.w + offW
-                        if sW == 1 {
-                            for ow in columns { out[ow] += t * row[ow] }
-                        } else {
-                            for ow in columns { out[ow] += t * row[ow * sW] }
-                        }
+                forEachDepthwiseTap(g, outputRow: oh) { tap, ih, offW, columns in
+                    let t = weights[tap], row = src + ih * g.w + offW
+                    if sW == 1 {
+                        for ow in columns { out[ow] += t * row[ow] }
+                    } else {
+                        for ow in columns { out[ow] += t * row[ow * sW] }
                     }
                 }
             }
@@ -223,30 +235,22 @@ public enum Convolution {
     /// dy [N,M,OH,OW] -> dx [N,C,H,W] (dx zeroed by the caller)
     static func depthwiseInputGradient(_ g: Geometry, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                        dx: UnsafeMutablePointer<Float>) {
-        let win = g.window
-        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        let taps = g.window.kernelH * g.window.kernelW, sW = g.window.strideW
         // Each input plane gathers from its own M/g output channels only, so planes are independent.
         parallelFor(g.n * g.c) { plane in
             let image = plane / g.c, inputChannel = plane % g.c
             let dst = dx + plane * g.h * g.w
             for channel in (inputChannel * g.mg)..<((inputChannel + 1) * g.mg) {
                 let grad = dy + (image * g.m + channel) * g.p
-                let taps = weight + channel * kH * kW
+                let weights = weight + channel * taps
                 for oh in 0..<g.outH {
                     let gradRow = grad + oh * g.outW
-                    for ki in 0..<kH {
-                        let ih = oh * sH + ki * win.dilationH - win.padTop
-                        if ih < 0 || ih >= g.h { continue }
-                        for kj in 0..<kW {
-                            let offW = kj * win.dilationW - win.padLeft
-                            let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
-                            let t = taps[ki * kW + kj]
-                            let row = dst + ih * g.w + offW
-                            if sW == 1 {
-                                for ow in columns { row[ow] += t * gradRow[ow] }
-                            } else {
-                                for ow in columns { row[ow * sW] += t * gradRow[ow] }
-                            }
+                    forEachDepthwiseTap(g, outputRow: oh) { tap, ih, offW, columns in
+                        let t = weights[tap], row = dst + ih * g.w + offW
+                        if sW == 1 {
+                            for ow in columns { row[ow] += t * gradRow[ow] }
+                        } else {
+                            for ow in columns { row[ow * sW] += t * gradRow[ow] }
                         }
                     }
                 }
@@ -257,30 +261,23 @@ public enum Convolution {
     /// dy [N,M,OH,OW], x [N,C,H,W] -> dWeight [M,1,kH,kW] (dWeight zeroed by the caller)
     static func depthwiseWeightGradient(_ g: Geometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                         dWeight: UnsafeMutablePointer<Float>) {
-        let win = g.window
-        let kH = win.kernelH, kW = win.kernelW, sH = win.strideH, sW = win.strideW
+        let taps = g.window.kernelH * g.window.kernelW, sW = g.window.strideW
         parallelFor(g.m) { channel in
-            let taps = dWeight + channel * kH * kW
+            let gradients = dWeight + channel * taps
             for image in 0..<g.n {
                 let grad = dy + (image * g.m + channel) * g.p
                 let src = x + (image * g.c + channel / g.mg) * g.h * g.w
                 for oh in 0..<g.outH {
                     let gradRow = grad + oh * g.outW
-                    for ki in 0..<kH {
-                        let ih = oh * sH + ki * win.dilationH - win.padTop
-                        if ih < 0 || ih >= g.h { continue }
-                        for kj in 0..<kW {
-                            let offW = kj * win.dilationW - win.padLeft
-                            let columns = Im2Col.validOutputRange(offset: offW, stride: sW, input: g.w, output: g.outW)
-                            let row = src + ih * g.w + offW
-                            var s: Float = 0
-                            if sW == 1 {
-                                for ow in columns { s += gradRow[ow] * row[ow] }
-                            } else {
-                                for ow in columns { s += gradRow[ow] * row[ow * sW] }
-                            }
-                            taps[ki * kW + kj] += s
+                    forEachDepthwiseTap(g, outputRow: oh) { tap, ih, offW, columns in
+                        let row = src + ih * g.w + offW
+                        var s: Float = 0
+                        if sW == 1 {
+                            for ow in columns { s += gradRow[ow] * row[ow] }
+                        } else {
+                            for ow in columns { s += gradRow[ow] * row[ow * sW] }
                         }
+                        gradients[tap] += s
                     }
                 }
             }

@@ -1,3 +1,5 @@
+import Parallel
+
 /// Unfolds the sliding windows of one image into columns so that a convolution becomes a single GEMM, and folds
 /// column gradients back (col2im). Row (c, ki, kj) of the columns holds the pixel under kernel tap (ki, kj) of
 /// channel c for every output position, 0 where the tap falls into padding.

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// Hyper-parameters of ONNX LRN (size is the channel window; alpha is divided by size as ONNX and Caffe do).
 public struct LRNParameters: Equatable {
@@ -113,10 +114,8 @@ public enum LocalResponseNorm {
             let sample = tile / tilesPerSample, k = tile % tilesPerSample
             return (sample, k * plane / tilesPerSample, (k + 1) * plane / tilesPerSample)
         }
-        if n * c * plane >= 1 << 16 {
-            parallelFor(tiles) { tile in let (s, p0, p1) = bounds(tile); body(s, p0, p1) }
-        } else {
-            for tile in 0..<tiles { let (s, p0, p1) = bounds(tile); body(s, p0, p1) }
+        parallelRanges(tiles, work: n * c * plane) { range in
+            for tile in range { let (s, p0, p1) = bounds(tile); body(s, p0, p1) }
         }
     }
 

@@ -1,4 +1,6 @@
 import CBLAS
+import Foundation
+import Parallel
 
 /// ONNX Gemm: y = alpha * op(a) * op(b) + beta * c, with c broadcast to [M, N].
 public enum Gemm {
@@ -104,6 +106,7 @@ public enum Gemm {
             }
             return
         }
+        BLASThreads.followThreading()
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(max(lda, 1)), b, blasint(max(ldb, 1)),
                     beta, c, blasint(max(ldc, 1)))

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// ONNX Pad modes: a constant value, the mirror image without repeating the edge (numpy "reflect"), or the edge repeated.
 public enum PadMode: String { case constant, reflect, edge }
@@ -19,7 +20,7 @@ public enum Pad {
             x.withUnsafeBufferPointer { xb in
                 plan.maps.withUnsafeBufferPointer { mb in
                     let xp = xb.baseAddress, yp = yb.baseAddress!, lastMap = mb.baseAddress! + plan.mapStart[x.rank - 1]
-                    kernelsBChunked(plan.rows, minimumPerThread: max(1, (1 << 16) / max(1, outLast))) { rows in
+                    parallelRanges(plan.rows, minimumWorkPerThread: max(1, (1 << 16) / max(1, outLast))) { rows in
                         for row in rows {
                             let dst = yp + row * outLast
                             guard let offset = plan.inputRowOffset(row, mb.baseAddress!), let xp else {

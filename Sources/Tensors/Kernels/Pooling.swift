@@ -1,3 +1,5 @@
+import Parallel
+
 // Spatial pooling over NCHW tensors. Every (image, channel) plane is independent, so all kernels parallelise over planes.
 
 /// Max pooling (ONNX MaxPool, with dilations and ceil_mode); padding never wins a max.
@@ -14,7 +16,7 @@ public enum MaxPool {
             guard out.count > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 let dst = out.baseAddress!, input = xp.baseAddress!
-                forEachPlaneRange(planes, work: planes * outH * (w + outW * window.kernelW)) { range in
+                parallelRanges(planes, work: planes * outH * (w + outW * window.kernelW), minimumWorkPerThread: 1 << 15) { range in
                     // Max is separable: a column max over the window's rows, written into a -inf padded row, then
                     // a row max over the window's columns. Both passes are branch-free, contiguous where stride 1.
                     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedWidth)
@@ -62,7 +64,7 @@ public enum MaxPool {
                 y.withUnsafeBufferPointer { yp in
                     dy.withUnsafeBufferPointer { gp in
                         let grads = dxp.baseAddress!, input = xp.baseAddress!, outputs = yp.baseAddress!, upstream = gp.baseAddress!
-                        forEachPlaneRange(planes, work: planes * outH * outW * window.kernelH * kW) { range in
+                        parallelRanges(planes, work: planes * outH * outW * window.kernelH * kW, minimumWorkPerThread: 1 << 15) { range in
                             // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
                             let lanes = (outW + 7) / 8 * 8
                             // The whole plane is split into phases once: each input row serves up to kH output rows.
@@ -188,12 +190,6 @@ public enum MaxPool {
         }
     }
 
-    /// Splits planes into one contiguous range per worker (so per-worker scratch is allocated once); small jobs stay serial.
-    static func forEachPlaneRange(_ planes: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let workers = work < 1 << 15 ? 1 : min(Threading.threadCount, planes)
-        if workers <= 1 { body(0..<planes); return }
-        parallelFor(workers) { k in body((planes * k / workers)..<(planes * (k + 1) / workers)) }
-    }
 }
 
 /// Average pooling (ONNX AveragePool, with dilations and ceil_mode).
@@ -288,18 +284,10 @@ public enum AveragePool {
 public enum GlobalAveragePool {
     /// x [N,C,H,W] -> y [N,C,1,1]
     public static func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2, "GlobalAveragePool: x \(x.shape) needs batch and channel axes")
-        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
-        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
-            x.withUnsafeBufferPointer { xp in
-                let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelFor(planes) { plane in
-                    let src = input + plane * size
-                    var s: Float = 0
-                    for i in 0..<size { s += src[i] }
-                    dst[plane] = size == 0 ? 0 : s / Float(size)
-                }
-            }
+        reducingPlanes(x, "GlobalAveragePool") { src, size in
+            var s: Float = 0
+            for i in 0..<size { s += src[i] }
+            return size == 0 ? 0 : s / Float(size)
         }
     }
 
@@ -321,18 +309,10 @@ public enum GlobalAveragePool {
 public enum GlobalMaxPool {
     /// x [N,C,H,W] -> y [N,C,1,1]
     public static func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2, "GlobalMaxPool: x \(x.shape) needs batch and channel axes")
-        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
-        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
-            x.withUnsafeBufferPointer { xp in
-                let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelFor(planes) { plane in
-                    let src = input + plane * size
-                    var best = -Float.infinity
-                    for i in 0..<size { let v = src[i]; best = v > best ? v : best }
-                    dst[plane] = size == 0 ? 0 : best
-                }
-            }
+        reducingPlanes(x, "GlobalMaxPool") { src, size in
+            var best = -Float.infinity
+            for i in 0..<size { let v = src[i]; best = v > best ? v : best }
+            return size == 0 ? 0 : best
         }
     }
 
@@ -357,5 +337,17 @@ public enum GlobalMaxPool {
             }
         }
         return dx
+    }
+}
+
+/// x [N,C,...] -> y [N,C,1,...]: `reduce(plane, size)` of every (sample, channel) plane, planes in parallel.
+func reducingPlanes(_ x: Tensor, _ name: String, _ reduce: (UnsafePointer<Float>, Int) -> Float) -> Tensor {
+    precondition(x.rank >= 2, "\(name): x \(x.shape) needs batch and channel axes")
+    let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
+    return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
+        x.withUnsafeBufferPointer { xp in
+            let dst = out.baseAddress!, input = xp.baseAddress!
+            parallelFor(planes) { plane in dst[plane] = reduce(input + plane * size, size) }
+        }
     }
 }
