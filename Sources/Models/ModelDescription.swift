@@ -30,6 +30,7 @@ public struct ModelDescription: Codable, Equatable {
 
     public struct FeatureVector: Codable, Equatable {
         public var tensor: String
+        public init(tensor: String) { self.tensor = tensor }
     }
 
     public var architecture: String?
