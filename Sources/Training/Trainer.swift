@@ -308,7 +308,6 @@ public final class Trainer {
             state.lossSum = 0; state.correct = 0; state.seen = 0; state.epochSeconds = 0
             state.trainSeconds = Date().timeIntervalSince(started)
             if let checkpoint, state.epoch < settings.epochs && !state.stopped { try save(state, to: checkpoint) }
-            if shouldStop() && state.epoch < settings.epochs && !state.stopped { throw TrainingError.interrupted(checkpoint: checkpoint) }
         }
         for (name, value) in state.best { model.parameters.set(name, value) }
         let final = validation.isEmpty ? nil : try measure(validation)

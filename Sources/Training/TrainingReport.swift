@@ -75,10 +75,12 @@ public enum TrainingReport {
         let n = metrics.labels.count, cell = n <= 6 ? 72 : n <= 12 ? 48 : 28, scale = cell >= 48 ? 2 : 1
         let labelChars = min(16, metrics.labels.map(\.count).max() ?? 1)
         let margin = (labelChars + 1) * (BitmapFont.glyphWidth + 1) * scale + 8
-        let top = 36 * scale, width = margin + n * cell + 12, height = top + n * cell + 28 * scale
+        let title = "rows: true class, columns: predicted"
+        let top = 32, height = top + n * cell + 28
+        let width = max(margin + n * cell + 12, BitmapFont.textWidth(title, scale: 1) + 16)
         var image = RGBImage(width: width, height: max(height, margin), fill: (255, 255, 255))
         let ink: (r: Float, g: Float, b: Float) = (0, 0, 0)
-        BitmapFont.draw("rows: true class, columns: predicted", on: &image, x: 8, y: 8, scale: scale, color: ink)
+        BitmapFont.draw(title, on: &image, x: margin, y: 12, scale: 1, color: ink)
         for (r, row) in metrics.confusion.enumerated() {
             let total = max(row.reduce(0, +), 1)
             let name = BitmapFont.fitting(metrics.labels[r], width: margin - 12, scale: scale)
