@@ -24,10 +24,11 @@ final class ExportInteropTests: XCTestCase {
     /// onnxruntime runs the exported file unchanged and gives the same `prob` as dream for the same preprocessed
     /// input. Float32 summation order differs between the runtimes: 1e-4 absolute on probabilities is ~100 ulp.
     func testOnnxruntimeGivesTheSameOutputs() throws {
-        let python = URL(fileURLWithPath: "/usr/bin/python3")
+        // python3 as the PATH finds it (a virtualenv or pyenv may hold onnxruntime).
+        let python = URL(fileURLWithPath: "/usr/bin/env")
         let probe = Process()
         probe.executableURL = python
-        probe.arguments = ["-c", "import onnxruntime, numpy"]
+        probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
         probe.standardError = FileHandle.nullDevice
         guard (try? probe.run()) != nil else { throw XCTSkip("python3 is not installed") }
         probe.waitUntilExit()
@@ -49,7 +50,7 @@ final class ExportInteropTests: XCTestCase {
         """
         let run = Process()
         run.executableURL = python
-        run.arguments = ["-c", script, url.path, dir.appendingPathComponent("x.npy").path]
+        run.arguments = ["python3", "-c", script, url.path, dir.appendingPathComponent("x.npy").path]
         let pipe = Pipe(), err = Pipe()
         run.standardOutput = pipe
         run.standardError = err
