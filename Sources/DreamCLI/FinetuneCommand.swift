@@ -18,21 +18,21 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Train a new head (and optionally the last layers) on a folder of labelled images.",
         discussion: """
-        The data folder holds one sub-folder per class (data/<class>/*.png|jpg|jpeg; hidden files are ignored),
-        or train/ and val/ folders that each hold the class folders. Without them, --val-split of every class is
-        held out for validation (stratified, chosen with --seed). For regression give --targets values.csv
+        The data folder holds one sub-folder per class (data/<class>/*.png|jpg|jpeg; hidden files are ignored), \
+        or train/ and val/ folders that each hold the class folders. Without them, --val-split of every class is \
+        held out for validation (stratified, chosen with --seed). For regression give --targets values.csv \
         (rows: file,value; files relative to the data folder).
 
-        The model's classifier is cut at its feature vector (GoogLeNet: pool5_flat) and a new head is put on:
-        softmax + categorical cross-entropy for classes (auto), sigmoid + binary cross-entropy (2 classes, one
-        output), linear + mse/mae/msle for --targets; kl is softmax with KL divergence. Everything below the
-        head is frozen unless --train-from or --trainable unfreeze it. With a frozen backbone and no --augment
-        the features are computed once per image and cached ($DREAM_HOME/features), so a second run with other
+        The model's classifier is cut at its feature vector (GoogLeNet: pool5_flat) and a new head is put on: \
+        softmax + categorical cross-entropy for classes (auto), sigmoid + binary cross-entropy (2 classes, one \
+        output), linear + mse/mae/msle for --targets; kl is softmax with KL divergence. Everything below the \
+        head is frozen unless --train-from or --trainable unfreeze it. With a frozen backbone and no --augment \
+        the features are computed once per image and cached ($DREAM_HOME/features), so a second run with other \
         settings skips the backbone.
 
-        The best epoch by validation loss is saved as one ONNX file (labels and preprocessing inside), usable by
-        classify, evaluate, layers, features and dream, and by onnxruntime. A report (training.csv, curves.png,
-        confusion matrix, index.html) is written beside it. Ctrl-C finishes the batch, writes a checkpoint and
+        The best epoch by validation loss is saved as one ONNX file (labels and preprocessing inside), usable by \
+        classify, evaluate, layers, features and dream, and by onnxruntime. A report (training.csv, curves.png, \
+        confusion matrix, index.html) is written beside it. Ctrl-C finishes the batch, writes a checkpoint and \
         exits 130; --resume CHECKPOINT continues with the same result as an uninterrupted run.
 
         Examples:
