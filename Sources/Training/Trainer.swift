@@ -76,7 +76,11 @@ public final class Trainer {
     var train: [Sample] = []
     var validation: [Sample] = []
     /// Recompute the frozen part for every batch (augmentation, or boundary values too large to keep).
-    let fullPath: Bool
+    private(set) var fullPath: Bool
+    /// Position of each training image in the data set (the augmentation's random stream per image).
+    lazy var trainPosition: [String: Int] = Dictionary(dataset.train.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    /// Boundary values kept in memory at most (floats, 2 GB): beyond it every batch recomputes the frozen part.
+    static let boundaryBudget = 1 << 29
 
     /// `cacheHome` nil: no disk cache. `modelDigest` identifies the model file for the cache.
     public init(model: TransferModel, dataset: ImageDataset, settings: TrainingSettings,
@@ -103,6 +107,7 @@ public final class Trainer {
     public func prepare(shouldStop: () -> Bool = { false }, progress: (TrainingEvent) -> Void = { _ in }) throws {
         let start = Date()
         let all = dataset.train + dataset.validation
+        let validationNames = Set(dataset.validation.map(\.name))
         var pending: [(Sample, Tensor, String?)] = []
         var cached = 0, computed = 0
         // A few images per forward: larger batches were no faster (clipart4: 1, 4, 16 images in 30.5, 31.5, 34.1 s)
@@ -112,9 +117,15 @@ public final class Trainer {
             guard !pending.isEmpty else { return }
             let batch = Trainer.stack(pending.map(\.1))
             let out = try executor.run([model.inputName: .float(batch)], outputs: model.boundary)
+            let perImage = model.boundary.reduce(0) { $0 + out[$1]!.shape.dropFirst().reduce(1, *) }
+            if !fullPath && perImage.multipliedReportingOverflow(by: all.count).partialValue > Trainer.boundaryBudget {
+                // Too much to keep: training images go back to their pixels, validation keeps its values.
+                fullPath = true
+                for name in boundaryValues.keys where !validationNames.contains(name) { boundaryValues[name] = [] }
+            }
             for (k, item) in pending.enumerated() {
                 let values = model.boundary.map { Trainer.row(out[$0]!.floatTensor!, k) }
-                boundaryValues[item.0.name] = values
+                boundaryValues[item.0.name] = fullPath && !validationNames.contains(item.0.name) ? [] : values
                 if let key = item.2 { cache?.store(values, key: key) }
             }
             computed += pending.count
@@ -140,7 +151,7 @@ public final class Trainer {
             if fullPath {
                 boundaryValues[sample.name] = []
                 // Validation always uses the plain preprocessing: its frozen values are computed once all the same.
-                if !dataset.validation.contains(where: { $0.name == sample.name }) { continue }
+                if !validationNames.contains(sample.name) { continue }
             }
             pending.append((sample, model.inputTensor(image), key))
             if pending.count == chunk { try flush() }
@@ -197,7 +208,7 @@ public final class Trainer {
             let inputs = try samples.map { sample -> Tensor in
                 let image = try ImageFile.read(sample.url)
                 guard settings.augment else { return model.inputTensor(image) }
-                var rng = Augmentation.generator(seed: settings.seed, epoch: epoch, sample: dataset.train.firstIndex(of: sample) ?? 0)
+                var rng = Augmentation.generator(seed: settings.seed, epoch: epoch, sample: trainPosition[sample.name] ?? 0)
                 let base = image.resizedShorterSide(to: model.preprocessing.resizeShorter ?? min(h, w))
                 let view = Augmentation().apply(base, width: w, height: h, using: &rng)
                 return Tensor(shape: [1, 3, h, w], scalars: model.preprocessing.planarTensorData(from: view))
