@@ -76,4 +76,6 @@ public struct ModelDescription: Codable, Equatable {
 public enum MetadataKeys {
     public static let description = "dream.description"
     public static let labels = "dream.labels"
+    /// The activation of a head trained by dream finetune: "softmax", "sigmoid" or "linear".
+    public static let head = "dream.head"
 }

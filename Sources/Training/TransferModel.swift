@@ -112,7 +112,7 @@ public struct TransferModel {
         g.metadata = extra
         g.metadata[MetadataKeys.description] = String(decoding: try description.jsonData(), as: UTF8.self)
         if !labels.isEmpty { g.metadata[MetadataKeys.labels] = labels.joined(separator: "\n") }
-        g.metadata["dream.head"] = choice.activation.rawValue
+        g.metadata[MetadataKeys.head] = choice.activation.rawValue
         g.metadata["dream.loss"] = choice.loss.rawValue
         g.producerName = "dream"
         return g
