@@ -188,4 +188,32 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("learning rate 1000000.0 is probably too high"), "\(error)")
         }
     }
+
+    /// --trainable conv: the first layer trains, so there is nothing to precompute and every batch runs from the
+    /// pixels; with --augment the crops and flips come from the seed, so two runs give the same parameters.
+    func testTrainingFromThePixelsAndAugmentationAreReproducible() throws {
+        let dir = try SharedData.temporaryDirectory(for: self)
+        let model = try TrainingFixtures.tinyModel(in: dir), data = try TrainingFixtures.colourFolder(in: dir, count: 6)
+        func train(_ change: @escaping (inout TrainingSettings) -> Void) throws -> (Trainer, TrainingResult) {
+            let job = try FineTuning(model: model, data: data, targets: nil, settings: TrainingFixtures.settings {
+                $0.epochs = 15; $0.learningRate = 0.05; $0.batchSize = 4; change(&$0)
+            }, cacheHome: nil)
+            try job.trainer.prepare()
+            return (job.trainer, try job.trainer.run(checkpoint: nil))
+        }
+        let (plain, plainResult) = try train { $0.trainablePrefixes = ["conv"] }
+        XCTAssertTrue(plain.recomputesFrozenPart)
+        XCTAssertEqual(plain.model.parameters.trainable, ["conv_W", "conv_B", "head_W", "head_B"])
+        XCTAssertEqual(plainResult.history.last?.trainAccuracy, 1)
+        let (a, _) = try train { $0.augment = true; $0.seed = 4 }
+        let (b, _) = try train { $0.augment = true; $0.seed = 4 }
+        let (c, _) = try train { $0.augment = true; $0.seed = 5 }
+        XCTAssertTrue(a.recomputesFrozenPart)
+        XCTAssertEqual(a.model.parameters.values["head_W"]!.scalars, b.model.parameters.values["head_W"]!.scalars)
+        XCTAssertNotEqual(a.model.parameters.values["head_W"]!.scalars, c.model.parameters.values["head_W"]!.scalars)
+        XCTAssertThrowsError(try FineTuning(model: model, data: data, targets: nil,
+                                            settings: TrainingFixtures.settings { $0.trainablePrefixes = ["nope"] }, cacheHome: nil)) {
+            XCTAssertTrue("\($0)".contains("--trainable nope: no parameter name starts with it"), "\($0)")
+        }
+    }
 }
