@@ -247,4 +247,30 @@ struct FinetuneSummary: Encodable {
     var validation_images: Int
     var unreadable: [String]
     var history: [EpochRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case val_accuracy, val_loss, val_mae, epochs, best_epoch, train_seconds, classes, output, report, head, loss
+        case trainable_parameters, train_images, validation_images, unreadable, history
+    }
+
+    /// The validation numbers are always present: null when there is no validation set (or no accuracy, for a regression).
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(val_accuracy, forKey: .val_accuracy)
+        try c.encode(val_loss, forKey: .val_loss)
+        try c.encode(val_mae, forKey: .val_mae)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encode(best_epoch, forKey: .best_epoch)
+        try c.encode(train_seconds, forKey: .train_seconds)
+        try c.encode(classes, forKey: .classes)
+        try c.encode(output, forKey: .output)
+        try c.encode(report, forKey: .report)
+        try c.encode(head, forKey: .head)
+        try c.encode(loss, forKey: .loss)
+        try c.encode(trainable_parameters, forKey: .trainable_parameters)
+        try c.encode(train_images, forKey: .train_images)
+        try c.encode(validation_images, forKey: .validation_images)
+        try c.encode(unreadable, forKey: .unreadable)
+        try c.encode(history, forKey: .history)
+    }
 }
