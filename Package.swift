@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layering (arrows = may import; each target declares exactly the targets its files import):
-//   dream (CLI) -> Dreaming, Inspection -> Models -> Network, Imaging
+//   dream (CLI) -> Dreaming, Training, Inspection -> Models -> Network, Imaging
 //   Network -> Tensors -> CBLAS, Parallel ;  Imaging -> CPNG, CJPEG, Parallel
 let package = Package(
     name: "dream",
@@ -15,10 +15,12 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Dreaming", targets: ["Dreaming"]),
         .library(name: "Inspection", targets: ["Inspection"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
@@ -35,8 +37,11 @@ let package = Package(
         .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors"]),
         .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors"]),
         .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel"]),
+        // Transfer learning: image folders, feature cache, heads and losses, trainer, report.
+        .target(name: "Training", dependencies: ["Models", "Network", "Imaging", "Tensors",
+                                                 .product(name: "SwiftCSV", package: "SwiftCSV")]),
         .executableTarget(name: "DreamCLI", dependencies: [
-            "Models", "Network", "Imaging", "Dreaming", "Inspection", "Tensors", "Parallel",
+            "Models", "Network", "Imaging", "Dreaming", "Inspection", "Training", "Tensors", "Parallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -46,6 +51,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CPNG", "CJPEG", "TestSupport"]),
         .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

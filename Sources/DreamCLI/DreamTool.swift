@@ -19,10 +19,13 @@ struct DreamTool: ParsableCommand {
           dream classify photo.jpg --top 5          what the network sees
           dream layers --model squeezenet           layer / parameter table
           dream features photo.jpg --all-layers -o maps/   what every layer sees
+          dream finetune data/ -o mymodel.onnx     new head on data/<class>/*.jpg
+          dream evaluate --model mymodel.onnx data/val/   accuracy, confusion matrix
           dream run --model m.onnx --input input=x.npy --output logits=y.npy
           dream bench --size 512                    forward-pass speed
         """,
-        subcommands: [DreamCommand.self, NoiseCommand.self, ZoomCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self],
+        subcommands: [DreamCommand.self, NoiseCommand.self, ZoomCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self,
+                      FinetuneCommand.self, EvaluateCommand.self, RunCommand.self, BenchCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }

@@ -29,6 +29,12 @@ extension LoadedModel {
     public func classProbabilities(_ image: RGBImage) throws -> [Float] {
         let prepared = try preprocessing.prepareForClassification(image)
         let x = try inputTensor(for: prepared)
+        // A sigmoid head (dream finetune --head sigmoid) gives independent probabilities: one output is the second
+        // class's probability in a two-class model; several are one-vs-rest (multi-label) and stay as they are.
+        if graph.metadata[MetadataKeys.head] == "sigmoid", let prob = graph.outputs.map(\.name).first(where: { $0.contains("prob") }),
+           let p = try executor.run([try inputName: .float(x)], outputs: [prob])[prob]?.floatTensor {
+            return p.count == 1 ? [1 - p.scalars[0], p.scalars[0]] : p.scalars
+        }
         let (name, isProbability) = classifierOutput
         guard let scores = try executor.run([try inputName: .float(x)], outputs: [name])[name]?.floatTensor else {
             throw ExecutionError.unknownValue(name: name, suggestions: [])

@@ -42,6 +42,7 @@ public struct ModelDescription: Codable, Equatable {
 
     public struct FeatureVector: Codable, Equatable {
         public var tensor: String
+        public init(tensor: String) { self.tensor = tensor }
     }
 
     public var architecture: String?
@@ -87,4 +88,6 @@ public struct ModelDescription: Codable, Equatable {
 public enum MetadataKeys {
     public static let description = "dream.description"
     public static let labels = "dream.labels"
+    /// The activation of a head trained by dream finetune: "softmax", "sigmoid" or "linear".
+    public static let head = "dream.head"
 }
