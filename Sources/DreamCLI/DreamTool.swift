@@ -21,7 +21,8 @@ struct DreamTool: ParsableCommand {
           dream run --model m.onnx --input input=x.npy --output logits=y.npy
           dream bench --size 512                    forward-pass speed
         """,
-        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self],
+        subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self,
+                      ExplainCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }
