@@ -180,7 +180,7 @@ public final class Attributor {
         let sigma = noise * 255
         for _ in 0..<max(samples, 1) {
             var noisy = image
-            for i in noisy.pixels.indices { noisy.pixels[i] += sigma * Self.gaussian(&rng) }
+            for i in noisy.pixels.indices { noisy.pixels[i] += sigma * rng.nextGaussian() }
             let map = Self.channelMaxAbs(try pixelGradient(noisy, classIndex: c).gradient)
             for i in total.indices { total[i] += map[i] }
         }
@@ -216,9 +216,4 @@ public final class Attributor {
         (0..<(g.count / 3)).map { max(abs(g[3 * $0]), abs(g[3 * $0 + 1]), abs(g[3 * $0 + 2])) }
     }
 
-    /// Standard normal by Box–Muller.
-    static func gaussian(_ rng: inout SplitMix64) -> Float {
-        let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(rng.next() >> 11) / Double(1 << 53)
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-    }
 }
