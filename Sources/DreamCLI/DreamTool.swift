@@ -22,7 +22,7 @@ struct DreamTool: ParsableCommand {
           dream bench --size 512                    forward-pass speed
         """,
         subcommands: [DreamCommand.self, NoiseCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self, RunCommand.self, BenchCommand.self,
-                      ExplainCommand.self, VisualizeCommand.self],
+                      ExplainCommand.self, VisualizeCommand.self, FiltersCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }
