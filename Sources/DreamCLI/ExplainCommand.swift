@@ -24,8 +24,9 @@ struct ExplainCommand: ParsableCommand {
           saliency              max over colour channels of |d logit / d pixel| (Simonyan et al. 2014).
           smoothgrad            saliency averaged over --samples noisy copies, noise 15% of the range.
           integrated-gradients  (x - black) times the mean gradient along the path from black, --steps
-                                intervals; prints the completeness check: the attributions' sum should equal
-                                logit(image) - logit(black).
+                                intervals; the map is |attribution| summed over colours. Prints the
+                                completeness check: the signed attributions' sum should equal
+                                logit(image) - logit(black); more --steps bring it closer.
 
         Examples:
           dream explain photo.jpg -o why.png
@@ -57,7 +58,7 @@ struct ExplainCommand: ParsableCommand {
     var samples = 25
 
     @Option(name: .long, help: "Integrated gradients: intervals along the path from black.")
-    var steps = 32
+    var steps = 64
 
     @Option(name: .long, help: "Seed of SmoothGrad's noise.")
     var seed: UInt64 = 0
@@ -129,9 +130,8 @@ struct ExplainCommand: ParsableCommand {
         let classIndex = try `class`.map { try model.classIndex(for: $0) }
         let result = try attributor.explain(analysed, method: method, classIndex: classIndex, settings: settings)
 
-        // Integrated gradients are signed: the picture shows the evidence for the class (the positive part).
         // Gradient maps are spiky: the colour scale ends at their 99th percentile so that more than a few pixels show.
-        var shown = method == .integratedGradients ? result.map.map { max($0, 0) } : result.map
+        var shown = result.map
         if method != .gradcam, let top = shown.sorted().dropLast(shown.count / 100).last { shown = shown.map { min($0, top) } }
         let overlay = Overlay.blend(photo: analysed, heat: shown, heatWidth: result.width, heatHeight: result.height,
                                     colorMap: .viridis, alpha: alpha)

@@ -26,8 +26,8 @@ public struct Attribution {
     public var score: Float
     /// Grad-CAM's layer (value name).
     public var layer: String?
-    /// Row-major [height, width] at the analysed image's resolution; larger = more evidence for the class
-    /// (integrated gradients: signed, the colour channels summed).
+    /// Row-major [height, width] at the analysed image's resolution; larger = more important for the class
+    /// (integrated gradients: the magnitudes of the three colour channels' attributions summed).
     public var map: [Float]
     public var width: Int
     public var height: Int
@@ -43,7 +43,7 @@ public struct AttributionSettings: Sendable {
     public var samples = 25
     public var noise: Float = 0.15
     /// Integrated gradients: intervals of the path (trapezoid rule, steps + 1 gradients).
-    public var steps = 32
+    public var steps = 64
     public var seed: UInt64 = 0
     public init() {}
 }
@@ -187,8 +187,9 @@ public final class Attributor {
         return total.map { $0 / Float(max(samples, 1)) }
     }
 
-    /// Integrated gradients from a black image, trapezoid rule over `steps` intervals: the per-pixel map (colour
-    /// channels summed), Σ attributions, and score(x) − score(black) which that sum approximates.
+    /// Integrated gradients from a black image, trapezoid rule over `steps` intervals: the per-pixel map (Σ over
+    /// colour channels of |attribution|), the signed attributions (interleaved RGB), Σ attributions, and
+    /// score(x) − score(black), which that sum approximates (completeness).
     public func integratedGradients(_ image: RGBImage, classIndex c: Int, steps: Int) throws
         -> (map: [Float], attributions: [Float], sum: Double, expected: Double) {
         let n = max(steps, 1)
@@ -206,7 +207,7 @@ public final class Attributor {
         }
         let attributions = zip(image.pixels, meanGradient).map { $0 * $1 }
         var map = [Float](repeating: 0, count: image.width * image.height)
-        for i in map.indices { map[i] = attributions[3 * i] + attributions[3 * i + 1] + attributions[3 * i + 2] }
+        for i in map.indices { map[i] = abs(attributions[3 * i]) + abs(attributions[3 * i + 1]) + abs(attributions[3 * i + 2]) }
         let sum = attributions.reduce(0.0) { $0 + Double($1) }
         return (map, attributions, sum, Double(last) - Double(first))
     }

@@ -133,7 +133,10 @@ final class AttributionTests: XCTestCase {
         XCTAssertGreaterThan(abs(fine.expected), 0.05, "a meaningful difference to explain")
         XCTAssertEqual(fine.sum, fine.expected, accuracy: 0.01 * abs(fine.expected))
         XCTAssertLessThanOrEqual(abs(fine.sum - fine.expected), abs(coarse.sum - coarse.expected) + 1e-6)
-        XCTAssertEqual(fine.map.reduce(0.0) { $0 + Double($1) }, fine.sum, accuracy: 1e-3 * max(1, abs(fine.sum)))
+        XCTAssertEqual(fine.attributions.reduce(0.0) { $0 + Double($1) }, fine.sum, accuracy: 1e-3 * max(1, abs(fine.sum)))
+        for i in fine.map.indices {
+            XCTAssertEqual(fine.map[i], (0..<3).map { abs(fine.attributions[3 * i + $0]) }.reduce(0, +), accuracy: 1e-6)
+        }
     }
 
     /// Petsiuk et al.'s deletion test on the shared photos (GoogLeNet, classification crop): removing the 20% of
