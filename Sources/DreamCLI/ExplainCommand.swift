@@ -13,25 +13,35 @@ struct ExplainCommand: ParsableCommand {
         commandName: "explain",
         abstract: "Show which pixels made the network choose a class (Grad-CAM, saliency, SmoothGrad, integrated gradients).",
         discussion: """
-        The class defaults to the top-1 prediction and is printed with its probability. The image analysed is the
-        classification crop (GoogLeNet: shorter side 256, centre 224x224); --size N analyses an NxN crop, --size
-        original the whole image. The PNG is the heat map over the analysed image; --npy writes the raw map at that
-        image's resolution (float32, [H, W]).
+        The class defaults to the top-1 prediction, printed with its probability.
+        The image analysed is the classification crop (GoogLeNet: shorter side
+        256, centre 224x224); --size N analyses an NxN crop, --size original the
+        whole image. The PNG is the heat map over the analysed image; --npy
+        writes the raw map at that resolution (float32, [H, W]).
 
         Methods:
-          gradcam               Grad-CAM (Selvaraju et al. 2017) at --layer, by default the last spatial layer
-                                before global pooling (GoogLeNet: inception_5b_output). Coarse, class-specific.
-          saliency              max over colour channels of |d logit / d pixel| (Simonyan et al. 2014).
-          smoothgrad            saliency averaged over --samples noisy copies, noise 15% of the range.
-          integrated-gradients  (x - black) times the mean gradient along the path from black, --steps
-                                intervals; the map is |attribution| summed over colours. Prints the
-                                completeness check: the signed attributions' sum should equal
-                                logit(image) - logit(black); more --steps bring it closer.
+          gradcam      Grad-CAM (Selvaraju et al. 2017) at --layer, by default
+                       the last spatial layer before global pooling (GoogLeNet:
+                       inception_5b_output). Coarse, class-specific.
+          saliency     max over colours of |d logit / d pixel|.
+          smoothgrad   saliency averaged over --samples noisy copies (noise:
+                       15% of the range; Smilkov et al. 2017).
+          integrated-gradients
+                       (x - black) times the mean gradient on the path from
+                       black, --steps intervals; the map is |attribution|
+                       summed over colours. Prints the completeness check: the
+                       attributions' sum should equal logit(x) - logit(black);
+                       more --steps bring it closer.
+
+        --deletion removes the 20% of pixels the map ranks highest (set to the
+        mean colour), then the lowest 20%, and prints the class probability
+        after each, and the area under the deletion curve (0-100% in tens).
 
         Examples:
           dream explain photo.jpg -o why.png
-          dream explain photo.jpg --class "tabby cat" --method integrated-gradients --npy ig.npy
-          dream explain photo.jpg --method gradcam --layer inception_4e_output --json
+          dream explain photo.jpg --class "tabby cat" \\
+              --method integrated-gradients --npy ig.npy
+          dream explain photo.jpg --layer inception_4e_output --json
           dream explain photo.jpg --method smoothgrad --deletion
         """)
 

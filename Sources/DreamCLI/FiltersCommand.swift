@@ -11,16 +11,19 @@ struct FiltersCommand: ParsableCommand {
         commandName: "filters",
         abstract: "Show a convolution's learned filters as a grid of pictures.",
         discussion: """
-        A first layer (3 input channels) shows each kernel as a small RGB picture, scaled symmetrically around 0 by
-        its own largest weight (mid-grey = 0): the oriented edges and colour blobs every ImageNet network learns.
-        A deeper layer shows, per output channel, its kernels for every input channel in a diverging map (blue
-        negative, white 0, red positive); --visualize shows instead what each output channel responds to (a short
-        `dream visualize` per channel). A layer name after a ReLU means the convolution before it.
+        A first layer (3 input channels) shows each kernel as a small RGB
+        picture, scaled symmetrically around 0 by its own largest weight
+        (mid-grey = 0): the oriented edges and colour blobs ImageNet networks
+        learn. A deeper layer shows, per output channel, its kernels for every
+        input channel in a diverging map (blue < 0, white 0, red > 0);
+        --visualize shows what each output channel responds to instead (a
+        short `dream visualize` each). A name after a ReLU means the
+        convolution before it.
 
         Examples:
           dream filters --layer conv1_7x7_s2 -o conv1.png
           dream filters --layer conv2_3x3 --channel 0 --channel 5 -o conv2.png
-          dream filters --layer inception_3a_3x3 --visualize --channel 0 --channel 1 --steps 96
+          dream filters --layer inception_3a_3x3 --visualize --channel 0
         """)
 
     @OptionGroup var modelOptions: ModelOptions

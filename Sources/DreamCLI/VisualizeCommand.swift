@@ -11,16 +11,19 @@ struct VisualizeCommand: ParsableCommand {
         commandName: "visualize",
         abstract: "Feature visualisation: the picture a channel or a class wants to see, optimised from noise.",
         discussion: """
-        Olah et al. 2017 (Lucid): the image is optimised in a decorrelated Fourier parameterisation (ImageNet
-        colour statistics) with Adam, and every step sees it padded, jittered, scaled and rotated at random, so
-        that the result is made of textures and object parts a person recognises rather than speckle. The objective
-        is linear: a channel's mean activation (taken before its ReLU, so that a channel that is silent at the start
-        still has a gradient), a whole layer's mean, or a class logit. The settings go into the PNG's text chunks.
+        Feature visualisation (Olah et al. 2017, Lucid): the image is optimised
+        in a decorrelated Fourier parameterisation (ImageNet colour statistics)
+        with Adam, and every step sees it padded, jittered, scaled and rotated
+        at random, so that the result is made of textures and object parts a
+        person recognises rather than speckle. The objective is linear: a
+        channel's mean activation (before its ReLU, so that a channel silent at
+        the start still has a gradient), a whole layer's mean, or a class
+        logit. The settings go into the PNG's text chunks.
 
         Examples:
           dream visualize --layer inception_4c_output --channel 97 -o unit.png
           dream visualize --class "tabby cat" --steps 256
-          dream visualize --layer inception_3b_output --channel 10 --size 160 --seed 3
+          dream visualize --layer inception_3b_output --channel 10 --size 160
         """)
 
     @OptionGroup var modelOptions: ModelOptions
