@@ -15,6 +15,14 @@ struct DreamOptions: ParsableArguments {
     @Option(name: .long, help: "Amplify only this channel of the (single) layer.")
     var channel: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Dream towards a class: maximise its logit (linearly); an index or a label such as \"tabby cat\".",
+                                            valueName: "index|label"))
+    var `class`: String?
+
+    @Option(name: .long, help: ArgumentHelp("l2: the mean square of the activations (DeepDream); mean: their mean (linear, the default for --class).",
+                                            valueName: "l2|mean"))
+    var objective: DreamReduction?
+
     @Option(name: .long, help: "Image pyramid levels, smallest first.")
     var octaves = DreamSettings.defaults.octaves
 
@@ -58,11 +66,17 @@ struct DreamOptions: ParsableArguments {
         if jitter < 0 { throw ValidationError("--jitter must not be negative") }
         if tile < 64 { throw ValidationError("--tile must be at least 64") }
         if channel != nil && layer.count > 1 { throw ValidationError("--channel goes with a single --layer") }
+        if `class` != nil && (!layer.isEmpty || channel != nil || guide != nil) {
+            throw ValidationError("--class replaces --layer, --channel and --guide: give one or the other")
+        }
     }
 
     /// Builds the dream for a model: layers resolved, guide loaded.
     func makeDream(model: LoadedModel) throws -> DeepDream {
         var layers = try layer.map { try DreamLayer(parsing: $0) }
+        if let query = `class` {
+            layers = [DreamLayer(name: model.classifierOutput.name, channel: try model.classIndex(for: query), reduction: .mean)]
+        }
         if layers.isEmpty {
             guard let name = model.defaultDreamLayer else {
                 throw ValidationError("\(model.displayName) names no default dream layer: choose one with --layer (see `dream layers`)")
@@ -70,6 +84,7 @@ struct DreamOptions: ParsableArguments {
             layers = [DreamLayer(name: name)]
         }
         if let channel { layers[0].channel = channel }
+        if let objective { for i in layers.indices { layers[i].reduction = objective } }
         var settings = DreamSettings(layers: layers)
         settings.octaves = octaves
         settings.octaveScale = octaveScale
@@ -119,6 +134,8 @@ struct DreamCommand: ParsableCommand {
           dream photo.jpg --layer inception_4c_output:1 --layer inception_3b_output:0.5 --octaves 5 --seed 7 -o out.png
           dream photo.jpg --layer inception_4d_output --channel 97
           dream photo.jpg --layer inception_4c_output --guide flowers.jpg
+          dream photo.jpg --class "tabby cat"
+          dream photo.jpg --layer inception_4c_output --channel 97 --objective mean
         """)
 
     @OptionGroup var modelOptions: ModelOptions

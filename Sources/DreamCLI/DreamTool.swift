@@ -25,7 +25,8 @@ struct DreamTool: ParsableCommand {
           dream bench --size 512                    forward-pass speed
         """,
         subcommands: [DreamCommand.self, NoiseCommand.self, ZoomCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self,
-                      FinetuneCommand.self, EvaluateCommand.self, RunCommand.self, BenchCommand.self],
+                      ExplainCommand.self, VisualizeCommand.self, FiltersCommand.self, FinetuneCommand.self, EvaluateCommand.self,
+                      RunCommand.self, BenchCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }

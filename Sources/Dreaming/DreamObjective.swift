@@ -6,11 +6,15 @@ public struct DreamLayer: Equatable, CustomStringConvertible {
     public var name: String
     public var weight: Float
     public var channel: Int?
+    /// How the activations are summarised: DeepDream's mean square, or the plain mean (linear: for one channel or a
+    /// class logit, which the square would push further down when it is negative).
+    public var reduction: DreamReduction = .meanSquare
 
-    public init(name: String, weight: Float = 1, channel: Int? = nil) {
+    public init(name: String, weight: Float = 1, channel: Int? = nil, reduction: DreamReduction = .meanSquare) {
         self.name = name
         self.weight = weight
         self.channel = channel
+        self.reduction = reduction
     }
 
     /// Parses the command-line form `name` or `name:weight`.
@@ -22,7 +26,17 @@ public struct DreamLayer: Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(name)\(channel.map { "[channel \($0)]" } ?? ""):\(weight)" }
+    public var description: String {
+        "\(name)\(channel.map { "[channel \($0)]" } ?? "")\(reduction == .mean ? "(mean)" : ""):\(weight)"
+    }
+}
+
+/// The summary of a layer's activations a dream maximises.
+public enum DreamReduction: String, CaseIterable, Sendable {
+    /// mean(a²): the classic DeepDream objective.
+    case meanSquare = "l2"
+    /// mean(a): a linear objective, as in feature visualisation and class dreams.
+    case mean
 }
 
 /// What a dream maximises, given the activations of its layers:
@@ -48,9 +62,9 @@ public struct DreamObjective {
                 guard act.rank >= 2, channel >= 0, channel < act.shape[1] else {
                     throw DreamError.channelOutOfRange(layer: layer.name, channel: channel, channels: act.rank >= 2 ? act.shape[1] : 0)
                 }
-                (value, grad) = Self.channelMeanSquare(act, channel: channel)
+                (value, grad) = layer.reduction == .mean ? Self.channelMean(act, channel: channel) : Self.channelMeanSquare(act, channel: channel)
             } else {
-                (value, grad) = Self.meanSquare(act)
+                (value, grad) = layer.reduction == .mean ? Self.mean(act) : Self.meanSquare(act)
             }
             total += Double(layer.weight) * value
             var weighted = grad
@@ -84,6 +98,32 @@ public struct DreamObjective {
                     for i in base..<(base + plane) {
                         sum += Double(x[i]) * Double(x[i])
                         g[i] = 2 * x[i] / n
+                    }
+                }
+            }
+        }
+        return (sum / Double(n), grad)
+    }
+
+    /// mean(a) and its gradient 1/n.
+    static func mean(_ a: Tensor) -> (Double, Tensor) {
+        let n = Float(max(a.count, 1))
+        return (Double(a.sum()) / Double(n), Tensor(shape: a.shape, repeating: 1 / n))
+    }
+
+    /// mean(a[:, c]) over one channel of an [N, C, …] tensor (a class logit when a is [N, classes]).
+    static func channelMean(_ a: Tensor, channel: Int) -> (Double, Tensor) {
+        let batch = a.shape[0], channels = a.shape[1], plane = a.count / max(batch * channels, 1)
+        let n = Float(max(batch * plane, 1))
+        var sum = 0.0
+        let grad = Tensor(shape: a.shape) { g in
+            g.initialize(repeating: 0)
+            a.withUnsafeBufferPointer { x in
+                for b in 0..<batch {
+                    let base = (b * channels + channel) * plane
+                    for i in base..<(base + plane) {
+                        sum += Double(x[i])
+                        g[i] = 1 / n
                     }
                 }
             }

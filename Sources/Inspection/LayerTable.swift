@@ -16,6 +16,11 @@ public struct LayerTable: Codable {
         /// "yes", "no" (frozen), "partly", or "" when the layer has no parameters.
         public var trainable: String
         public var macs: Int
+        /// Spatial layers only (see `ReceptiveField`; the larger axis when height and width differ): the node's own
+        /// window, the cumulative stride (jump) in input pixels, and the side of the input region one position sees.
+        public var kernel: Int?
+        public var stride: Int?
+        public var receptive_field: Int?
     }
 
     public var model: String
@@ -32,6 +37,7 @@ public struct LayerTable: Codable {
         self.inputShape = inputShape
         let shapes = try executor.valueShapes([inputName: .float(Tensor(shape: inputShape))])
         let parameters = Set(executor.parameterNames)
+        let fields = ReceptiveField.compute(graph: graph, input: inputName, shapes: shapes)
         rows = graph.nodes.enumerated().map { i, node in
             let own = executor.parameterInputIndices(node: i).map { node.inputs[$0] }.filter { parameters.contains($0) }
             var shapesByName: [String: [Int]] = [:]
@@ -40,9 +46,11 @@ public struct LayerTable: Codable {
             let frozenCount = own.filter { frozen.contains($0) }.count
             let trainable = own.isEmpty ? "" : frozenCount == 0 ? "yes" : frozenCount == own.count ? "no" : "partly"
             let outShape = shapes[node.outputs.first ?? ""]
+            let field = fields[node.outputs.first ?? ""]
             return Row(index: i, layer: node.name, op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
                        parameters: count, parameterShapes: shapesByName, trainable: trainable,
-                       macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes))
+                       macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes),
+                       kernel: field?.kernel?.max(), stride: field?.jump.max(), receptive_field: field?.size.max())
         }
         totalParameters = parameters.reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
         frozenParameters = frozen.intersection(parameters).reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
@@ -63,16 +71,18 @@ public struct LayerTable: Codable {
 
     /// The table as aligned text, ready to paste into a report.
     public func rendered(showAll: Bool = true) -> String {
-        let header = ["#", "layer", "op", "output shape", "parameters", "trainable", "MMACs"]
+        let header = ["#", "layer", "op", "output shape", "parameters", "trainable", "MMACs", "kernel", "stride", "RF"]
         var lines: [[String]] = [header]
         for row in rows where showAll || row.parameters > 0 {
             lines.append([String(row.index), row.layer, row.op,
                           row.outputShape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? "?",
                           row.parameters > 0 ? Self.grouped(row.parameters) : "-", row.trainable.isEmpty ? "-" : row.trainable,
-                          row.macs > 0 ? String(format: "%.1f", Double(row.macs) / 1e6) : "-"])
+                          row.macs > 0 ? String(format: "%.1f", Double(row.macs) / 1e6) : "-",
+                          row.kernel.map(String.init) ?? "-", row.stride.map(String.init) ?? "-",
+                          row.receptive_field.map(String.init) ?? "-"])
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
-        let rightAligned: Set<Int> = [0, 4, 6]
+        let rightAligned: Set<Int> = [0, 4, 6, 7, 8, 9]
         var text = lines.enumerated().map { li, cells in
             cells.enumerated().map { c, cell in
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
@@ -83,6 +93,7 @@ public struct LayerTable: Codable {
         text += "\n\nmodel: \(model)   input: [\(inputShape.map(String.init).joined(separator: ","))]\n"
         text += "parameters: \(Self.grouped(totalParameters)) total, \(Self.grouped(trainableParameters)) trainable, \(Self.grouped(frozenParameters)) frozen\n"
         text += String(format: "compute: %.2f GMACs per image at this input size", Double(totalMACs) / 1e9)
+        text += "\nkernel, stride (jump) and RF (receptive field): input pixels; where branches meet, the largest"
         return text
     }
 }

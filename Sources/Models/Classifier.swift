@@ -13,7 +13,7 @@ public struct Prediction: Codable, Equatable {
 extension LoadedModel {
     /// The value holding class scores and whether it is already a probability: logits when the description names
     /// them (softmax computed here), else a `prob`-like output, else the graph's first output.
-    var classifierOutput: (name: String, isProbability: Bool) {
+    public var classifierOutput: (name: String, isProbability: Bool) {
         let outputs = graph.outputs.map(\.name)
         let declared = modelDescription?.outputs.map { Array($0.keys) } ?? []
         if let logits = declared.first(where: { $0.contains("logit") }) ?? outputs.first(where: { $0.contains("logit") }) {

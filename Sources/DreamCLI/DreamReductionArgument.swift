@@ -1,0 +1,4 @@
+import ArgumentParser
+import Dreaming
+
+extension DreamReduction: ExpressibleByArgument {}
