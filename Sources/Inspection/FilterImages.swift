@@ -4,7 +4,7 @@ import Models
 import Network
 import Tensors
 
-public enum FilterError: Error, CustomStringConvertible {
+public enum FilterError: Error, LocalizedError, CustomStringConvertible {
     case noConvolution(layer: String)
     case channelOutOfRange(Int, channels: Int)
 
@@ -86,4 +86,8 @@ public struct ConvolutionFilters {
         }
         return image
     }
+}
+
+extension FilterError {
+    public var errorDescription: String? { description }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-public enum ClassSelectionError: Error, CustomStringConvertible {
+public enum ClassSelectionError: Error, LocalizedError, CustomStringConvertible {
     case unknown(String, suggestions: [String])
     case outOfRange(Int, classes: Int)
 
@@ -38,4 +38,8 @@ extension LoadedModel {
     public func label(ofClass index: Int) -> String {
         labels.flatMap { index < $0.count ? $0[index] : nil } ?? "class \(index)"
     }
+}
+
+extension ClassSelectionError {
+    public var errorDescription: String? { description }
 }
