@@ -226,7 +226,8 @@ struct FinetuneCommand: ParsableCommand {
         if r.trainAccuracy != nil { line += " acc \(f(r.trainAccuracy, "%.3f"))" }
         line += "  val loss \(f(r.valLoss, "%.4f"))"
         if r.valMAE != nil { line += " mae \(f(r.valMAE, "%.4g"))" } else { line += " acc \(f(r.valAccuracy, "%.3f"))" }
-        return line + String(format: "  %.2fs", r.seconds)
+        // Epochs on cached features take milliseconds: say so rather than "0.00s".
+        return line + (r.seconds < 0.1 ? String(format: "  %.1f ms", r.seconds * 1000) : String(format: "  %.2f s", r.seconds))
     }
 }
 
