@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layering (arrows = may import):
 //   dream (CLI) -> Dreaming, Inspection -> Models -> Network, Imaging
-//   Network -> Tensors -> CBLAS ;  Imaging -> CPNG, CJPEG
+//   Network -> Tensors -> CBLAS ;  Imaging -> CPNG, CJPEG ;  Network, Imaging -> SafeIO
+// No unsafe compiler flags: kernels keep their preconditions, and the libraries stay usable as a dependency.
 let package = Package(
     name: "dream",
     platforms: [.macOS(.v13)],
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Dreaming", targets: ["Dreaming"]),
         .library(name: "Inspection", targets: ["Inspection"]),
+        .library(name: "SafeIO", targets: ["SafeIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,22 +26,23 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "Tensors", dependencies: ["CBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
-        .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        // Atomic writes, temporary-file cleanup on signals, never-overwrite-an-input checks, contained paths, terminal escaping.
+        .target(name: "SafeIO"),
+        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Network", dependencies: ["Tensors", "SafeIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["ONNX/onnx-subset.proto"]),
-        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "SafeIO"]),
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
-        .target(name: "Models", dependencies: ["Network", "Imaging"]),
+        .target(name: "Models", dependencies: ["Network", "Imaging", "SafeIO"]),
         .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging"]),
-        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging"]),
+        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "SafeIO"]),
         .executableTarget(name: "DreamCLI", dependencies: [
-            "Models", "Network", "Imaging", "Dreaming", "Inspection",
+            "Models", "Network", "Imaging", "Dreaming", "Inspection", "SafeIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NetworkTests", dependencies: ["Network", "TestSupport"]),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "SafeIO", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 
 /// Reading and writing image files: the format is sniffed from the first bytes on read, chosen by extension on write.
 public enum ImageFile {
