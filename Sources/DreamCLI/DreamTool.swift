@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SafeIO
 import Tensors
 
 /// `dream`: look inside CNNs, dream with them, reuse them.
@@ -30,6 +31,14 @@ struct DreamTool: ParsableCommand {
 enum Main {
     static func main() {
         selectBLASKernels()
+        // Ctrl-C and SIGTERM remove every temporary file and folder (half-written outputs), then exit 130 / 143.
+        TemporaryFiles.installSignalHandlers { signal in
+            signal == SIGINT ? "dream: interrupted; nothing was written" : "dream: stopped by signal \(signal); nothing was written"
+        }
+        if let problem = dashArgumentProblem(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(problem))\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try DreamTool.parseAsRoot()
             try command.run()
@@ -39,14 +48,29 @@ enum Main {
             let code = DreamTool.exitCode(for: error)
             if code == .success { DreamTool.exit(withError: error) }
             if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+            TemporaryFiles.removeAll()
             if code == .validationFailure || error is ValidationError {
-                FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
+                // One line: the problem and where help is; the full usage block would bury it.
+                let message = DreamTool.message(for: error).replacingOccurrences(of: "\n", with: " ")
+                FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(message)) (see 'dream --help')\n".utf8))
                 Foundation.exit(2)
             }
-            FileHandle.standardError.write(Data("dream: error: \(describe(error))\n".utf8))
+            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(describe(error)))\n".utf8))
             Foundation.exit(1)
         }
     }
+}
+
+/// A file name that starts with '-' (`-dash.png`) would be read as a cluster of short options, and the `h` in it as
+/// a request for help; such an argument is refused with the way out (`--` ends the options).
+func dashArgumentProblem(_ arguments: [String]) -> String? {
+    for argument in arguments {
+        if argument == "--" { return nil }
+        guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2, Double(argument) == nil else { continue }
+        if argument.dropFirst().allSatisfy({ "hoq".contains($0) }) { continue }
+        return "'\(argument)' is not an option; to name a file that starts with '-', put -- before it (dream -- \(argument)) or write ./\(argument)"
+    }
+    return nil
 }
 
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore):
@@ -60,11 +84,13 @@ func selectBLASKernels() {
     // execv returns only on failure: carry on with the kernels we have.
 }
 
-/// One line for any error: ours describe themselves; Foundation's (file system) give their localized description.
+/// One line for any error: ours describe themselves; Foundation's (file system) are put in words with the file they
+/// name, never as a domain and code.
 func describe(_ error: Error) -> String {
     let ns = error as NSError
-    if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain || ns.domain == NSURLErrorDomain {
-        return ns.localizedDescription
+    if [NSCocoaErrorDomain, NSPOSIXErrorDomain, NSURLErrorDomain].contains(ns.domain) {
+        let file = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        return (file.map { $0 + ": " } ?? "") + plainReason(error)
     }
     return String(describing: error).replacingOccurrences(of: "\n", with: " ")
 }

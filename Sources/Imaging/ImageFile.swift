@@ -72,9 +72,14 @@ public enum ImageFile {
         }
         if isDirectory.boolValue { throw ImageError(url, "is a directory, not an image") }
         do {
+            try InputFile.requireRegular(url.path, shown: displayName(url))
+        } catch let problem as FileProblem {
+            throw ImageError(url, problem.reason)
+        }
+        do {
             return try Data(contentsOf: url)
         } catch {
-            throw ImageError(url, "cannot read (\(error.localizedDescription))")
+            throw ImageError(url, "cannot read (\(plainReason(error)))")
         }
     }
 }

@@ -135,6 +135,6 @@ func checkPixelLimit(width: Int, height: Int, maxPixels: Int, name: String) thro
     let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
     if overflow || pixels > maxPixels {
         let limit = maxPixels >= 1_000_000 ? "\(maxPixels / 1_000_000) megapixels" : "\(maxPixels) pixels"
-        throw ImageError(file: name, reason: "\(width)x\(height) pixels is more than dream reads (\(limit), a guard against decompression bombs); shrink the image first")
+        throw ImageError(file: name, reason: "\(width)x\(height) pixels is over the limit of \(limit) (a guard against decompression bombs); shrink the image first")
     }
 }

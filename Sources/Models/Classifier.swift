@@ -41,6 +41,9 @@ extension LoadedModel {
     /// The `top` most probable classes. Labels come from the description (or "class N" when there are none).
     public func classify(_ image: RGBImage, top: Int = 5) throws -> [Prediction] {
         let probabilities = try classProbabilities(image)
+        if let labels, labels.count < probabilities.count {
+            throw ModelUseError.labelsMismatch(model: displayName, labels: labels.count, classes: probabilities.count)
+        }
         let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
         return order.prefix(top).map { i in
             Prediction(index: i, label: labels.flatMap { i < $0.count ? $0[i] : nil } ?? "class \(i)", probability: probabilities[i])

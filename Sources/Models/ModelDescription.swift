@@ -76,3 +76,45 @@ public enum MetadataKeys {
     public static let description = "dream.description"
     public static let labels = "dream.labels"
 }
+
+/// A model description that breaks a rule dream relies on; names the file and the field.
+public struct ModelDescriptionError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): invalid model description: \(reason)" }
+}
+
+extension ModelDescription {
+    /// Largest image side a description may ask for (resize, crop, default and minimum sizes).
+    public static let maxSide = 16384
+
+    /// The description if every field makes sense, else an error naming `file` and the field: a channel order of RGB
+    /// or BGR, a finite increasing pixel range, 1 or 3 finite means and positive finite stds, sizes of 1...16384.
+    /// A description read from a file is untrusted: without these checks a zero std gives "-nan%" and a size of
+    /// 10^9 asks for exabytes.
+    public func validated(file: String) throws -> ModelDescription {
+        func bad(_ reason: String) -> ModelDescriptionError { ModelDescriptionError(file: file, reason: reason) }
+        let order = input.channelOrder.uppercased()
+        guard order == "RGB" || order == "BGR" else { throw bad("input.channel_order is '\(input.channelOrder)'; it must be RGB or BGR") }
+        guard input.pixelRange.count == 2, input.pixelRange.allSatisfy(\.isFinite), input.pixelRange[0] < input.pixelRange[1] else {
+            throw bad("input.pixel_range must be two finite numbers [low, high] with low < high, not \(input.pixelRange)")
+        }
+        guard input.mean.count == 3 || input.mean.count == 1, input.mean.allSatisfy(\.isFinite) else {
+            throw bad("input.mean must hold 1 or 3 finite numbers (one per channel), not \(input.mean)")
+        }
+        guard input.std.count == 3 || input.std.count == 1, input.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw bad("input.std must hold 1 or 3 finite numbers greater than 0, not \(input.std)")
+        }
+        func side(_ v: Int, _ field: String) throws {
+            guard v >= 1 && v <= Self.maxSide else { throw bad("\(field) must be from 1 to \(Self.maxSide) pixels, not \(v)") }
+        }
+        for (field, value) in [("input.default_size", input.defaultSize), ("input.min_size", input.minSize), ("input.crop", input.crop)] {
+            guard let value else { continue }
+            guard value.count == 2 else { throw bad("\(field) must be [height, width], not \(value)") }
+            for v in value { try side(v, field) }
+        }
+        if let r = input.resizeShorter { try side(r, "input.resize_shorter") }
+        if let labels, labels.isEmpty { throw bad("labels is empty") }
+        return self
+    }
+}

@@ -175,3 +175,21 @@ public final class AtomicDirectory {
         discard()
     }
 }
+
+/// Inputs must be regular files: a folder, a device such as /dev/zero, a pipe or a socket would fail late, hang or
+/// never end.
+public enum InputFile {
+    /// Throws a `FileProblem` naming `shown` unless `path` is an existing regular file (symlinks followed).
+    public static func requireRegular(_ path: String, shown: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            throw FileProblem(shown, code == ENOENT ? "no such file" : "cannot read (\(systemErrorText(code)))")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: throw FileProblem(shown, "is a folder, not a file")
+        default: throw FileProblem(shown, "is not a regular file (a device, pipe or socket)")
+        }
+    }
+}

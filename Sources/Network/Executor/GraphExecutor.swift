@@ -76,7 +76,7 @@ public final class GraphExecutor {
             }
             if live > TensorLimits.maxLiveElements {
                 throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail:
-                    "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than half of this machine's memory; use a smaller input (--size, --tile)")
+                    "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than a quarter of this machine's memory; use a smaller input (--size, --tile)")
             }
             observe?(i, result.outputs)
             if recorded.contains(i) {

@@ -7,15 +7,15 @@ import Tensors
 
 /// Limits decided before anything is allocated.
 public enum TensorLimits {
-    /// The largest tensor one operator may produce, in elements: a quarter of the physical memory in Float32
+    /// The largest tensor one operator may produce, in elements: an eighth of the physical memory in Float32
     /// (at most 2^31 elements, 8 GB), so that one hostile shape cannot push the machine into the OOM killer.
     public static var maxElements: Int = {
-        let quarter = Int(clamping: ProcessInfo.processInfo.physicalMemory / 16)
-        return max(1 << 24, min(quarter, 1 << 31))
+        let eighth = Int(clamping: ProcessInfo.processInfo.physicalMemory / 32)
+        return max(1 << 24, min(eighth, 1 << 31))
     }()
 
-    /// Elements all values alive at one moment of a forward pass may hold: half the physical memory in Float32.
-    public static let maxLiveElements: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory / 8)
+    /// Elements all values alive at one moment of a forward pass may hold: a quarter of the physical memory in Float32.
+    public static let maxLiveElements: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory / 16)
 
     /// Window attributes (kernel, stride, pad, dilation) beyond this are refused: no real network comes close, and
     /// bounding them keeps every output-size computation far from overflow.
