@@ -44,9 +44,9 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "SafeIO", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "TestSupport"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "SafeIO", "TestSupport"]),
         .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Models", "Network", "Imaging", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Network", "Tensors"]),
     ]
 )

@@ -20,13 +20,17 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> LoadedModel {
         Threading.configure(threads: threads)
         let store = ModelStore.fromEnvironment { message in Console.status(message) }
-        return try LoadedModel.load(model, store: store)
+        let loaded = try LoadedModel.load(model, store: store)
+        Console.model = loaded.url.path
+        return loaded
     }
 }
 
 /// Output helpers: results on stdout, progress and notes on stderr.
 enum Console {
     static var quiet = false
+    /// The model file in use, so that an error raised while running it can name it.
+    static var model: String?
 
     static func status(_ message: String) {
         guard !quiet else { return }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Network
 import SafeIO
 import Tensors
 
@@ -55,7 +56,10 @@ enum Main {
                 FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(message)) (see 'dream --help')\n".utf8))
                 Foundation.exit(2)
             }
-            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(describe(error)))\n".utf8))
+            // A node's error (shapes found while running) names the node; the model file is added so that the line
+            // says which file it is about.
+            let prefix = error is ExecutionError ? Console.model.map { $0 + ": " } ?? "" : ""
+            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(prefix + describe(error)))\n".utf8))
             Foundation.exit(1)
         }
     }

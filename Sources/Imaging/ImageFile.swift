@@ -25,12 +25,17 @@ public enum ImageFile {
 
     /// Writes an 8-bit RGB PNG atomically (values rounded and clamped), with optional `tEXt` metadata.
     public static func writePNG(_ image: RGBImage, to url: URL, text: [(key: String, value: String)] = []) throws {
-        try AtomicFile.write(PNGCodec.encode(image, text: text, name: displayName(url)), to: url)
+        try atomically(url) { try AtomicFile.write(PNGCodec.encode(image, text: text, name: displayName(url)), to: url) }
+    }
+
+    /// SafeIO's problems as this module's error type (one error type for every image read and write).
+    static func atomically(_ url: URL, _ body: () throws -> Void) throws {
+        do { try body() } catch let problem as FileProblem { throw ImageError(file: displayName(url), reason: problem.reason) }
     }
 
     /// Writes a 4:2:0 JPEG atomically.
     public static func writeJPEG(_ image: RGBImage, to url: URL, quality: Int = 92) throws {
-        try AtomicFile.write(JPEGCodec.encode(image, quality: quality, name: displayName(url)), to: url)
+        try atomically(url) { try AtomicFile.write(JPEGCodec.encode(image, quality: quality, name: displayName(url)), to: url) }
     }
 
     /// Writes PNG or JPEG by the extension (.png, .jpg, .jpeg, any case); `text` is kept only in PNGs.

@@ -8,6 +8,7 @@ public enum ModelUseError: Error, CustomStringConvertible {
     case missingDescription(model: String, needed: String)
     case noImageInput(model: String)
     case labelsMismatch(model: String, labels: Int, classes: Int)
+    case invalidGraph(model: String, detail: String)
 
     public var description: String {
         switch self {
@@ -15,6 +16,8 @@ public enum ModelUseError: Error, CustomStringConvertible {
             return "\(model) does not say \(needed): put a JSON description beside it (\((model as NSString).deletingPathExtension).json, the format of the shared models) or use a model exported by dream"
         case let .noImageInput(model):
             return "\(model) has no 4-D image input"
+        case let .invalidGraph(model, detail):
+            return "\(model): \(detail)"
         case let .labelsMismatch(model, labels, classes):
             return "\(model): its labels name \(labels) classes but the network has \(classes) outputs; fix or remove the labels file"
         }
@@ -40,7 +43,12 @@ public final class LoadedModel {
         self.url = url
         let graph = try ONNXImporter.load(contentsOf: url)
         self.graph = graph
-        executor = try GraphExecutor(graph: graph)
+        do {
+            executor = try GraphExecutor(graph: graph)
+        } catch let error as ExecutionError {
+            // Every operator checks its attributes here: the message says which file it is about.
+            throw ModelUseError.invalidGraph(model: url.path, detail: error.description)
+        }
         let directory = url.deletingLastPathComponent()
         let stem = url.deletingPathExtension().lastPathComponent
         // The description beside the file, else in the file's metadata, else built in. A description that exists but

@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 import Imaging
 import TestSupport
 import XCTest
@@ -127,7 +128,7 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["note.txt", "out.png"])
         XCTAssertEqual(try ImageFile.read(url).width, 24)
         // A directory that does not exist: an error naming the file, nothing left behind.
-        let error = imageError { try AtomicFile.write(Data("x".utf8), to: dir.appendingPathComponent("missing/out.png")) }
+        let error = imageError { try ImageFile.writePNG(pattern(2, 2), to: dir.appendingPathComponent("missing/out.png")) }
         XCTAssertTrue(error?.reason.hasPrefix("cannot write") ?? false)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["note.txt", "out.png"])
     }
