@@ -158,7 +158,7 @@ public final class AtomicDirectory {
                 let source = staging.appendingPathComponent(relative).path
                 let destination = target.appendingPathComponent(relative).path
                 var isDirectory: ObjCBool = false
-                fm.fileExists(atPath: source, isDirectory: &isDirectory)
+                _ = fm.fileExists(atPath: source, isDirectory: &isDirectory)
                 if isDirectory.boolValue {
                     try fm.createDirectory(atPath: destination, withIntermediateDirectories: true)
                 } else if rename(source, destination) != 0 {
