@@ -11,7 +11,7 @@ TEST_PACKAGES := libonnx-testdata
 DREAM := .build/release/dream
 SAMPLE := samples/chelsea.png
 
-.PHONY: help setup setup-test build demo test bench fuzz fuzz-build fuzz-seeds clean-outputs
+.PHONY: help setup setup-test build demo test bench fuzz fuzz-build fuzz-seeds fuzz-run clean-outputs
 
 help:
 	@echo "make demo    install system packages, build (release), fetch the default model, classify and dream on a sample"
@@ -86,8 +86,12 @@ fuzz-seeds:
 	  [ -f $$d/model.onnx ] && cp $$d/model.onnx $(FUZZ)/seeds/onnx/$$(basename $$d).onnx; done; true
 	cp $(wildcard ../shared/models/*.json) $(FUZZ)/seeds/description/ 2>/dev/null || true
 
-fuzz: fuzz-build fuzz-seeds
-	@for t in png jpeg npy onnx description; do \
+fuzz: fuzz-build fuzz-seeds fuzz-run
+
+# Runs the already built targets (make fuzz-run FUZZ_TARGETS=onnx FUZZ_SECONDS=600 to focus on one).
+FUZZ_TARGETS ?= png jpeg npy onnx description
+fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/crashes/$$t; \
 	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 $(FUZZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \

@@ -31,7 +31,7 @@ struct DreamOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Random shift (pixels) before each step, against grid artefacts.")
     var jitter = 32
 
-    @Option(name: .long, help: "Random seed: the same seed gives the same picture.")
+    @Option(name: .long, parsing: .unconditional, help: "Random seed: the same seed gives the same picture.")
     var seed: UInt64 = 0
 
     @Option(name: .long, parsing: .unconditional, help: "Tile size (pixels): larger images have their gradient computed tile by tile, bounding memory.")

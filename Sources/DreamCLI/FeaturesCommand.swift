@@ -67,7 +67,7 @@ struct FeaturesCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the layer's raw activations as a NumPy file.", valueName: "file.npy"))
     var npy: String?
 
-    @Option(name: .long, help: ArgumentHelp("Working size: N for NxN (resize + centre crop), or 'original'.", valueName: "N|original"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Working size: N for NxN (resize + centre crop), or 'original'.", valueName: "N|original"))
     var size: String?
 
     @Option(name: .customLong("input-npy"), help: ArgumentHelp("Feed this preprocessed [1,3,H,W] tensor instead of an image.", valueName: "file.npy"))

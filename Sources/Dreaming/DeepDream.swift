@@ -41,6 +41,11 @@ public final class DeepDream {
         tape.values = [:]
         let (value, seeds) = try objective.evaluate(activations)
         activations = [:]
+        // A model whose weights hold NaN or infinities would otherwise dream a black picture and exit 0.
+        guard value.isFinite else {
+            throw ExecutionError.shapeMismatch(node: layerNames.joined(separator: ", "), op: "dream",
+                                               detail: "the objective is \(value): the model produces non-finite activations (NaN or infinite weights?)")
+        }
         let gradients = try model.executor.backward(&tape, seeds: seeds)
         return (value, gradients[inputName] ?? Tensor(shape: x.shape))
     }

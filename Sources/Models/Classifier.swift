@@ -33,6 +33,9 @@ extension LoadedModel {
         guard let scores = try executor.run([try inputName: .float(x)], outputs: [name])[name]?.floatTensor else {
             throw ExecutionError.unknownValue(name: name, suggestions: [])
         }
+        guard scores.count > 0, scores.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
+            throw ModelUseError.invalidGraph(model: url.path, detail: "the output '\(name)' holds \(scores.count == 0 ? "no values" : "NaN or infinite values"); the model's weights are broken")
+        }
         let flat = scores.reshaped([1, scores.count])
         let looksLikeProbability = isProbability && flat.scalars.allSatisfy { $0 >= 0 } && abs(flat.sum() - 1) < 1e-3
         return looksLikeProbability ? flat.scalars : Softmax.forward(flat, axis: 1).scalars

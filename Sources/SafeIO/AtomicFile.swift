@@ -17,6 +17,7 @@ public enum AtomicFile {
         let target = url.standardizedFileURL.path
         let directory = (target as NSString).deletingLastPathComponent
         try OutputPath.requireWritableFolder(directory, for: shown)
+        if let problem = nonRegularTarget(target) { throw FileProblem(shown, problem) }
         var temp = ""
         var fd: Int32 = -1
         for _ in 0..<8 {
@@ -44,6 +45,18 @@ public enum AtomicFile {
             if fd >= 0 { close(fd) }
             TemporaryFiles.remove(temp)
             throw error
+        }
+    }
+
+    /// Why `path` must not be replaced: a device (/dev/null), pipe or socket would be destroyed by the rename (as
+    /// root, /dev/null itself); nil for a regular file, a symlink or nothing at all.
+    public static func nonRegularTarget(_ path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG, S_IFLNK: return nil
+        case S_IFDIR: return "is a folder, not a file"
+        default: return "is a device, pipe or socket, not a file; dream only writes regular files"
         }
     }
 

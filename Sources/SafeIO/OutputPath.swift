@@ -55,6 +55,7 @@ public enum OutputPath {
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
             throw FileProblem(output, "is a folder; \(option) takes a file name")
         }
+        if let problem = AtomicFile.nonRegularTarget(output) { throw FileProblem(output, problem) }
         try requireWritableFolder(url.deletingLastPathComponent().path, for: output)
         try refuseOverwriting(output, inputs: inputs, option: option)
     }

@@ -88,6 +88,7 @@ final class HostileInputTests: XCTestCase {
             ([p, "--step", "nan"], "--step"), ([p, "--step", "inf"], "--step"), ([p, "--step", "-2"], "--step"),
             ([p, "--iterations", "0"], "--iterations"), ([p, "--jitter", "-5"], "--jitter"), ([p, "--tile", "0"], "--tile"),
             ([p, "--layer", "inception_4c_output:nan"], "--layer"), ([p, "--channel", "-3"], "--channel"),
+            ([p, "--seed", "-1"], "--seed"),
             (["noise", "--size", "100000"], "--size"), (["layers", "--size", "100000"], "--size"),
             (["bench", "--size", "100000"], "--size"), (["bench", "--runs", "0"], "--runs"),
             (["features", p, "--layer", "conv1", "--size", "100000"], "--size"),
@@ -121,6 +122,11 @@ final class HostileInputTests: XCTestCase {
         // An output format checked before the work, not after it.
         try assertRefused(["photo.png", "-o", "out.gif"], status: 2, mentioning: [".gif"])
         try assertRefused(["photo.png", "-o", "no/such/folder/out.png"], status: 2, mentioning: ["does not exist"])
+        // A device is never replaced (as root, renaming over /dev/null would destroy it).
+        try assertRefused(["run", "--model", "squeezenet", "--input", "x.npy", "--output", "logits=/dev/null"], status: 2, mentioning: ["device"])
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is no longer a device")
     }
 
     func testCraftedModelsFailCleanly() throws {
@@ -140,6 +146,17 @@ final class HostileInputTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("\u{1B}"), "a control character reached the terminal: \(r.stderr)")
             _ = url
         }
+    }
+
+    func testNonFiniteWeightsAreReportedNotPrinted() throws {
+        let nan = Value.float(Tensor(shape: [4, 3, 1, 1], scalars: [Float](repeating: .nan, count: 12)))
+        let nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
+                     Node(name: "pool", opType: "GlobalAveragePool", inputs: ["c"], outputs: ["g"]),
+                     Node(name: "flat", opType: "Flatten", inputs: ["g"], outputs: ["logits"])]
+        _ = try writeModel(nodes, initializers: ["w": nan], name: "nan.onnx")
+        try Data(#"{"input": {"channel_order": "RGB", "pixel_range": [0, 1], "mean": [0], "std": [1], "crop": [32, 32], "resize_shorter": 32}}"#.utf8)
+            .write(to: scratch.appendingPathComponent("nan.json"))
+        try assertRefused(["classify", "--model", "nan.onnx", "photo.png"], status: 1, mentioning: ["nan.onnx", "NaN"])
     }
 
     func testHugeDeclaredInputSizesDoNotAllocate() throws {

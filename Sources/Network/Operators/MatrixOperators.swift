@@ -11,8 +11,8 @@ struct GemmOperator: GraphOperator {
         let a = AttributeReader(node: node)
         transA = try a.int("transA", default: 0) != 0
         transB = try a.int("transB", default: 0) != 0
-        alpha = try a.float("alpha", default: 1)
-        beta = try a.float("beta", default: 1)
+        alpha = try node.requireFinite(try a.float("alpha", default: 1), "alpha")
+        beta = try node.requireFinite(try a.float("beta", default: 1), "beta")
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
