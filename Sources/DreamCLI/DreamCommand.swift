@@ -88,11 +88,18 @@ struct DreamOptions: ParsableArguments {
     func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
         Console.quiet = quiet
         let bar = ProgressLine(enabled: !quiet && Console.stderrIsTerminal)
-        let result = try dream.dream(image) { p in
-            bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
-                              p.octave, p.octaves, p.width, p.height, p.iteration, p.iterations, p.objective,
-                              ProgressLine.duration(p.elapsed), ProgressLine.duration(p.remaining)))
+        let dreamed: RGBImage
+        do {
+            dreamed = try dream.dream(image) { p in
+                bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
+                                  p.octave, p.octaves, p.width, p.height, p.iteration, p.iterations, p.objective,
+                                  ProgressLine.duration(p.elapsed), ProgressLine.duration(p.remaining)))
+            }
+        } catch let error as DreamChannelError {
+            bar.finish()
+            throw ValidationError(error.description)
         }
+        let result = dreamed
         bar.finish()
         for note in dream.notes { Console.status("note: \(note)") }
         try ImageFile.write(result, to: outputURL, text: [

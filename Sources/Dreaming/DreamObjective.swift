@@ -28,6 +28,16 @@ public struct DreamLayer: Equatable, CustomStringConvertible {
     public var description: String { "\(name)\(channel.map { "[channel \($0)]" } ?? ""):\(weight)" }
 }
 
+/// A channel the layer does not have (a usage error: the same exit status as `dream features --channel`).
+public struct DreamChannelError: Error, CustomStringConvertible, Equatable {
+    public var layer: String
+    public var channel: Int
+    public var channels: Int
+    public var description: String {
+        "--channel \(channel) is out of range: \(layer) has \(channels) channels (0…\(max(0, channels - 1)))"
+    }
+}
+
 /// A `--layer NAME:WEIGHT` that cannot be used.
 public struct DreamLayerError: Error, CustomStringConvertible {
     public var spec: String
@@ -56,8 +66,7 @@ public struct DreamObjective {
                 (value, grad) = Self.guided(act, guide: guide)
             } else if let channel = layer.channel {
                 guard act.rank >= 2, channel >= 0, channel < act.shape[1] else {
-                    throw ExecutionError.shapeMismatch(node: layer.name, op: "dream",
-                        detail: "channel \(channel) is out of range: the layer has \(act.rank >= 2 ? act.shape[1] : 0) channels (0…\(max(0, (act.rank >= 2 ? act.shape[1] : 1) - 1)))")
+                    throw DreamChannelError(layer: layer.name, channel: channel, channels: act.rank >= 2 ? act.shape[1] : 0)
                 }
                 (value, grad) = Self.channelMeanSquare(act, channel: channel)
             } else {

@@ -98,6 +98,13 @@ final class HostileInputTests: XCTestCase {
         for (arguments, option) in cases { try assertRefused(arguments, status: 2, mentioning: [option]) }
     }
 
+    func testAChannelTheLayerDoesNotHaveIsTheSameUsageErrorEverywhere() throws {
+        try assertRefused(["photo.png", "--layer", "conv1_7x7_s2", "--channel", "5000", "--iterations", "1", "--octaves", "1"],
+                          status: 2, mentioning: ["--channel", "5000"])
+        try assertRefused(["features", "photo.png", "--layer", "conv1_7x7_s2", "--overlay", "--channel", "5000"], status: 2,
+                          mentioning: ["5000"])
+    }
+
     func testAFileNamedLikeAnOptionNeedsTheDoubleDash() throws {
         let dash = scratch.appendingPathComponent("-dash.png")
         try FileManager.default.copyItem(at: photo, to: dash)
