@@ -32,6 +32,8 @@ struct DreamTool: ParsableCommand {
 enum Main {
     static func main() {
         selectBLASKernels()
+        // `dream classify … | head -1`: a closed pipe is a failed write, not a death by SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         // Ctrl-C and SIGTERM remove every temporary file and folder (half-written outputs), then exit 130 / 143.
         TemporaryFiles.installSignalHandlers { signal in
             signal == SIGINT ? "dream: interrupted; nothing was written" : "dream: stopped by signal \(signal); nothing was written"

@@ -7,9 +7,18 @@ public enum TemporaryFiles {
     private static let lock = NSLock()
     private static var paths: [String: Bool] = [:]  // path -> is a directory
     private static var signalSources: [DispatchSourceSignal] = []
+    /// Set once a signal handler has started cleaning up: no new temporary file may appear after that.
+    private static var terminating = false
 
     public static func register(_ path: String, isDirectory: Bool = false) {
-        lock.lock(); paths[path] = isDirectory; lock.unlock()
+        lock.lock()
+        if terminating {
+            // The process is exiting on a signal: creating the file now would leave it behind.
+            lock.unlock()
+            while true { pause() }
+        }
+        paths[path] = isDirectory
+        lock.unlock()
     }
 
     public static func unregister(_ path: String) {
@@ -46,7 +55,13 @@ public enum TemporaryFiles {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: DispatchQueue.global(qos: .userInteractive))
             source.setEventHandler {
+                lock.lock(); terminating = true; let all = paths; lock.unlock()
                 removeAll()
+                // A path registered just before may be created a moment after its removal: remove once more.
+                usleep(20_000)
+                for (path, isDirectory) in all {
+                    if isDirectory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+                }
                 let text = message(sig)
                 if !text.isEmpty { FileHandle.standardError.write(Data((text + "\n").utf8)) }
                 _exit(128 + sig)
