@@ -175,15 +175,17 @@ public struct ModelStore {
             let stem = (source.fileName as NSString).deletingPathExtension
             let json = sidecarDirectory.appendingPathComponent(stem + ".json")
             if let data = try? Data(contentsOf: json) {
-                try AtomicFile.write(data, to: modelsDirectory.appendingPathComponent(stem + ".json"))
-                // The labels path comes from a file: it must stay inside the mirror and inside the cache.
+                // The labels path comes from a file: it must stay inside the mirror and inside the cache, checked
+                // before anything is copied.
+                var labelsCopy: (from: URL, to: URL)?
                 if let labels = (try? ModelDescription(json: data))?.labels {
-                    let from = try ContainedPath.resolve(labels, inside: sidecarDirectory, what: "labels file")
-                    let to = try ContainedPath.resolve(labels, inside: modelsDirectory, what: "labels file")
-                    if let labelData = try? Data(contentsOf: from) {
-                        try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
-                        try AtomicFile.write(labelData, to: to)
-                    }
+                    labelsCopy = (try ContainedPath.resolve(labels, inside: sidecarDirectory, what: "labels file"),
+                                  try ContainedPath.resolve(labels, inside: modelsDirectory, what: "labels file"))
+                }
+                try AtomicFile.write(data, to: modelsDirectory.appendingPathComponent(stem + ".json"))
+                if let (from, to) = labelsCopy, let labelData = try? Data(contentsOf: from) {
+                    try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try AtomicFile.write(labelData, to: to)
                 }
             }
         }

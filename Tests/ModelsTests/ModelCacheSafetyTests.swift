@@ -34,6 +34,23 @@ final class ModelCacheSafetyTests: XCTestCase {
         }
     }
 
+    func testAMirrorDescriptionCannotCopyLabelsFromOrToOutsideItsFolder() throws {
+        let root = try SharedData.temporaryDirectory(for: self)
+        let mirror = root.appendingPathComponent("mirror"), home = root.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: mirror, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try SharedData.file("models/squeezenet1_1.onnx"), to: mirror.appendingPathComponent("squeezenet1_1.onnx"))
+        try Data("secret".utf8).write(to: root.appendingPathComponent("outside.txt"))
+        try Data(#"{"input": {"channel_order": "RGB", "pixel_range": [0, 1], "mean": [0], "std": [1]}, "labels": "../outside.txt"}"#.utf8)
+            .write(to: mirror.appendingPathComponent("squeezenet1_1.json"))
+        XCTAssertThrowsError(try ModelStore(home: home, mirror: mirror).resolve("squeezenet")) { error in
+            XCTAssertTrue("\(error)".contains("../outside.txt"), "\(error)")
+        }
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: home.appendingPathComponent("models").path)) ?? []
+        XCTAssertEqual(written, [], "nothing may be copied when the description is refused")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted(), ["home", "mirror", "outside.txt"].filter {
+            FileManager.default.fileExists(atPath: root.appendingPathComponent($0).path) })
+    }
+
     func testAVerifiedStampSkipsRehashingUntilTheFileChanges() throws {
         let mirror = try SharedData.file("models")
         let home = try SharedData.temporaryDirectory(for: self)
