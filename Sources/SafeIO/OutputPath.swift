@@ -35,6 +35,16 @@ public enum OutputPath {
         }
     }
 
+    /// File names longer than 255 bytes (or paths longer than 4095) cannot be created on Linux or macOS: found now,
+    /// not when the result is ready.
+    public static func requireNameWithinLimits(_ path: String) throws {
+        let name = (path as NSString).lastPathComponent
+        guard name.utf8.count <= 255 else { throw FileProblem(String(path.prefix(60)) + "…", "the file name is \(name.utf8.count) bytes long; the limit is 255") }
+        guard URL(fileURLWithPath: path).standardizedFileURL.path.utf8.count < 4096 else {
+            throw FileProblem(String(path.prefix(60)) + "…", "the path is longer than 4095 bytes")
+        }
+    }
+
     /// Refuses a folder that does not exist or is not a folder (checked before the work, not after).
     public static func requireWritableFolder(_ directory: String, for shown: String) throws {
         var isDirectory: ObjCBool = false
@@ -50,6 +60,7 @@ public enum OutputPath {
     /// it is none of `inputs`.
     public static func checkOutputFile(_ output: String, inputs: [String], option: String) throws {
         guard !output.isEmpty else { throw FileProblem(output, "\(option) is empty") }
+        try requireNameWithinLimits(output)
         let url = URL(fileURLWithPath: output)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -100,6 +111,7 @@ public final class AtomicDirectory {
     public init(target: URL) throws {
         self.target = target.standardizedFileURL
         let shown = target.relativePath
+        try OutputPath.requireNameWithinLimits(self.target.path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: self.target.path, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw FileProblem(shown, "exists and is not a folder")

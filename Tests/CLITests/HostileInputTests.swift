@@ -136,6 +136,15 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is no longer a device")
     }
 
+    func testLongOutputNamesWorkUpToTheLimitAndAreRefusedBeforeTheWorkBeyondIt() throws {
+        let legal = String(repeating: "d", count: 246) + ".png"  // 250 bytes: legal, and so is its temporary name
+        let r = try run(["photo.png", "--iterations", "1", "--octaves", "1", "-o", legal])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(legal).path))
+        try FileManager.default.removeItem(at: scratch.appendingPathComponent(legal))
+        try assertRefused(["photo.png", "-o", String(repeating: "d", count: 300) + ".png"], status: 2, mentioning: ["255"])
+    }
+
     func testCraftedModelsFailCleanly() throws {
         func w(_ shape: [Int]) -> Value { .float(Tensor.random(shape: shape, in: -1...1, seed: 1)) }
         let models: [(String, [Node], [String: Value])] = [
