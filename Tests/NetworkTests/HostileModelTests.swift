@@ -140,6 +140,60 @@ final class HostileModelTests: XCTestCase {
         XCTAssertEqual(p["y"]?.shape, [1, 3, 4, 4])
     }
 
+    /// Found by `make fuzz` (onnx): a declared input dimension of 0 reached the broadcasting kernel, whose row walk
+    /// divided by the empty axis. Empty tensors are legal in ONNX: every operator must pass them through or refuse
+    /// them with a message.
+    func testEmptyTensorsNeverReachAKernelThatCannotTakeThem() throws {
+        let w = ["w": weight([4, 3, 3, 3])]
+        let cases: [(String, [String], [String: AttributeValue], [String: Value], [Int])] = [
+            ("Add", ["x", "b"], [:], ["b": weight([3])], [0, 3]),
+            ("Mul", ["x", "b"], [:], ["b": weight([1, 3])], [2, 0, 3]),
+            ("Relu", ["x"], [:], [:], [0, 3, 4, 4]),
+            ("Softmax", ["x"], [:], [:], [2, 0]),
+            ("Concat", ["x", "x"], ["axis": .int(1)], [:], [0, 3, 4, 4]),
+            ("MatMul", ["x", "m"], [:], ["m": weight([4, 5])], [0, 4]),
+            ("Gemm", ["x", "m"], [:], ["m": weight([4, 5])], [0, 4]),
+            ("Flatten", ["x"], [:], [:], [0, 3, 4, 4]),
+            ("MaxPool", ["x"], ["kernel_shape": .ints([2, 2])], [:], [0, 3, 4, 4]),
+            ("AveragePool", ["x"], ["kernel_shape": .ints([2, 2])], [:], [0, 3, 4, 4]),
+            ("GlobalAveragePool", ["x"], [:], [:], [0, 3, 4, 4]),
+            ("Conv", ["x", "w"], [:], w, [0, 3, 4, 4]),
+            ("LRN", ["x"], ["size": .int(3)], [:], [0, 3, 4, 4]),
+            ("BatchNormalization", ["x", "s", "s", "s", "v"], [:], ["s": weight([3]), "v": .float(Tensor(shape: [3], repeating: 1))], [0, 3, 4, 4]),
+        ]
+        for (op, inputs, attributes, initializers, shape) in cases {
+            let g = try graph(op, inputs: inputs, attributes: attributes, initializers: initializers, shape: shape)
+            do {
+                let y = try GraphExecutor(graph: g).run(["x": .float(Tensor(shape: shape))], outputs: ["y"])
+                XCTAssertEqual(y["y"].map { checkedCount($0.shape) }, 0, "\(op): an empty input gives an empty output")
+            } catch {
+                XCTAssertTrue(String(describing: error).contains("hostile_"), "\(op): \(error)")
+            }
+        }
+    }
+
+    func checkedCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+
+    /// Inputs `make fuzz` found, run as Tests/Fuzz/FuzzONNX.swift runs them: import, build, feed every input its
+    /// declared shape (8 where unknown), run. Each must end in a result or an error, not a trap.
+    static let onnxFuzzFindings: [(String, String)] = [
+        // Add of x [0,5,5] and y [5]: the broadcasting kernel divided by the empty axis (SIGILL).
+        ("empty-broadcast", "CAcSDGJhY2tlbmQtdGVzdDpnChAKAXgKAXkSA3N1bSIDQWRkEg50ZXN0X2FkZF9iY2FzdFoXCgF4EhIKEAgBEgwKAggACgIIBQoCCAVaDwoBeRIKCggIARIECgIIBWIZCgNzdW0SEgoQCAESDAoCCAMKAggECgIIBUIECgAQDg=="),
+    ]
+
+    func testONNXFuzzFindingsStayFixed() throws {
+        for (name, base64) in Self.onnxFuzzFindings {
+            let data = try XCTUnwrap(Data(base64Encoded: base64), name)
+            guard let graph = try? ONNXImporter.graph(fromSerialized: data, baseDirectory: nil),
+                  let executor = try? GraphExecutor(graph: graph) else { continue }
+            var feeds: [String: Value] = [:]
+            for input in graph.inputs {
+                feeds[input.name] = .float(Tensor.random(shape: (input.shape ?? [1, 3, 8, 8]).map { $0 ?? 8 }, in: -2...2, seed: 1))
+            }
+            _ = try? executor.run(feeds, outputs: graph.outputs.map(\.name))
+        }
+    }
+
     func testNpyHeadersWhoseShapeOverflowsAreRefused() throws {
         for shape in ["(4611686018427387904, 4611686018427387904, 0)", "(9223372036854775807,)", "(-1, 3)", "(2305843009213693952,)"] {
             let header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"

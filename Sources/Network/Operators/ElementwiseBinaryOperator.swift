@@ -26,7 +26,8 @@ struct ElementwiseBinaryOperator: GraphOperator {
         guard let shape = Broadcast.shape(a.shape, b.shape) else {
             throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail: "shapes \(a.shape) and \(b.shape) do not broadcast")
         }
-        try node.requireAllocatable(shape)
+        // An empty operand gives an empty result; the broadcasting kernel walks rows and needs none to be empty.
+        if try node.requireAllocatable(shape) == 0 || a.count == 0 || b.count == 0 { return ForwardResult(Tensor(shape: shape)) }
         return ForwardResult(Broadcast.binary(a, b, op))
     }
 
@@ -51,6 +52,7 @@ struct ElementwiseBinaryOperator: GraphOperator {
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil, nil] }
         let a = try inputs.float(0, node.opType), b = try inputs.float(1, node.opType)
+        if dy.count == 0 || a.count == 0 || b.count == 0 { return [need[0] ? Tensor(shape: a.shape) : nil, need[1] ? Tensor(shape: b.shape) : nil] }
         let g = Broadcast.binaryBackward(dy, a: a, b: b, op)
         return [need[0] ? g.da : nil, need[1] ? g.db : nil]
     }
