@@ -96,5 +96,5 @@ fuzz-run:
 	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=0 $(FUZZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t/ $(FUZZ)/corpus/$$t $(FUZZ)/seeds/$$t 2>&1 \
-	    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" ; \
+	    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+== ?ERROR|SUMMARY|artifact_prefix|Test unit written|.*deadly signal)" ; \
 	done; echo "crashes:"; find $(FUZZ)/crashes -type f | sed 's/^/  /'
