@@ -11,13 +11,14 @@ TEST_PACKAGES := libonnx-testdata
 DREAM := .build/release/dream
 SAMPLE := samples/chelsea.png
 
-.PHONY: help setup setup-test build demo test test-kernels test-kernels-run bench clean-outputs
+.PHONY: help setup setup-test build demo test test-kernels test-kernels-run bench fuzz fuzz-build fuzz-seeds fuzz-run clean-outputs
 
 help:
 	@echo "make demo    install system packages, build (release), fetch the default model, classify and dream on a sample"
 	@echo "make test    install system packages (and ONNX's test data), build (release), run the whole test suite"
 	@echo "make test-kernels  the numeric tests again under every OpenBLAS kernel family this CPU can run"
 	@echo "make bench   forward-pass and dream-step benchmarks of the default model"
+	@echo "make fuzz    libFuzzer + AddressSanitizer on the PNG, JPEG, ONNX, .npy and description parsers (FUZZ_SECONDS each)"
 
 # Installs only what is missing (dpkg -s), so that repeated runs are quick and need no network.
 setup:
@@ -73,3 +74,54 @@ test-kernels-run:
 bench: build
 	$(DREAM) bench --size 224 --runs 20
 	$(DREAM) bench --size 512 --runs 10
+
+# Fuzzing: the library modules a target needs are compiled with -sanitize=fuzzer,address straight from Sources/
+# (SwiftPM never builds Tests/Fuzz), each target is linked with libFuzzer, then run for FUZZ_SECONDS with seeds.
+# Crashes land in .build/fuzz/crashes/<target>/; every one found becomes a regression test.
+FUZZ_SECONDS ?= 60
+FUZZ := .build/fuzz
+FUZZ_FLAGS := -O -sanitize=fuzzer,address -parse-as-library -I $(FUZZ) -I Sources/CBLAS -I Sources/CPNG -I Sources/CJPEG
+PROTOBUF_SOURCES = $(wildcard .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift)
+
+# module name, object, sources
+define fuzz_module
+	swiftc $(FUZZ_FLAGS) -module-name $(1) -package-name dream_fuzz -emit-module -emit-module-path $(FUZZ)/$(1).swiftmodule -wmo -c $(2) -o $(FUZZ)/$(1).o
+endef
+
+fuzz-build: setup
+	@test -n "$(PROTOBUF_SOURCES)" || swift package resolve
+	@mkdir -p $(FUZZ)
+	$(call fuzz_module,SafeIO,$(wildcard Sources/SafeIO/*.swift))
+	$(call fuzz_module,Imaging,$(wildcard Sources/Imaging/*.swift))
+	$(call fuzz_module,Tensors,$(shell find Sources/Tensors -name '*.swift'))
+	$(call fuzz_module,SwiftProtobuf,$(wildcard .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift))
+	$(call fuzz_module,Network,$(shell find Sources/Network -name '*.swift'))
+	$(call fuzz_module,Models,$(wildcard Sources/Models/*.swift))
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzPNG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-png
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzJPEG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-jpeg
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzNPY.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-npy
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzONNX.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-onnx
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzDescription.swift $(FUZZ)/Models.o $(FUZZ)/Network.o $(FUZZ)/Imaging.o $(FUZZ)/Tensors.o \
+	  $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-description
+
+fuzz-seeds:
+	@mkdir -p $(FUZZ)/seeds/jpeg $(FUZZ)/seeds/onnx
+	python3 Tests/Fuzz/make-seeds.py $(FUZZ)/seeds
+	cp samples/*.png $(FUZZ)/seeds/png/
+	cp samples/*.jpg $(FUZZ)/seeds/jpeg/; cp $(wildcard ../shared/images/*.jpg) $(FUZZ)/seeds/jpeg/ 2>/dev/null || true
+	for d in /usr/share/libonnx-testdata/data/node/test_{conv,maxpool,averagepool,lrn,softmax,concat,reshape,pad,gemm,matmul,batchnorm,flatten,add}*; do \
+	  [ -f $$d/model.onnx ] && cp $$d/model.onnx $(FUZZ)/seeds/onnx/$$(basename $$d).onnx; done; true
+	cp $(wildcard ../shared/models/*.json) $(FUZZ)/seeds/description/ 2>/dev/null || true
+
+fuzz: fuzz-build fuzz-seeds fuzz-run
+
+# Runs the already built targets (make fuzz-run FUZZ_TARGETS=onnx FUZZ_SECONDS=600 to focus on one).
+FUZZ_TARGETS ?= png jpeg npy onnx description
+fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/crashes/$$t; \
+	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=0 $(FUZZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ)/crashes/$$t/ $(FUZZ)/corpus/$$t $(FUZZ)/seeds/$$t 2>&1 \
+	    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+== ?ERROR|SUMMARY|artifact_prefix|Test unit written|.*deadly signal)" ; \
+	done; echo "crashes:"; find $(FUZZ)/crashes -type f | sed 's/^/  /'

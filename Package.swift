@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layering (arrows = may import; each target declares exactly the targets its files import):
 //   dream (CLI) -> Dreaming, Training, Inspection -> Models -> Network, Imaging
-//   Network -> Tensors -> CBLAS, Parallel ;  Imaging -> CPNG, CJPEG, Parallel
+//   Network -> Tensors -> CBLAS, Parallel ;  Imaging -> CPNG, CJPEG, Parallel ;  Network, Imaging -> SafeIO
+// No unsafe compiler flags: kernels keep their preconditions, and the libraries stay usable as a dependency.
 let package = Package(
     name: "dream",
     platforms: [.macOS(.v13)],
@@ -16,6 +17,7 @@ let package = Package(
         .library(name: "Dreaming", targets: ["Dreaming"]),
         .library(name: "Inspection", targets: ["Inspection"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "SafeIO", targets: ["SafeIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,30 +30,31 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         // The thread count and the one parallel loop helper every module shares (kernels and image resizing).
         .target(name: "Parallel"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "Parallel"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
-        .target(name: "Network", dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        // Atomic writes, temporary-file cleanup on signals, never-overwrite-an-input checks, contained paths, terminal escaping.
+        .target(name: "SafeIO"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "Parallel"]),
+        .target(name: "Network", dependencies: ["Tensors", "SafeIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["ONNX/onnx-subset.proto"]),
-        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "Parallel"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "Parallel", "SafeIO"]),
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
-        .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors"]),
+        .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors", "SafeIO"]),
         .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors"]),
-        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel"]),
+        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel", "SafeIO"]),
         // Transfer learning: image folders, feature cache, heads and losses, trainer, report.
-        .target(name: "Training", dependencies: ["Models", "Network", "Imaging", "Tensors",
+        .target(name: "Training", dependencies: ["Models", "Network", "Imaging", "Tensors", "SafeIO",
                                                  .product(name: "SwiftCSV", package: "SwiftCSV")]),
         .executableTarget(name: "DreamCLI", dependencies: [
-            "Models", "Network", "Imaging", "Dreaming", "Inspection", "Training", "Tensors", "Parallel",
+            "Models", "Network", "Imaging", "Dreaming", "Inspection", "Training", "Tensors", "Parallel", "SafeIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "TestSupport"]),
+        .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "SafeIO", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CPNG", "CJPEG", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CPNG", "CJPEG", "SafeIO", "TestSupport"]),
         .testTarget(name: "DreamingTests", dependencies: ["Dreaming", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Network", "Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Network", "Tensors"]),
     ]
 )

@@ -24,13 +24,13 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Input size in pixels (square).")
+    @Option(name: .long, parsing: .unconditional, help: "Input size in pixels (square).")
     var size: Int = 224
 
-    @Option(name: .long, help: "Timed runs.")
+    @Option(name: .long, parsing: .unconditional, help: "Timed runs.")
     var runs: Int = 10
 
-    @Option(name: .long, help: "Untimed warm-up runs.")
+    @Option(name: .long, parsing: .unconditional, help: "Untimed warm-up runs.")
     var warmup: Int = 2
 
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
@@ -46,7 +46,9 @@ struct BenchCommand: ParsableCommand {
     var layer: String?
 
     func validate() throws {
-        if size < 1 || runs < 1 || warmup < 0 { throw ValidationError("--size and --runs must be positive") }
+        try OptionCheck.range(size, "--size", 1...8192)
+        try OptionCheck.range(runs, "--runs", 1...100_000)
+        try OptionCheck.range(warmup, "--warmup", 0...1000)
     }
 
     struct Report: Encodable {

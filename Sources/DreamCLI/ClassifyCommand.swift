@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import Models
+import SafeIO
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,7 @@ struct ClassifyCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "How many classes to show per image.")
+    @Option(name: .long, parsing: .unconditional, help: "How many classes to show per image.")
     var top: Int = 5
 
     @Flag(name: .long, help: "Print JSON on stdout: one object per image (a list when several).")
@@ -29,7 +30,7 @@ struct ClassifyCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image") }
-        if top < 1 { throw ValidationError("--top must be at least 1") }
+        try OptionCheck.range(top, "--top", 1...Int.max)
     }
 
     struct Result: Encodable {
@@ -42,7 +43,11 @@ struct ClassifyCommand: ParsableCommand {
         var results: [Result] = []
         for path in images {
             let image = try ImageFile.read(URL(fileURLWithPath: path))
-            results.append(Result(image: path, predictions: try model.classify(image, top: top)))
+            do {
+                results.append(Result(image: path, predictions: try model.classify(image, top: top)))
+            } catch let error as PreprocessingError {
+                throw FileProblem(path, error.reason)
+            }
         }
         if json {
             print(results.count == 1 ? try Console.json(results[0]) : try Console.json(results))
@@ -50,9 +55,9 @@ struct ClassifyCommand: ParsableCommand {
         }
         for (n, result) in results.enumerated() {
             if n > 0 { print("") }
-            print("\(result.image)  (\(model.displayName))")
+            print("\(TerminalText.escaped(result.image))  (\(TerminalText.escaped(model.displayName)))")
             for (rank, p) in result.predictions.enumerated() {
-                print(String(format: "%3d. %6.2f%%  ", rank + 1, p.probability * 100) + "\(p.label)  [\(p.index)]")
+                print(String(format: "%3d. %6.2f%%  ", rank + 1, p.probability * 100) + "\(TerminalText.escaped(p.label))  [\(p.index)]")
             }
         }
     }

@@ -3,6 +3,7 @@ import Dreaming
 import Foundation
 import Imaging
 import Models
+import SafeIO
 import Tensors
 
 /// Options shared by `dream IMAGE` and `dream noise`.
@@ -12,7 +13,7 @@ struct DreamOptions: ParsableArguments {
         valueName: "layer[:weight]"))
     var layer: [String] = []
 
-    @Option(name: .long, help: "Amplify only this channel of the (single) layer.")
+    @Option(name: .long, parsing: .unconditional, help: "Amplify only this channel of the (single) layer.")
     var channel: Int?
 
     @Option(name: .long, help: ArgumentHelp("Dream towards a class: maximise its logit (linearly); an index or a label such as \"tabby cat\".",
@@ -23,25 +24,25 @@ struct DreamOptions: ParsableArguments {
                                             valueName: "l2|mean"))
     var objective: DreamReduction?
 
-    @Option(name: .long, help: "Image pyramid levels, smallest first.")
+    @Option(name: .long, parsing: .unconditional, help: "Image pyramid levels, smallest first.")
     var octaves = DreamSettings.defaults.octaves
 
-    @Option(name: .customLong("octave-scale"), help: "Size ratio between octaves.")
+    @Option(name: .customLong("octave-scale"), parsing: .unconditional, help: "Size ratio between octaves.")
     var octaveScale = DreamSettings.defaults.octaveScale
 
-    @Option(name: .long, help: "Gradient-ascent steps per octave.")
+    @Option(name: .long, parsing: .unconditional, help: "Gradient-ascent steps per octave.")
     var iterations = DreamSettings.defaults.iterations
 
-    @Option(name: .long, help: "Step size on the 0–255 pixel scale (gradient normalised by its mean absolute value).")
+    @Option(name: .long, parsing: .unconditional, help: "Step size on the 0–255 pixel scale (gradient normalised by its mean absolute value).")
     var step = DreamSettings.defaults.step
 
-    @Option(name: .long, help: "Random shift (pixels) before each step, against grid artefacts.")
+    @Option(name: .long, parsing: .unconditional, help: "Random shift (pixels) before each step, against grid artefacts.")
     var jitter = DreamSettings.defaults.jitter
 
-    @Option(name: .long, help: "Random seed: the same seed gives the same picture on the same machine and --threads (see --portable).")
+    @Option(name: .long, parsing: .unconditional, help: "Random seed: the same seed gives the same picture on the same machine and --threads (see --portable).")
     var seed = DreamSettings.defaults.seed
 
-    @Option(name: .long, help: "Tile size (pixels): larger images have their gradient computed tile by tile, bounding memory.")
+    @Option(name: .long, parsing: .unconditional, help: "Tile size (pixels): larger images have their gradient computed tile by tile, bounding memory.")
     var tile = DreamSettings.defaults.tileSize
 
     @Option(name: .long, help: "Guide image: dream towards the features this image excites.")
@@ -59,16 +60,21 @@ struct DreamOptions: ParsableArguments {
     var portable = false
 
     func validate() throws {
-        if octaves < 1 { throw ValidationError("--octaves must be at least 1") }
-        if octaveScale <= 1 { throw ValidationError("--octave-scale must be greater than 1") }
-        if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-        if step <= 0 { throw ValidationError("--step must be positive") }
-        if jitter < 0 { throw ValidationError("--jitter must not be negative") }
-        if tile < 64 { throw ValidationError("--tile must be at least 64") }
+        try OptionCheck.range(octaves, "--octaves", 1...20)
+        try OptionCheck.number(octaveScale, "--octave-scale", above: 1, atMost: 10)
+        try OptionCheck.range(iterations, "--iterations", 1...10_000)
+        try OptionCheck.number(step, "--step", above: 0, atMost: 1000)
+        try OptionCheck.range(jitter, "--jitter", 0...4096)
+        try OptionCheck.range(tile, "--tile", 64...8192)
+        if let channel { try OptionCheck.range(channel, "--channel", 0...Int.max) }
         if channel != nil && layer.count > 1 { throw ValidationError("--channel goes with a single --layer") }
         if `class` != nil && (!layer.isEmpty || channel != nil || guide != nil) {
             throw ValidationError("--class replaces --layer, --channel and --guide: give one or the other")
         }
+        for spec in layer {
+            do { _ = try DreamLayer(parsing: spec) } catch { throw ValidationError(String(describing: error)) }
+        }
+        // -o is checked by each command before its work: an image file for dream and noise, a folder for zoom.
     }
 
     /// Builds the dream for a model: layers resolved, guide loaded.
@@ -101,11 +107,20 @@ struct DreamOptions: ParsableArguments {
     /// Runs the dream with a progress line on stderr (when it is a terminal) and writes the result.
     func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
         let bar = ProgressLine(enabled: !quiet && Console.stderrIsTerminal)
-        let result = try dream.dream(image) { p in
-            bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
-                              p.octave, p.octaves, p.width, p.height, p.iteration, p.iterations, p.objective,
-                              ProgressLine.duration(p.elapsed), ProgressLine.duration(p.remaining)))
+        let dreamed: RGBImage
+        do {
+            dreamed = try dream.dream(image) { p in
+                bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
+                                  p.octave, p.octaves, p.width, p.height, p.iteration, p.iterations, p.objective,
+                                  ProgressLine.duration(p.elapsed), ProgressLine.duration(p.remaining)))
+            }
+        } catch let error as DreamError {
+            // A channel the layer does not have is a usage error, as in `features` (the layer's size is known only now).
+            bar.finish()
+            guard case let .channelOutOfRange(layer, channel, channels) = error else { throw error }
+            throw ValidationError("--channel \(channel) is out of range: \(layer) has \(channels) channels (0…\(max(0, channels - 1)))")
         }
+        let result = dreamed
         bar.finish()
         for note in dream.notes { Console.status("note: \(note)") }
         try ImageFile.write(result, to: outputURL, text: [
@@ -148,9 +163,10 @@ struct DreamCommand: ParsableCommand {
         let input = URL(fileURLWithPath: image)
         let output = options.output.map { URL(fileURLWithPath: $0) }
             ?? input.deletingLastPathComponent().appendingPathComponent(input.deletingPathExtension().lastPathComponent + "-dream.png")
-        if output.standardizedFileURL.path == input.standardizedFileURL.path {
-            throw ValidationError("the output would overwrite the input image; choose another -o")
-        }
+        // Before any work: the output's folder exists, and the output is none of the inputs (symlinks, symlinked
+        // folders and hard links included).
+        try OptionCheck.outputFile(options.output ?? output.path, option: "-o", inputs: [image, options.guide, modelOptions.model],
+                                   imageFormat: true)
         let picture = try ImageFile.read(input)
         Console.quiet = options.quiet
         let model = try modelOptions.load()
@@ -172,14 +188,17 @@ struct NoiseCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var options: DreamOptions
 
-    @Option(name: .long, help: "Width and height of the picture.")
+    @Option(name: .long, parsing: .unconditional, help: "Width and height of the picture.")
     var size = 512
 
     func validate() throws {
-        if size < 64 { throw ValidationError("--size must be at least 64") }
+        try OptionCheck.range(size, "--size", 64...8192)
     }
 
     func run() throws {
+        if let output = options.output {
+            try OptionCheck.outputFile(output, option: "-o", inputs: [options.guide, modelOptions.model], imageFormat: true)
+        }
         var rng = SplitMix64(seed: options.seed ^ 0x6E6F_6973_65)
         let pixels = (0..<(size * size * 3)).map { _ in Float(128 + Int(rng.next() % 41) - 20) }
         Console.quiet = options.quiet

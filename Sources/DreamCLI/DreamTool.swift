@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Network
+import SafeIO
 import Tensors
 
 /// `dream`: look inside CNNs, dream with them, reuse them.
@@ -35,6 +37,16 @@ struct DreamTool: ParsableCommand {
 enum Main {
     static func main() {
         selectBLASKernels()
+        // `dream classify … | head -1`: a closed pipe is a failed write, not a death by SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        // Ctrl-C and SIGTERM remove every temporary file and folder (half-written outputs), then exit 130 / 143.
+        TemporaryFiles.installSignalHandlers { signal in
+            signal == SIGINT ? "dream: interrupted; nothing was written" : "dream: stopped by signal \(signal); nothing was written"
+        }
+        if let problem = dashArgumentProblem(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(problem))\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try DreamTool.parseAsRoot()
             try command.run()
@@ -44,16 +56,32 @@ enum Main {
             let code = DreamTool.exitCode(for: error)
             if code == .success { DreamTool.exit(withError: error) }
             if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+            TemporaryFiles.removeAll()
             if code == .validationFailure || error is ValidationError {
-                FileHandle.standardError.write(Data((DreamTool.fullMessage(for: error) + "\n").utf8))
+                // One line: the problem and where help is; the full usage block would bury it.
+                let message = DreamTool.message(for: error).replacingOccurrences(of: "\n", with: " ")
+                FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(message)) (see 'dream --help')\n".utf8))
                 Foundation.exit(2)
             }
-            // Every error type of ours is a LocalizedError; Foundation's (file system) describe themselves too.
-            let message = error.localizedDescription.replacingOccurrences(of: "\n", with: " ")
-            FileHandle.standardError.write(Data("dream: error: \(message)\n".utf8))
+            // A node's error (shapes found while running) names the node; the model file is added so that the line
+            // says which file it is about.
+            let prefix = error is ExecutionError ? Console.model.map { $0 + ": " } ?? "" : ""
+            FileHandle.standardError.write(Data("dream: error: \(TerminalText.escaped(prefix + describe(error)))\n".utf8))
             Foundation.exit(1)
         }
     }
+}
+
+/// A file name that starts with '-' (`-dash.png`) would be read as a cluster of short options, and the `h` in it as
+/// a request for help; such an argument is refused with the way out (`--` ends the options).
+func dashArgumentProblem(_ arguments: [String]) -> String? {
+    for argument in arguments {
+        if argument == "--" { return nil }
+        guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2, Double(argument) == nil else { continue }
+        if argument.dropFirst().allSatisfy({ "hoq".contains($0) }) { continue }
+        return "'\(argument)' is not an option; to name a file that starts with '-', put -- before it (dream -- \(argument)) or write ./\(argument)"
+    }
+    return nil
 }
 
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore), or
@@ -68,4 +96,16 @@ func selectBLASKernels() {
     setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)
     // execv returns only on failure: carry on with the kernels we have.
+}
+
+/// One line for any error: ours describe themselves; Foundation's (file system) are put in words with the file they
+/// name, never as a domain and code.
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    if [NSCocoaErrorDomain, NSPOSIXErrorDomain, NSURLErrorDomain].contains(ns.domain) {
+        let file = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        return (file.map { $0 + ": " } ?? "") + plainReason(error)
+    }
+    if let localized = (error as? LocalizedError)?.errorDescription { return localized.replacingOccurrences(of: "\n", with: " ") }
+    return String(describing: error).replacingOccurrences(of: "\n", with: " ")
 }

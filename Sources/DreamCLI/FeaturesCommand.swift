@@ -4,6 +4,7 @@ import Imaging
 import Inspection
 import Models
 import Network
+import SafeIO
 import Tensors
 
 struct FeaturesCommand: ParsableCommand {
@@ -44,7 +45,7 @@ struct FeaturesCommand: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Output folder (default: IMAGE-features beside the image, or ./features).", valueName: "dir"))
     var output: String?
 
-    @Option(name: .long, help: "Only the K channels with the highest mean activation.")
+    @Option(name: .long, parsing: .unconditional, help: "Only the K channels with the highest mean activation.")
     var top: Int?
 
     @Flag(name: .long, help: "Order grids by mean activation, highest first (default: channel number).")
@@ -60,13 +61,13 @@ struct FeaturesCommand: ParsableCommand {
     @Flag(name: .long, help: "Blend the layer's mean activation (or --channel) over the photo.")
     var overlay = false
 
-    @Option(name: .long, help: "The channel --overlay shows (default: the mean over channels).")
+    @Option(name: .long, parsing: .unconditional, help: "The channel --overlay shows (default: the mean over channels).")
     var channel: Int?
 
     @Option(name: .long, help: ArgumentHelp("Write the layer's raw activations as a NumPy file.", valueName: "file.npy"))
     var npy: String?
 
-    @Option(name: .long, help: ArgumentHelp("Working size: N for NxN (resize + centre crop), or 'original'.", valueName: "N|original"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Working size: N for NxN (resize + centre crop), or 'original'.", valueName: "N|original"))
     var size: WorkingSize?
 
     @Option(name: .customLong("input-npy"), help: ArgumentHelp("Feed this preprocessed [1,3,H,W] tensor instead of an image.", valueName: "file.npy"))
@@ -80,11 +81,18 @@ struct FeaturesCommand: ParsableCommand {
         if image != nil && inputNpy != nil { throw ValidationError("give an image or --input-npy, not both") }
         if layer.isEmpty && !allLayers { throw ValidationError("choose --layer NAME (see `dream layers`) or --all-layers") }
         if !layer.isEmpty && allLayers { throw ValidationError("--layer and --all-layers do not go together") }
-        if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+        if let top { try OptionCheck.range(top, "--top", 1...Int.max) }
+        if let size, case .square(let n) = size { try OptionCheck.range(n, "--size", 1...8192) }
         if size != nil && inputNpy != nil { throw ValidationError("--size does not apply to --input-npy (the tensor has its own size)") }
-        if let channel, channel < 0 { throw ValidationError("--channel must not be negative") }
+        if let channel { try OptionCheck.range(channel, "--channel", 0...Int.max) }
         if channel != nil && !overlay { throw ValidationError("--channel chooses the channel of --overlay; add --overlay") }
         if npy != nil && (allLayers || layer.count != 1) { throw ValidationError("--npy writes one layer: give a single --layer") }
+        if let npy { try OptionCheck.outputFile(npy, option: "--npy", inputs: [image, inputNpy, modelOptions.model], imageFormat: false) }
+        if let output, FileManager.default.fileExists(atPath: output) {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory)
+            if !isDirectory.boolValue { throw ValidationError("-o \(TerminalText.escaped(output)): exists and is not a folder") }
+        }
     }
 
     func run() throws {
@@ -103,7 +111,11 @@ struct FeaturesCommand: ParsableCommand {
             input = try model.featureInput(image: try ImageFile.read(url), size: size ?? .modelDefault)
             folder = URL(fileURLWithPath: output ?? url.deletingPathExtension().path + "-features", isDirectory: true)
         }
-        var request = FeatureRequest(outputDirectory: folder)
+        // All or nothing: every file is written into a temporary folder beside the output folder, which is renamed
+        // (or merged) into place only once everything succeeded; an error or Ctrl-C leaves nothing behind.
+        let staged: AtomicDirectory
+        do { staged = try AtomicDirectory(target: folder) } catch let problem as FileProblem { throw ValidationError(problem.description) }
+        var request = FeatureRequest(outputDirectory: staged.staging)
         request.layers = layer
         request.allLayers = allLayers
         request.top = top
@@ -117,9 +129,15 @@ struct FeaturesCommand: ParsableCommand {
         do {
             result = try FeatureExport.run(model: model, input: input, request: request)
         } catch let error as ExecutionError {
+            staged.discard()
             if case .unknownValue = error { throw LayerNameError(message: error.description + " (`dream layers` lists every layer)") }
             throw error
+        } catch let error as FeatureError {
+            staged.discard()
+            if case .channelOutOfRange = error { throw ValidationError(error.description) }
+            throw error
         }
+        try staged.commit(protecting: [image, inputNpy, modelOptions.model].compactMap { $0 })
         for layer in result.layers {
             let shape = "[" + layer.shape.map(String.init).joined(separator: ",") + "]"
             let pictures = layer.channelImages > 0 ? "\(layer.channelImages) channel PNGs + grid" : "grid"

@@ -3,6 +3,7 @@ import Foundation
 import Inspection
 import Models
 import Network
+import SafeIO
 
 struct LayersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +24,7 @@ struct LayersCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Input size (pixels, square) for the output shapes (default: the model's).")
+    @Option(name: .long, parsing: .unconditional, help: "Input size (pixels, square) for the output shapes (default: the model's).")
     var size: Int?
 
     @Option(name: .long, parsing: .singleValue, help: "Mark parameters whose name starts with this prefix as frozen (repeatable).")
@@ -38,12 +39,16 @@ struct LayersCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the table as JSON.")
     var json = false
 
+    func validate() throws {
+        if let size { try OptionCheck.range(size, "--size", 1...8192) }
+    }
+
     func run() throws {
         let model = try modelOptions.load()
         let frozen = try ParameterFreezing(executor: model.executor).frozen(prefixes: freeze, beforeLayer: freezeBefore)
         let hw = size.map { [$0, $0] } ?? model.defaultInputSize
         let table = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
                                    inputName: try model.inputName, inputShape: [1, 3, hw[0], hw[1]], frozen: frozen)
-        print(json ? try Console.json(table) : table.rendered(showAll: !parametersOnly))
+        print(json ? try Console.json(table) : TerminalText.escapedKeepingLines(table.rendered(showAll: !parametersOnly)))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Models
 import Network
+import SafeIO
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,6 +58,14 @@ struct RunCommand: ParsableCommand {
             let value = try names.resolve(typed)
             let safe = value.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
             return (value, name == nil ? String(safe) + ".npy" : file)
+        }
+        // Outputs are checked before the run: none may be an input (.npy or model), and no two may share a file.
+        let inputFiles = input.map { Self.split($0).file } + [modelOptions.model, model.url.path].compactMap { $0 }
+        for (n, (_, file)) in requested.enumerated() {
+            try OptionCheck.outputFile(file, option: "--output", inputs: inputFiles, imageFormat: false)
+            if requested[..<n].contains(where: { OutputPath.resolved($0.file) == OutputPath.resolved(file) }) {
+                throw ValidationError("--output \(TerminalText.escaped(file)) is given twice")
+            }
         }
         let values = try model.executor.run(feeds, outputs: requested.map(\.value))
         for (value, file) in requested {

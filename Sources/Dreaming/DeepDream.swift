@@ -41,6 +41,11 @@ public final class DeepDream {
         tape.values = [:]
         let (value, seeds) = try objective.evaluate(activations)
         activations = [:]
+        // A model whose weights hold NaN or infinities would otherwise dream a black picture and exit 0.
+        guard value.isFinite else {
+            throw ExecutionError.shapeMismatch(node: layerNames.joined(separator: ", "), op: "dream",
+                                               detail: "the objective is \(value): the model produces non-finite activations (NaN or infinite weights?)")
+        }
         let gradients = try model.executor.backward(&tape, seeds: seeds)
         return (value, gradients[inputName] ?? Tensor(shape: x.shape))
     }
@@ -81,9 +86,15 @@ public final class DeepDream {
     public func dream(_ image: RGBImage, seed: UInt64? = nil, progress: ((DreamProgress) -> Void)? = nil) throws -> RGBImage {
         var rng = SplitMix64(seed: seed ?? settings.seed)
         let minSide = try minimumSide()
-        var octaves = max(1, settings.octaves)
+        // The most octaves whose smallest level still has minSide pixels, computed rather than counted down
+        // (a count of 2^63 must not loop); a scale that is not > 1 leaves one octave.
+        let side = Double(min(image.width, image.height))
+        let scale = Double(settings.octaveScale)
+        let fitting = scale.isFinite && scale > 1 && side >= Double(minSide)
+            ? Int(min(log(side / Double(max(minSide, 1))) / log(scale), 1000).rounded(.down)) + 1 : 1
+        var octaves = min(max(1, settings.octaves), max(1, fitting))
         while octaves > 1 && Float(min(image.width, image.height)) / pow(settings.octaveScale, Float(octaves - 1)) < Float(minSide) {
-            octaves -= 1
+            octaves -= 1  // floating-point edge of the formula above: at most a step or two
         }
         if octaves < settings.octaves {
             notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")

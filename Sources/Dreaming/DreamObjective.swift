@@ -17,13 +17,15 @@ public struct DreamLayer: Equatable, CustomStringConvertible {
         self.reduction = reduction
     }
 
-    /// Parses the command-line form `name` or `name:weight`.
+    /// Parses the command-line form `name` or `name:weight`; the weight must be a finite number.
     public init(parsing spec: String) throws {
         if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
+            guard w.isFinite else { throw DreamLayerError(spec: spec, reason: "the weight must be a finite number") }
             self.init(name: String(spec[..<colon]), weight: w)
         } else {
             self.init(name: spec)
         }
+        guard !name.isEmpty else { throw DreamLayerError(spec: spec, reason: "the layer name is empty") }
     }
 
     public var description: String {
@@ -37,6 +39,14 @@ public enum DreamReduction: String, CaseIterable, Sendable {
     case meanSquare = "l2"
     /// mean(a): a linear objective, as in feature visualisation and class dreams.
     case mean
+}
+
+/// A `--layer NAME:WEIGHT` that cannot be used.
+public struct DreamLayerError: Error, LocalizedError, CustomStringConvertible {
+    public var spec: String
+    public var reason: String
+    public var description: String { "--layer '\(spec)': \(reason)" }
+    public var errorDescription: String? { description }
 }
 
 /// What a dream maximises, given the activations of its layers:

@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 
 /// Reading and writing image files: the format is sniffed from the first bytes on read, chosen by extension on write.
 public enum ImageFile {
@@ -24,12 +25,17 @@ public enum ImageFile {
 
     /// Writes an 8-bit RGB PNG atomically (values rounded and clamped), with optional `tEXt` metadata.
     public static func writePNG(_ image: RGBImage, to url: URL, text: [(key: String, value: String)] = []) throws {
-        try AtomicFile.write(PNGCodec.encode(image, text: text, name: displayName(url)), to: url)
+        try atomically(url) { try AtomicFile.write(PNGCodec.encode(image, text: text, name: displayName(url)), to: url) }
+    }
+
+    /// SafeIO's problems as this module's error type (one error type for every image read and write).
+    static func atomically(_ url: URL, _ body: () throws -> Void) throws {
+        do { try body() } catch let problem as FileProblem { throw ImageError(file: displayName(url), reason: problem.reason) }
     }
 
     /// Writes a 4:2:0 JPEG atomically.
     public static func writeJPEG(_ image: RGBImage, to url: URL, quality: Int = 92) throws {
-        try AtomicFile.write(JPEGCodec.encode(image, quality: quality, name: displayName(url)), to: url)
+        try atomically(url) { try AtomicFile.write(JPEGCodec.encode(image, quality: quality, name: displayName(url)), to: url) }
     }
 
     /// Writes PNG or JPEG by the extension (.png, .jpg, .jpeg, any case); `text` is kept only in PNGs.
@@ -71,9 +77,14 @@ public enum ImageFile {
         }
         if isDirectory.boolValue { throw ImageError(url, "is a directory, not an image") }
         do {
+            try InputFile.requireRegular(url.path, shown: displayName(url))
+        } catch let problem as FileProblem {
+            throw ImageError(url, problem.reason)
+        }
+        do {
             return try Data(contentsOf: url)
         } catch {
-            throw ImageError(url, "cannot read (\(error.localizedDescription))")
+            throw ImageError(url, "cannot read (\(plainReason(error)))")
         }
     }
 }

@@ -23,7 +23,7 @@ public enum JPEGCodec {
             var buffer = [UInt8](repeating: 0, count: w * h * channels)
             let format = cmyk ? Int32(TJPF_CMYK.rawValue) : Int32(TJPF_RGB.rawValue)
             let status = buffer.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src, size, dst.baseAddress, width, 0, height, format, Int32(TJFLAG_ACCURATEDCT))
+                tjDecompress2(handle, src, size, dst.baseAddress, width, 0, height, format, Int32(TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS))
             }
             if status != 0 {
                 let text = errorText(handle)

@@ -134,6 +134,7 @@ func checkPixelLimit(width: Int, height: Int, maxPixels: Int, name: String) thro
     guard width > 0, height > 0 else { throw ImageError(file: name, reason: "image has no pixels (\(width)x\(height))") }
     let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
     if overflow || pixels > maxPixels {
-        throw ImageError(file: name, reason: "\(width)x\(height) pixels exceeds the limit of \(maxPixels) (pass a larger maxPixels to allow it)")
+        let limit = maxPixels >= 1_000_000 ? "\(maxPixels / 1_000_000) megapixels" : "\(maxPixels) pixels"
+        throw ImageError(file: name, reason: "\(width)x\(height) pixels is over the limit of \(limit) (a guard against decompression bombs); shrink the image first")
     }
 }

@@ -144,10 +144,16 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     }
 
     /// The classification pipeline: shorter side to `resizeShorter` (PIL-exact bilinear, 8-bit rounding), then the centre crop.
-    public func prepareForClassification(_ image: RGBImage) -> RGBImage {
+    /// A resize whose result would exceed `maxPixels` (a 100000x1 image made 256 pixels high) is refused before
+    /// anything is allocated.
+    public func prepareForClassification(_ image: RGBImage, maxPixels: Int = ImageFile.defaultMaxPixels) throws -> RGBImage {
         var result = image
         if let side = resizeShorter, side > 0 {
             let size = RGBImage.shorterSideSize(width: image.width, height: image.height, side: side)
+            let (pixels, overflow) = size.width.multipliedReportingOverflow(by: size.height)
+            if overflow || pixels > maxPixels {
+                throw PreprocessingError(reason: "resizing the \(image.width)x\(image.height) image so that its shorter side is \(side) pixels would make it \(size.width)x\(size.height), more than \(maxPixels / 1_000_000) megapixels; crop it to a less extreme shape first")
+            }
             if size.width != image.width || size.height != image.height {
                 let pixels = Resampler.resize(image.pixels, width: image.width, height: image.height, channels: 3,
                                               toWidth: size.width, toHeight: size.height, filter: .bilinear, roundToBytes: true)
@@ -155,9 +161,15 @@ public struct Preprocessing: Codable, Equatable, Sendable {
             }
         }
         if let crop, crop.count == 2 {
-            let h = min(crop[0], result.height), w = min(crop[1], result.width)
+            let h = min(max(crop[0], 1), result.height), w = min(max(crop[1], 1), result.width)
             result = result.centerCropped(width: w, height: h)
         }
         return result
     }
+}
+
+/// An image that cannot be brought to the model's input size.
+public struct PreprocessingError: Error, CustomStringConvertible, Equatable {
+    public var reason: String
+    public var description: String { reason }
 }

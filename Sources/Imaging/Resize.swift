@@ -27,10 +27,10 @@ extension RGBImage {
     }
 
     static func shorterSideSize(width: Int, height: Int, side: Int) -> (width: Int, height: Int) {
-        if width <= height {
-            return (side, max(1, Int((Double(side) * Double(height) / Double(width)).rounded(.toNearestOrEven))))
-        }
-        return (max(1, Int((Double(side) * Double(width) / Double(height)).rounded(.toNearestOrEven))), side)
+        // Clamped far below Int.max so that a hostile aspect ratio cannot trap the conversion; callers check the size.
+        func longer(_ ratio: Double) -> Int { max(1, Int(min((Double(side) * ratio).rounded(.toNearestOrEven), 1e15))) }
+        if width <= height { return (side, longer(Double(height) / Double(max(width, 1)))) }
+        return (longer(Double(width) / Double(max(height, 1))), side)
     }
 
     /// The centred `width`x`height` window (an odd margin leaves the extra pixel on the right/bottom).

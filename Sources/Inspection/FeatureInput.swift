@@ -50,12 +50,12 @@ extension LoadedModel {
             working = image
         case .modelDefault:
             if p.resizeShorter != nil || p.crop != nil {
-                working = p.prepareForClassification(image)
+                working = try p.prepareForClassification(image)
             } else {
                 var q = p
                 q.resizeShorter = defaultInputSize.min()
                 q.crop = defaultInputSize
-                working = q.prepareForClassification(image)
+                working = try q.prepareForClassification(image)
             }
         case .square(let n):
             var q = p
@@ -63,7 +63,7 @@ extension LoadedModel {
             let ratio = Double(p.resizeShorter ?? cropSide) / Double(max(cropSide, 1))
             q.resizeShorter = max(n, Int((Double(n) * ratio).rounded()))
             q.crop = [n, n]
-            working = q.prepareForClassification(image)
+            working = try q.prepareForClassification(image)
         }
         return FeatureInput(image: working, tensor: try inputTensor(for: working))
     }

@@ -39,6 +39,9 @@ extension LoadedModel {
         guard let scores = try executor.run([try inputName: .float(x)], outputs: [name])[name]?.floatTensor else {
             throw ExecutionError.unknownValue(name: name, suggestions: [])
         }
+        guard scores.count > 0, scores.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
+            throw ModelUseError.invalidGraph(model: url.path, detail: "the output '\(name)' holds \(scores.count == 0 ? "no values" : "NaN or infinite values"); the model's weights are broken")
+        }
         let flat = scores.reshaped([1, scores.count])
         let looksLikeProbability = isProbability && flat.scalars.allSatisfy { $0 >= 0 } && abs(flat.sum() - 1) < 1e-3
         return looksLikeProbability ? flat.scalars : Softmax.forward(flat, axis: 1).scalars
@@ -47,6 +50,9 @@ extension LoadedModel {
     /// The `top` most probable classes. Labels come from the description (or "class N" when there are none).
     public func classify(_ image: RGBImage, top: Int = 5) throws -> [Prediction] {
         let probabilities = try classProbabilities(image)
+        if let labels, labels.count < probabilities.count {
+            throw ModelUseError.labelsMismatch(model: displayName, labels: labels.count, classes: probabilities.count)
+        }
         let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
         return order.prefix(top).map { i in
             Prediction(index: i, label: labels.flatMap { i < $0.count ? $0[i] : nil } ?? "class \(i)", probability: probabilities[i])

@@ -91,3 +91,45 @@ public enum MetadataKeys {
     /// The activation of a head trained by dream finetune: "softmax", "sigmoid" or "linear".
     public static let head = "dream.head"
 }
+
+/// A model description that breaks a rule dream relies on; names the file and the field.
+public struct ModelDescriptionError: Error, LocalizedError, CustomStringConvertible, Equatable {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): invalid model description: \(reason)" }
+    public var errorDescription: String? { description }
+}
+
+extension ModelDescription {
+    /// Largest image side a description may ask for (resize, crop, default and minimum sizes).
+    public static let maxSide = 16384
+
+    /// The description if every field makes sense, else an error naming `file` and the field (the channel order is
+    /// checked when the description is decoded): a finite increasing pixel range, 1 or 3 finite means and positive finite stds, sizes of 1...16384.
+    /// A description read from a file is untrusted: without these checks a zero std gives "-nan%" and a size of
+    /// 10^9 asks for exabytes.
+    public func validated(file: String) throws -> ModelDescription {
+        func bad(_ reason: String) -> ModelDescriptionError { ModelDescriptionError(file: file, reason: reason) }
+        let p = input.preprocessing
+        guard p.pixelRange.count == 2, p.pixelRange.allSatisfy(\.isFinite), p.pixelRange[0] < p.pixelRange[1] else {
+            throw bad("input.pixel_range must be two finite numbers [low, high] with low < high, not \(p.pixelRange)")
+        }
+        guard p.mean.count == 3 || p.mean.count == 1, p.mean.allSatisfy(\.isFinite) else {
+            throw bad("input.mean must hold 1 or 3 finite numbers (one per channel), not \(p.mean)")
+        }
+        guard p.std.count == 3 || p.std.count == 1, p.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw bad("input.std must hold 1 or 3 finite numbers greater than 0, not \(p.std)")
+        }
+        func side(_ v: Int, _ field: String) throws {
+            guard v >= 1 && v <= Self.maxSide else { throw bad("\(field) must be from 1 to \(Self.maxSide) pixels, not \(v)") }
+        }
+        for (field, value) in [("input.default_size", input.defaultSize), ("input.min_size", input.minSize), ("input.crop", p.crop)] {
+            guard let value else { continue }
+            guard value.count == 2 else { throw bad("\(field) must be [height, width], not \(value)") }
+            for v in value { try side(v, field) }
+        }
+        if let r = p.resizeShorter { try side(r, "input.resize_shorter") }
+        if let labels, labels.isEmpty { throw bad("labels is empty") }
+        return self
+    }
+}

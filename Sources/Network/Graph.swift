@@ -27,11 +27,12 @@ public enum Value {
     public var floatTensor: Tensor? { if case .float(let t) = self { return t } else { return nil } }
     public var intTensor: IntTensor? { if case .int(let t) = self { return t } else { return nil } }
 
-    /// Integer contents (ints as they are; floats truncated) — for shape-like inputs.
+    /// Integer contents (ints as they are; floats truncated) — for shape-like inputs. A float that is no integer
+    /// (NaN, infinite, beyond Int64) becomes Int64.min, which every shape and pad check refuses.
     public var integers: [Int64] {
         switch self {
         case .int(let t): return t.values
-        case .float(let t): return t.scalars.map { Int64($0) }
+        case .float(let t): return t.scalars.map { $0.isFinite && abs($0) < 9.2e18 ? Int64($0) : .min }
         }
     }
 }

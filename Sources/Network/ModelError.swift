@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 
 /// Why a model, tensor or array file could not be read or written; every message names the file.
 public enum ModelError: Error, CustomStringConvertible, LocalizedError {
@@ -47,24 +48,23 @@ public enum ModelError: Error, CustomStringConvertible, LocalizedError {
 func readFile(_ url: URL, mapped: Bool = false) throws -> Data {
     guard FileManager.default.fileExists(atPath: url.path) else { throw ModelError.fileNotFound(file: url.path) }
     do {
+        try InputFile.requireRegular(url.path, shown: url.path)
+    } catch let problem as FileProblem {
+        throw ModelError.ioFailed(file: url.path, reason: problem.reason)
+    }
+    do {
         return try Data(contentsOf: url, options: mapped ? [.alwaysMapped] : [])
     } catch {
-        throw ModelError.ioFailed(file: url.path, reason: "cannot read: \(error.localizedDescription)")
+        throw ModelError.ioFailed(file: url.path, reason: "cannot read (\(plainReason(error)))")
     }
 }
 
-/// Writes `data` to a temporary file beside `url`, then renames it over `url`, so readers never see half a file.
+/// Writes `data` to a temporary file beside `url`, then renames it over `url`, so readers never see half a file
+/// (SafeIO's writer: the temporary file disappears on error, disk full and Ctrl-C).
 func writeFileAtomically(_ data: Data, to url: URL) throws {
-    let directory = url.deletingLastPathComponent()
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     do {
-        try data.write(to: temporary)
-    } catch {
-        throw ModelError.ioFailed(file: url.path, reason: "cannot write: \(error.localizedDescription)")
-    }
-    if rename(temporary.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw ModelError.ioFailed(file: url.path, reason: "cannot rename temporary file into place: \(reason)")
+        try AtomicFile.write(data, to: url)
+    } catch let problem as FileProblem {
+        throw ModelError.ioFailed(file: problem.file, reason: problem.reason)
     }
 }

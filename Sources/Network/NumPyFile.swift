@@ -9,6 +9,11 @@ public enum NumPyFile {
         try parse(try readFile(url), file: url.path)
     }
 
+    /// The array in `data` (the bytes of a .npy file); `file` names it in errors.
+    public static func decode(_ data: Data, file: String) throws -> Value {
+        try parse(data, file: file)
+    }
+
     /// Writes `value` to `url` atomically.
     public static func write(_ value: Value, to url: URL) throws {
         try writeFileAtomically(serialize(value), to: url)
@@ -92,8 +97,9 @@ public enum NumPyFile {
         }
         let dataStart = headerStart + headerLength
         let payload = data.count - dataStart
-        guard payload == count * elementSize else {
-            throw invalid("shape \(header.shape) of '\(header.descr)' needs \(count * elementSize) data bytes, the file has \(payload)")
+        let (needed, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow, payload == needed else {
+            throw invalid("shape \(header.shape) of '\(header.descr)' needs \(overflow ? "more" : String(needed)) data bytes, the file has \(payload)")
         }
         let shape = header.shape
         return data.withUnsafeBytes { raw -> Value in

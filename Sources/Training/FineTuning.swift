@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 import Imaging
 import Models
 import Network

@@ -153,7 +153,7 @@ public final class Trainer {
                 // Validation always uses the plain preprocessing: its frozen values are computed once all the same.
                 if !validationNames.contains(sample.name) { continue }
             }
-            pending.append((sample, model.inputTensor(image), key))
+            pending.append((sample, try model.inputTensor(image), key))
             if pending.count == chunk { try flush() }
         }
         try flush()
@@ -207,7 +207,7 @@ public final class Trainer {
             let h = model.inputSize[0], w = model.inputSize[1]
             let inputs = try samples.map { sample -> Tensor in
                 let image = try ImageFile.read(sample.url)
-                guard settings.augment else { return model.inputTensor(image) }
+                guard settings.augment else { return try model.inputTensor(image) }
                 var rng = Augmentation.generator(seed: settings.seed, epoch: epoch, sample: trainPosition[sample.name] ?? 0)
                 let base = image.resizedShorterSide(to: model.preprocessing.resizeShorter ?? min(h, w))
                 let view = Augmentation().apply(base, width: w, height: h, using: &rng)

@@ -1,4 +1,5 @@
 import Foundation
+import SafeIO
 import Imaging
 
 /// The report folder of a run: `training.csv`, `curves.png`, `confusion.png` + `confusion.txt`, `per_class.csv`,

@@ -85,8 +85,8 @@ public struct TransferModel {
 
     /// The network input for one image: the model's classification preprocessing (resize, centre crop), then
     /// brought to `inputSize` if the crop left it smaller.
-    public func inputTensor(_ image: RGBImage) -> Tensor {
-        var prepared = preprocessing.prepareForClassification(image)
+    public func inputTensor(_ image: RGBImage) throws -> Tensor {
+        var prepared = try preprocessing.prepareForClassification(image)
         if prepared.height != inputSize[0] || prepared.width != inputSize[1] {
             prepared = prepared.resized(width: inputSize[1], height: inputSize[0])
         }

@@ -11,7 +11,7 @@ final class PreprocessingTests: XCTestCase {
         let photo = try ImageFile.read(shared.appendingPathComponent("images/chelsea.png"))
         let pre = Preprocessing(channelOrder: .bgr, pixelRange: [0, 255], mean: [104, 117, 123], std: [1, 1, 1],
                                 resizeShorter: 256, crop: [224, 224])
-        let prepared = pre.prepareForClassification(photo)
+        let prepared = try pre.prepareForClassification(photo)
         XCTAssertEqual(prepared.width, 224)
         XCTAssertEqual(prepared.height, 224)
         let x = pre.planarTensorData(from: prepared)
@@ -40,7 +40,7 @@ extension PreprocessingTests {
             guard FileManager.default.fileExists(atPath: npy.path) else { continue }
             let golden = try Float32NumPy.read(npy)
             let image = try ImageFile.read(shared.appendingPathComponent("images/\(photo)"))
-            let x = pre.planarTensorData(from: pre.prepareForClassification(image))
+            let x = pre.planarTensorData(from: try pre.prepareForClassification(image))
             XCTAssertEqual(x.count, golden.values.count, photo)
             guard x.count == golden.values.count else { continue }
             var maxDiff: Float = 0, sum: Float = 0

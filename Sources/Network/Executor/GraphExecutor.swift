@@ -60,6 +60,8 @@ public final class GraphExecutor {
 
         var values: [String: Value] = feeds
         var records: [ForwardTape.Record] = []
+        // Elements held at once by computed values: refused beyond half the machine's memory, with what helps.
+        var live = 0
         for i in order {
             let node = graph.nodes[i]
             let inputs: [Value?] = try node.inputs.map { name in
@@ -68,7 +70,14 @@ public final class GraphExecutor {
                 throw ExecutionError.missingFeed(name: name)
             }
             let result = try operators[i].forward(inputs)
-            for (name, value) in zip(node.outputs, result.outputs) where !name.isEmpty { values[name] = value }
+            for (name, value) in zip(node.outputs, result.outputs) where !name.isEmpty {
+                values[name] = value
+                live += checkedElementCount(value.shape) ?? 0
+            }
+            if live > TensorLimits.maxLiveElements {
+                throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail:
+                    "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than a quarter of this machine's memory; use a smaller input (--size, --tile)")
+            }
             observe?(i, result.outputs)
             if recorded.contains(i) {
                 let needs = operators[i].backwardNeeds
@@ -79,10 +88,14 @@ public final class GraphExecutor {
             }
             for input in node.inputs where !input.isEmpty {
                 uses[input]! -= 1
-                if uses[input] == 0 && !keep.contains(input) && feeds[input] == nil { values[input] = nil }
+                if uses[input] == 0 && !keep.contains(input) && feeds[input] == nil, let freed = values.removeValue(forKey: input) {
+                    live -= checkedElementCount(freed.shape) ?? 0
+                }
             }
             // Outputs nobody consumes and nobody asked for (e.g. Dropout's mask) are dropped at once.
-            for name in node.outputs where !name.isEmpty && uses[name] == nil && !keep.contains(name) { values[name] = nil }
+            for name in node.outputs where !name.isEmpty && uses[name] == nil && !keep.contains(name) {
+                if let freed = values.removeValue(forKey: name) { live -= checkedElementCount(freed.shape) ?? 0 }
+            }
         }
         var result: [String: Value] = [:]
         for name in outputs { result[name] = values[name] ?? feeds[name] ?? graph.initializers[name] }

@@ -11,9 +11,10 @@ struct ActivationOperator: GraphOperator {
         let a = AttributeReader(node: node)
         switch node.opType {
         case "Relu": activation = .relu
-        case "LeakyRelu": activation = .leakyRelu(alpha: try a.float("alpha", default: 0.01))
+        case "LeakyRelu": activation = .leakyRelu(alpha: try node.requireFinite(try a.float("alpha", default: 0.01), "alpha"))
         case "Sigmoid": activation = .sigmoid
-        case "HardSigmoid": activation = .hardSigmoid(alpha: try a.float("alpha", default: 0.2), beta: try a.float("beta", default: 0.5))
+        case "HardSigmoid": activation = .hardSigmoid(alpha: try node.requireFinite(try a.float("alpha", default: 0.2), "alpha"),
+                                                      beta: try node.requireFinite(try a.float("beta", default: 0.5), "beta"))
         case "HardSwish": activation = .hardSwish
         case "Tanh": activation = .tanh
         case "Clip":

@@ -9,7 +9,9 @@ struct ConvolutionOperator: GraphOperator {
     init(_ node: Node) throws {
         self.node = node
         attributes = try SpatialWindowAttributes(node, requireKernel: false)
+        try attributes.validate(node, pooling: false)
         groups = try AttributeReader(node: node).int("group", default: 1)
+        guard groups >= 1 else { throw node.badAttribute("group", "at least 1, not \(groups)") }
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
@@ -21,21 +23,32 @@ struct ConvolutionOperator: GraphOperator {
         return y.reduce(1, *) * w.dropFirst().reduce(1, *)
     }
 
+    /// Inputs checked against each other before any kernel runs: ranks, channels and groups, the kernel size against
+    /// the weight, the bias length, and an output that can be allocated.
     private func prepared(_ inputs: [Value?]) throws -> (x: Tensor, w: Tensor, window: Window2D) {
-        let x = try asNCHW(inputs.float(0, "Conv"), node: node)
+        let xOriginal = try inputs.float(0, "Conv")
         let wOriginal = try inputs.float(1, "Conv")
+        let x = try asNCHW(xOriginal, node: node)
+        guard wOriginal.rank == xOriginal.rank else {
+            throw node.invalid("the weight \(wOriginal.shape) must have the rank of the input \(xOriginal.shape)")
+        }
         let w = try asNCHW(wOriginal, node: node)
         let kernel = attributes.kernel ?? Array(wOriginal.shape.dropFirst(2))
-        guard x.shape[1] == w.shape[1] * groups, w.shape[0] % groups == 0 else {
+        guard kernel == Array(wOriginal.shape.dropFirst(2)) else {
+            throw node.invalid("kernel_shape \(kernel) differs from the weight \(wOriginal.shape)")
+        }
+        guard w.shape.allSatisfy({ $0 >= 1 }), x.shape[1] == w.shape[1] * groups, w.shape[0] % groups == 0 else {
             throw ExecutionError.shapeMismatch(node: node.name, op: "Conv",
                 detail: "input has \(x.shape[1]) channels but the weight \(wOriginal.shape) with group=\(groups) expects \(w.shape[1] * groups)")
         }
-        let window = attributes.window(kernel: kernel, inputH: x.shape[2], inputW: x.shape[3])
-        let out = window.outputSize(inputH: x.shape[2], inputW: x.shape[3])
-        guard out.height > 0, out.width > 0 else {
-            throw ExecutionError.shapeMismatch(node: node.name, op: "Conv",
-                detail: "input \(x.shape[2])x\(x.shape[3]) is too small for the window \(window)")
+        guard kernel.allSatisfy({ $0 <= TensorLimits.maxWindowAttribute }) else { throw node.invalid("the kernel \(kernel) is too large") }
+        if let bias = try inputs.optionalFloat(2, "Conv"), bias.shape != [w.shape[0]] {
+            throw node.invalid("the bias \(bias.shape) should be [\(w.shape[0])], one value per output channel")
         }
+        let window = try attributes.checkedWindow(node, kernel: kernel, input: xOriginal, channels: w.shape[0])
+        // The im2col buffer of one image: (C/group · kH · kW) x (OH · OW).
+        let out = window.outputSize(inputH: x.shape[2], inputW: x.shape[3])
+        try node.requireAllocatable([w.shape[1], kernel.reduce(1, *), out.height, out.width], "the convolution's work buffer")
         return (x, w, window)
     }
 

@@ -24,30 +24,36 @@ struct ElementwiseBinaryOperator: GraphOperator {
             return ForwardResult(outputs: [.int(try integerResult(a, b))])
         }
         let a = try inputs.float(0, node.opType), b = try inputs.float(1, node.opType)
-        guard Broadcast.shape(a.shape, b.shape) != nil else {
+        guard let shape = Broadcast.shape(a.shape, b.shape) else {
             throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail: "shapes \(a.shape) and \(b.shape) do not broadcast")
         }
+        // An empty operand gives an empty result; the broadcasting kernel walks rows and needs none to be empty.
+        if try node.requireAllocatable(shape) == 0 || a.count == 0 || b.count == 0 { return ForwardResult(Tensor(shape: shape)) }
         return ForwardResult(Broadcast.binary(a, b, op))
     }
 
     /// Shape arithmetic on int64 tensors (e.g. in exported Reshape chains): same-shape or scalar operands only.
     private func integerResult(_ a: IntTensor, _ b: IntTensor) throws -> IntTensor {
-        let f: (Int64, Int64) -> Int64
+        // Overflow (and Int64.min / -1) is an error, never a trap or a silently wrapped shape.
+        let f: (Int64, Int64) throws -> Int64
         switch op {
-        case .add: f = (+)
-        case .sub: f = (-)
-        case .mul: f = (*)
-        case .div: f = { $1 == 0 ? 0 : $0 / $1 }
+        case .add: f = { try checkedInteger(node, $0, $1) { $0.addingReportingOverflow($1) } }
+        case .sub: f = { try checkedInteger(node, $0, $1) { $0.subtractingReportingOverflow($1) } }
+        case .mul: f = { try checkedInteger(node, $0, $1) { $0.multipliedReportingOverflow(by: $1) } }
+        case .div: f = { $1 == 0 ? 0 : try checkedInteger(node, $0, $1) { $0.dividedReportingOverflow(by: $1) } }
         }
-        if a.values.count == b.values.count { return IntTensor(shape: a.shape.count >= b.shape.count ? a.shape : b.shape, values: zip(a.values, b.values).map(f)) }
-        if b.values.count == 1 { return IntTensor(shape: a.shape, values: a.values.map { f($0, b.values[0]) }) }
-        if a.values.count == 1 { return IntTensor(shape: b.shape, values: b.values.map { f(a.values[0], $0) }) }
+        if a.values.count == b.values.count && (a.shape == b.shape || a.values.count <= 1) {
+            return IntTensor(shape: a.shape.count >= b.shape.count ? a.shape : b.shape, values: try zip(a.values, b.values).map(f))
+        }
+        if b.values.count == 1 { return IntTensor(shape: a.shape, values: try a.values.map { try f($0, b.values[0]) }) }
+        if a.values.count == 1 { return IntTensor(shape: b.shape, values: try b.values.map { try f(a.values[0], $0) }) }
         throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail: "integer broadcasting of \(a.shape) and \(b.shape)")
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil, nil] }
         let a = try inputs.float(0, node.opType), b = try inputs.float(1, node.opType)
+        if dy.count == 0 || a.count == 0 || b.count == 0 { return [need[0] ? Tensor(shape: a.shape) : nil, need[1] ? Tensor(shape: b.shape) : nil] }
         let g = Broadcast.binaryBackward(dy, a: a, b: b, op)
         return [need[0] ? g.da : nil, need[1] ? g.db : nil]
     }

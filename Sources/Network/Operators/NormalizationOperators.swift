@@ -2,23 +2,36 @@ import Tensors
 
 /// ONNX LRN across channels: X [N,C,H,W] -> Y (same shape)
 struct LocalResponseNormOperator: GraphOperator {
+    let node: Node
     let parameters: LRNParameters
 
     init(_ node: Node) throws {
+        self.node = node
         let a = AttributeReader(node: node)
-        parameters = LRNParameters(size: try a.int("size", default: 5), alpha: try a.float("alpha", default: 1e-4),
-                                   beta: try a.float("beta", default: 0.75), bias: try a.float("bias", default: 1))
+        // ONNX requires `size`; Caffe-converted files always carry it. Any size >= 1 is computable (even sizes put
+        // the extra channel after c, as ONNX's floor/ceil rule says).
+        let size = try a.int("size", default: 5)
+        guard size >= 1, size <= TensorLimits.maxWindowAttribute else { throw node.badAttribute("size", "at least 1, not \(size)") }
+        parameters = LRNParameters(size: size, alpha: try node.requireFinite(try a.float("alpha", default: 1e-4), "alpha"),
+                                   beta: try node.requireFinite(try a.float("beta", default: 0.75), "beta"),
+                                   bias: try node.requireFinite(try a.float("bias", default: 1), "bias", positive: true))
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
 
+    /// ONNX LRN takes [N,C,D1,…,Dk] with k >= 1.
+    private func checked(_ x: Tensor) throws -> Tensor {
+        guard x.rank >= 3 else { throw node.invalid("LRN needs an input of rank 3 or more [N,C,H,...], got \(x.shape)") }
+        return x
+    }
+
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
-        ForwardResult(LocalResponseNorm.forward(try inputs.float(0, "LRN"), parameters))
+        ForwardResult(LocalResponseNorm.forward(try checked(try inputs.float(0, "LRN")), parameters))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil] }
-        return [LocalResponseNorm.backward(dy, x: try inputs.float(0, "LRN"), parameters)]
+        return [LocalResponseNorm.backward(dy, x: try checked(try inputs.float(0, "LRN")), parameters)]
     }
 }
 
@@ -30,7 +43,7 @@ struct BatchNormOperator: GraphOperator {
     init(_ node: Node) throws {
         self.node = node
         let a = AttributeReader(node: node)
-        epsilon = try a.float("epsilon", default: 1e-5)
+        epsilon = try node.requireFinite(try a.float("epsilon", default: 1e-5), "epsilon", nonNegative: true)
         if try a.int("training_mode", default: 0) != 0 || node.outputs.filter({ !$0.isEmpty }).count > 1 {
             throw ExecutionError.unsupportedAttribute(node: node.name, op: "BatchNormalization", detail: "training mode (running statistics outputs)")
         }
@@ -45,7 +58,7 @@ struct BatchNormOperator: GraphOperator {
         let op = "BatchNormalization"
         let x = try inputs.float(0, op)
         let parameters = try (1...4).map { try inputs.float($0, op) }
-        guard x.rank >= 2, parameters.allSatisfy({ $0.count == x.shape[1] }) else {
+        guard x.rank >= 2, parameters.allSatisfy({ $0.rank == 1 && $0.count == x.shape[1] }) else {
             throw ExecutionError.shapeMismatch(node: node.name, op: op, detail: "input \(x.shape) and per-channel parameters \(parameters.map(\.shape))")
         }
         return ForwardResult(BatchNorm.forward(x, scale: parameters[0], bias: parameters[1], mean: parameters[2],
@@ -55,6 +68,10 @@ struct BatchNormOperator: GraphOperator {
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil, nil, nil, nil, nil] }
         let op = "BatchNormalization"
+        let x = try inputs.float(0, op)
+        guard x.rank >= 2, dy.shape == x.shape, try (1...4).allSatisfy({ try inputs.float($0, op).count == x.shape[1] }) else {
+            throw node.invalid("input \(x.shape), gradient \(dy.shape) and per-channel parameters disagree")
+        }
         let g = BatchNorm.backward(dy, x: try inputs.float(0, op), scale: try inputs.float(1, op), mean: try inputs.float(3, op),
                                    variance: try inputs.float(4, op), epsilon: epsilon)
         return [g.dx, g.dScale, g.dBias, nil, nil]
@@ -75,23 +92,24 @@ struct SoftmaxOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .outputs }
 
-    private func view(_ t: Tensor) -> (Tensor, Int) {
-        guard coerceTo2D else { return (t, axis) }
-        let a = axis < 0 ? axis + t.rank : axis
+    /// The tensor as the kernel sees it and the axis to normalise; the axis is checked against the rank.
+    private func view(_ t: Tensor) throws -> (Tensor, Int) {
+        let a = try node.normalizedAxis(axis, rank: t.rank)
+        guard coerceTo2D else { return (t, a) }
         let outer = t.shape.prefix(a).reduce(1, *)
         return (t.reshaped([outer, t.count / max(outer, 1)]), 1)
     }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let x = try inputs.float(0, "Softmax")
-        let (v, ax) = view(x)
+        let (v, ax) = try view(x)
         return ForwardResult(Softmax.forward(v, axis: ax).reshaped(x.shape))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0], case .float(let y) = result.outputs[0] else { return [nil] }
-        let (yv, ax) = view(y)
-        let (dyv, _) = view(dy)
+        let (yv, ax) = try view(y)
+        let (dyv, _) = try view(dy)
         return [Softmax.backward(dyv, y: yv, axis: ax).reshaped(y.shape)]
     }
 }

@@ -8,6 +8,7 @@ struct MaxPoolOperator: GraphOperator {
     init(_ node: Node) throws {
         self.node = node
         attributes = try SpatialWindowAttributes(node, requireKernel: true)
+        try attributes.validate(node, pooling: true)
         if try AttributeReader(node: node).int("storage_order", default: 0) != 0 {
             throw ExecutionError.unsupportedAttribute(node: node.name, op: "MaxPool", detail: "storage_order=1")
         }
@@ -19,21 +20,22 @@ struct MaxPoolOperator: GraphOperator {
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
     var producesFeatureMaps: Bool { true }
 
-    private func window(for x: Tensor) -> Window2D {
-        attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
+    /// The window for `original` (rank 3 or 4), checked against it before any kernel runs.
+    private func window(for original: Tensor) throws -> Window2D {
+        try attributes.checkedWindow(node, kernel: attributes.kernel!, input: original, channels: original.shape[1])
     }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, "MaxPool")
         let x = try asNCHW(original, node: node)
-        return ForwardResult(restoringRank(MaxPool.forward(x, window: window(for: x)), like: original.shape))
+        return ForwardResult(restoringRank(MaxPool.forward(x, window: try window(for: original)), like: original.shape))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0], case .float(let y)? = result.outputs.first else { return [nil] }
         let original = try inputs.float(0, "MaxPool")
         let x = try asNCHW(original, node: node)
-        let dx = MaxPool.backward(try asNCHW(dy, node: node), x: x, y: try asNCHW(y, node: node), window: window(for: x))
+        let dx = MaxPool.backward(try asNCHW(dy, node: node), x: x, y: try asNCHW(y, node: node), window: try window(for: original))
         return [dx.reshaped(original.shape)]
     }
 }
@@ -47,20 +49,22 @@ struct AveragePoolOperator: GraphOperator {
     init(_ node: Node) throws {
         self.node = node
         attributes = try SpatialWindowAttributes(node, requireKernel: true)
+        try attributes.validate(node, pooling: true)
         countIncludePad = try AttributeReader(node: node).int("count_include_pad", default: 0) != 0
     }
 
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
 
-    private func window(for x: Tensor) -> Window2D {
-        attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
+    /// The window for `original` (rank 3 or 4), checked against it before any kernel runs.
+    private func window(for original: Tensor) throws -> Window2D {
+        try attributes.checkedWindow(node, kernel: attributes.kernel!, input: original, channels: original.shape[1])
     }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, "AveragePool")
         let x = try asNCHW(original, node: node)
-        let y = AveragePool.forward(x, window: window(for: x), countIncludePad: countIncludePad)
+        let y = AveragePool.forward(x, window: try window(for: original), countIncludePad: countIncludePad)
         return ForwardResult(restoringRank(y, like: original.shape))
     }
 
@@ -68,7 +72,7 @@ struct AveragePoolOperator: GraphOperator {
         guard let dy = outputGradients[0] else { return [nil] }
         let original = try inputs.float(0, "AveragePool")
         let x = try asNCHW(original, node: node)
-        let dx = AveragePool.backward(try asNCHW(dy, node: node), inputShape: x.shape, window: window(for: x), countIncludePad: countIncludePad)
+        let dx = AveragePool.backward(try asNCHW(dy, node: node), inputShape: x.shape, window: try window(for: original), countIncludePad: countIncludePad)
         return [dx.reshaped(original.shape)]
     }
 }
@@ -89,6 +93,7 @@ struct GlobalPoolOperator: GraphOperator {
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let original = try inputs.float(0, node.opType)
         let x = try asNCHW(original, node: node)
+        guard x.shape[2] * x.shape[3] > 0 else { throw node.invalid("the input \(original.shape) has no spatial elements to pool") }
         let outShape = Array(original.shape.prefix(2)) + Array(repeating: 1, count: original.rank - 2)
         let y = isMax ? GlobalMaxPool.forward(x) : GlobalAveragePool.forward(x)
         return ForwardResult(y.reshaped(outShape), saved: .shape(original.shape))

@@ -49,19 +49,28 @@ struct ReshapeOperator: GraphOperator {
             return [outer, outer == 0 ? 0 : count / outer]
         }
         guard inputs.count > 1, let spec = inputs[1] else { throw ExecutionError.missingInput(op: "Reshape", index: 1) }
-        var result = spec.integers.enumerated().map { i, d -> Int in
-            (d == 0 && !allowZero && i < shape.count) ? shape[i] : Int(d)
+        func refuse(_ why: String) -> ExecutionError { node.invalid("cannot reshape \(shape) to \(spec.integers): \(why)") }
+        guard spec.shape.count <= 1, spec.integers.count <= 64 else { throw refuse("the shape must be a 1-D list of at most 64 sizes") }
+        // ONNX: at most one -1 (inferred), 0 copies the input's size (unless allowzero), nothing below -1.
+        guard spec.integers.allSatisfy({ $0 >= -1 }), spec.integers.filter({ $0 == -1 }).count <= 1 else {
+            throw refuse("sizes must be >= 0, with at most one -1")
+        }
+        var result = try spec.integers.enumerated().map { i, d -> Int in
+            if d == 0 && !allowZero {
+                guard i < shape.count else { throw refuse("0 copies a size the input does not have") }
+                return shape[i]
+            }
+            guard d <= Int64(Int32.max) else { throw refuse("size \(d) is too large") }
+            return Int(d)
         }
         if let infer = result.firstIndex(of: -1) {
-            let known = result.enumerated().filter { $0.offset != infer }.map(\.element).reduce(1, *)
-            guard known > 0, count % known == 0 else {
-                throw ExecutionError.shapeMismatch(node: node.name, op: "Reshape", detail: "cannot reshape \(shape) to \(spec.integers)")
+            guard let known = checkedElementCount(result.enumerated().filter { $0.offset != infer }.map(\.element)),
+                  known > 0, count % known == 0 else {
+                throw refuse("the other sizes do not divide \(count) elements")
             }
             result[infer] = count / known
         }
-        guard result.reduce(1, *) == count, result.allSatisfy({ $0 >= 0 }) else {
-            throw ExecutionError.shapeMismatch(node: node.name, op: "Reshape", detail: "cannot reshape \(shape) to \(spec.integers)")
-        }
+        guard checkedElementCount(result) == count else { throw refuse("the element counts differ") }
         return result
     }
 
@@ -117,14 +126,18 @@ struct ConcatOperator: GraphOperator {
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let values = inputs.compactMap { $0 }
         if values.allSatisfy({ $0.intTensor != nil }), values.allSatisfy({ $0.shape.count == 1 }) {
+            _ = try node.normalizedAxis(axis, rank: 1)
             return ForwardResult(outputs: [.int(IntTensor(shape: [values.map { $0.shape[0] }.reduce(0, +)], values: values.flatMap { $0.integers }))])
         }
         let xs = try (0..<inputs.count).filter { inputs[$0] != nil }.map { try inputs.float($0, "Concat") }
         guard let first = xs.first else { throw ExecutionError.missingInput(op: "Concat", index: 0) }
-        let a = axis < 0 ? axis + first.rank : axis
+        let a = try node.normalizedAxis(axis, rank: first.rank)
         for x in xs where x.rank != first.rank || (0..<x.rank).contains(where: { $0 != a && x.shape[$0] != first.shape[$0] }) {
             throw ExecutionError.shapeMismatch(node: node.name, op: "Concat", detail: "cannot concatenate \(first.shape) and \(x.shape) on axis \(axis)")
         }
+        var outShape = first.shape
+        outShape[a] = xs.reduce(0) { $0 + $1.shape[a] }
+        try node.requireAllocatable(outShape)
         // The backward sees no inputs (backwardNeeds is empty): it learns which ones were present from `saved`.
         return ForwardResult(Concat.forward(xs, axis: axis), saved: .shapes(inputs.map { $0?.shape }))
     }
@@ -160,14 +173,26 @@ struct PadOperator: GraphOperator {
     /// The pads, the constant value and the axes are configuration.
     func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
-    private func pads(_ inputs: [Value?], rank: Int) throws -> [Int] {
+    /// The pads for every axis of `x` ([begin…, end…]), checked: in range, never cropping more than an axis holds,
+    /// reflect/edge only on non-empty axes, and an output that can be allocated.
+    private func pads(_ inputs: [Value?], for x: Tensor) throws -> [Int] {
+        let rank = x.rank
+        let limit = Int64(TensorLimits.maxWindowAttribute)
+        func bounded(_ values: [Int64], _ what: String) throws -> [Int] {
+            guard values.allSatisfy({ $0 >= -limit && $0 <= limit }) else { throw node.invalid("\(what) \(values) are out of range (at most \(limit) in size)") }
+            return values.map { Int($0) }
+        }
         var pads: [Int]
-        if let attributePads { pads = attributePads }
-        else if inputs.count > 1, let p = inputs[1] { pads = p.integers.map { Int($0) } }
+        if let attributePads { pads = try bounded(attributePads.map { Int64($0) }, "pads") }
+        else if inputs.count > 1, let p = inputs[1] { pads = try bounded(p.integers, "pads") }
         else { throw ExecutionError.missingInput(op: "Pad", index: 1) }
         if inputs.count > 3, let axesValue = inputs[3] {
             // Pads given for a subset of axes: spread them onto the full rank.
-            let axes = axesValue.integers.map { Int($0) < 0 ? Int($0) + rank : Int($0) }
+            let raw = try bounded(axesValue.integers, "axes")
+            let axes = try raw.map { try node.normalizedAxis($0, rank: rank, attribute: "axis") }
+            guard Set(axes).count == axes.count, pads.count == 2 * axes.count else {
+                throw node.invalid("\(pads.count) pads for the axes \(raw) (two per axis, each axis once)")
+            }
             var full = [Int](repeating: 0, count: 2 * rank)
             for (i, axis) in axes.enumerated() {
                 full[axis] = pads[i]
@@ -178,19 +203,30 @@ struct PadOperator: GraphOperator {
         guard pads.count == 2 * rank else {
             throw ExecutionError.shapeMismatch(node: node.name, op: "Pad", detail: "\(pads.count) pads for an input of rank \(rank)")
         }
+        var out: [Int] = []
+        for axis in 0..<rank {
+            let n = x.shape[axis], begin = pads[axis], end = pads[rank + axis]
+            let size = n + begin + end
+            guard size >= 0 else { throw node.invalid("pads \(pads) crop more than the input \(x.shape) holds") }
+            if mode != .constant && (begin > 0 || end > 0) && n == 0 {
+                throw node.invalid("cannot \(mode.rawValue)-pad the empty axis \(axis) of \(x.shape)")
+            }
+            out.append(size)
+        }
+        try node.requireAllocatable(out)
         return pads
     }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let x = try inputs.float(0, "Pad")
         let value = attributePads != nil ? attributeValue : (try inputs.optionalFloat(2, "Pad")?.scalars.first ?? 0)
-        return ForwardResult(Pad.forward(x, pads: try pads(inputs, rank: x.rank), mode: mode, value: value))
+        return ForwardResult(Pad.forward(x, pads: try pads(inputs, for: x), mode: mode, value: value))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return Array(repeating: nil, count: inputs.count) }
         let x = try inputs.float(0, "Pad")
-        return [Pad.backward(dy, inputShape: x.shape, pads: try pads(inputs, rank: x.rank), mode: mode)]
+        return [Pad.backward(dy, inputShape: x.shape, pads: try pads(inputs, for: x), mode: mode)]
             + Array(repeating: nil, count: inputs.count - 1)
     }
 }
