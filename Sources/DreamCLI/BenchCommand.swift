@@ -47,8 +47,8 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try OptionCheck.range(size, "--size", 1...8192)
-        try OptionCheck.range(runs, "--runs", 1...100_000)
-        try OptionCheck.range(warmup, "--warmup", 0...1000)
+        try OptionCheck.range(runs, "--runs", 1...1000)
+        try OptionCheck.range(warmup, "--warmup", 0...100)
     }
 
     struct Report: Encodable {

@@ -62,7 +62,7 @@ struct DreamOptions: ParsableArguments {
     func validate() throws {
         try OptionCheck.range(octaves, "--octaves", 1...20)
         try OptionCheck.number(octaveScale, "--octave-scale", above: 1, atMost: 10)
-        try OptionCheck.range(iterations, "--iterations", 1...10_000)
+        try OptionCheck.range(iterations, "--iterations", 1...1000)
         try OptionCheck.number(step, "--step", above: 0, atMost: 1000)
         try OptionCheck.range(jitter, "--jitter", 0...4096)
         try OptionCheck.range(tile, "--tile", 64...8192)
