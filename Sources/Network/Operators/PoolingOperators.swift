@@ -18,6 +18,7 @@ struct MaxPoolOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
     var producesFeatureMaps: Bool { true }
+    var ordinalKind: LayerOrdinalKind? { .pool }
 
     private func window(for x: Tensor) -> Window2D {
         attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
@@ -52,6 +53,7 @@ struct AveragePoolOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
+    var ordinalKind: LayerOrdinalKind? { .pool }
 
     private func window(for x: Tensor) -> Window2D {
         attributes.window(kernel: attributes.kernel!, inputH: x.shape[2], inputW: x.shape[3])
