@@ -150,15 +150,23 @@ struct DreamCommand: ParsableCommand {
         commandName: "dream",
         abstract: "DeepDream an image: amplify what a layer sees (the default command).",
         discussion: """
-        Gradient ascent on the image to increase the mean squared activation of the chosen layer(s), over an image
-        pyramid (octaves), with random jitter; defaults follow the original DeepDream notebook. The result keeps the
-        input's size and is written beside it as NAME-dream.png unless -o says otherwise; its PNG text chunks record
+        Gradient ascent on the image to increase the mean squared activation of the chosen layer(s), over an image \
+        pyramid (octaves), with random jitter; defaults follow the original DeepDream notebook. The result keeps the \
+        input's size and is written beside it as NAME-dream.png unless -o says otherwise; its PNG text chunks record \
         the settings and seed.
+
+        Layers: any name `dream layers` shows, a unique abbreviation, or an ordinal: conv1, conv2, … are the         model's convolutions in graph order (a convolution followed by its ReLU stands for the ReLU's output, as in         Caffe and Keras), pool1, pool2, … its max and average pools (global pools are not counted). A real name         always wins over an ordinal. With several --layer, each layer's objective is divided by its value on the         octave's start image (--normalize-layers, on by default then), so that each pulls comparably.
+
+        Progress goes to stderr: a bar on a terminal, one line per octave otherwise (logs, notebooks); --trace         keeps the objective of every step as CSV.
 
         Examples:
           dream photo.jpg
-          dream photo.jpg --layer inception_4c_output:1 --layer inception_3b_output:0.5 --octaves 5 --seed 7 -o out.png
+          dream photo.jpg --layer conv3 -o out.png
+          dream photo.jpg --layer inception_4c_output:1 \\
+                --layer inception_3b_output:0.5 --octaves 5 --seed 7 -o out.png
+          dream photo.jpg --layer inception_4c_output:1:97,130 --layer conv2_3x3:0.5
           dream photo.jpg --layer inception_4d_output --channel 97
+          dream photo.jpg --progress lines --trace trace.csv --trace-plot trace.png
           dream photo.jpg --layer inception_4c_output --guide flowers.jpg
           dream photo.jpg --class "tabby cat"
           dream photo.jpg --layer inception_4c_output --channel 97 --objective mean

@@ -19,7 +19,9 @@ struct ZoomCommand: ParsableCommand {
 
         Examples:
           dream zoom photo.jpg --frames 120 --zoom 1.05 -o frames/
-          dream zoom photo.jpg --frames 60 --rotate 0.5 --octaves 2 --iterations 5 --video zoom.mp4
+          dream zoom photo.jpg --frames 60 --rotate 0.5 --octaves 2 --iterations 5 \\
+                --video zoom.mp4
+          dream zoom photo.jpg --frames 10 --progress lines --trace zoom.csv
         """)
 
     @OptionGroup var modelOptions: ModelOptions
