@@ -155,9 +155,14 @@ struct DreamCommand: ParsableCommand {
         input's size and is written beside it as NAME-dream.png unless -o says otherwise; its PNG text chunks record \
         the settings and seed.
 
-        Layers: any name `dream layers` shows, a unique abbreviation, or an ordinal: conv1, conv2, … are the         model's convolutions in graph order (a convolution followed by its ReLU stands for the ReLU's output, as in         Caffe and Keras), pool1, pool2, … its max and average pools (global pools are not counted). A real name         always wins over an ordinal. With several --layer, each layer's objective is divided by its value on the         octave's start image (--normalize-layers, on by default then), so that each pulls comparably.
+        Layers: any name `dream layers` shows, a unique abbreviation, or an ordinal: conv1, conv2, … are the \
+        model's convolutions in graph order (a convolution followed by its ReLU stands for the ReLU's output, as in \
+        Caffe and Keras), pool1, pool2, … its max and average pools (global pools are not counted). A real name \
+        always wins over an ordinal. With several --layer, each layer's objective is divided by its value on the \
+        octave's start image (--normalize-layers, on by default then), so that each pulls comparably.
 
-        Progress goes to stderr: a bar on a terminal, one line per octave otherwise (logs, notebooks); --trace         keeps the objective of every step as CSV.
+        Progress goes to stderr: a bar on a terminal, one line per octave otherwise (logs, notebooks); --trace \
+        keeps the objective of every step as CSV.
 
         Examples:
           dream photo.jpg

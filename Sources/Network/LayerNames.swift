@@ -96,7 +96,9 @@ public struct LayerNames {
         let q = Self.normalised(query)
         let scored = candidates.map { name -> (name: String, distance: Int) in
             let n = Self.normalised(name)
-            let distance = !q.isEmpty && (n.contains(q) || q.contains(n)) ? 0 : Self.editDistance(q, n)
+            // A substring hit counts when it is a real part of a name, not a one- or two-letter value name ("c").
+            let substring = (q.count >= 3 && n.contains(q)) || (n.count >= 3 && q.contains(n))
+            let distance = substring ? 0 : Self.editDistance(q, n)
             return (name, distance)
         }.sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.name < $1.name }
         let limitDistance = max(3, q.count / 2)
