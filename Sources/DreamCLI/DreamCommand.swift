@@ -55,7 +55,7 @@ struct DreamOptions: ParsableArguments {
 
     @Flag(name: .customLong("normalize-layers"), inversion: .prefixedNo, help: ArgumentHelp(
         "Divide each layer's objective by its value on the octave's start image, so that layers pull comparably (default: on with several --layer, off with one).",
-        discussion: "Mean squares of different layers differ by orders of magnitude: without it, the largest drowns the others (neural-dream's -normalize_weights)."))
+        discussion: "Layers' mean squares can differ greatly (by model, depth, pre-ReLU or not): without it, the largest dominates. As neural-dream's -normalize_weights."))
     var normalizeLayers: Bool?
 
     @Option(name: .long, help: ArgumentHelp(
