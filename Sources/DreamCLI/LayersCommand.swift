@@ -14,7 +14,9 @@ struct LayersCommand: ParsableCommand {
         count, trainable or frozen, millions of multiply-accumulates, and for spatial layers the kernel, the stride \
         (jump between neighbouring outputs, in input pixels) and the receptive field (the side of the input region \
         one output position sees; where branches meet, the largest); then the totals. Any name in the table \
-        (or its output value, or a unique abbreviation) can be given to --layer elsewhere.
+        (or its output value, or a unique abbreviation) can be given to --layer elsewhere, and so can the \
+        ordinal in the short column: conv1, conv2, … number the convolutions in graph order, pool1, pool2, … the max \
+        and average pools (a convolution followed by a ReLU stands for the ReLU's output).
 
         Examples:
           dream layers
