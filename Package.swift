@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "Parallel", "SafeIO"]),
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
         .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors", "SafeIO"]),
-        .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors"]),
+        .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors", "SafeIO"]),
         .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel", "SafeIO"]),
         // Transfer learning: image folders, feature cache, heads and losses, trainer, report.
         .target(name: "Training", dependencies: ["Models", "Network", "Imaging", "Tensors", "SafeIO",

@@ -12,14 +12,15 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the speed of a forward pass (or of a DeepDream step) on a random image.",
+        usage: "dream bench [<options>]",
         discussion: """
-        Runs a few warm-up passes, then --runs timed ones, and reports the median (and min, mean) in milliseconds
+        Runs a few warm-up passes, then --runs timed ones, and reports the median (and min, mean) in milliseconds \
         and the achieved multiply-accumulate rate. Compare engines side by side in one run: machines are noisy.
 
         Examples:
           dream bench
           dream bench --model squeezenet --size 512 --runs 20 --json
-          dream bench --dream --size 512              one DeepDream step at inception_4c_output
+          dream bench --dream --size 512    # one DeepDream step at inception_4c_output
         """)
 
     @OptionGroup var modelOptions: ModelOptions

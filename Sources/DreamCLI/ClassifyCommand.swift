@@ -8,6 +8,7 @@ struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
         abstract: "Say what the network sees in images (top-k classes with probabilities).",
+        usage: "dream classify [<options>] <image> ...",
         discussion: """
         Each image is resized (shorter side) and centre-cropped as the model's description says, then classified.
 

@@ -9,8 +9,8 @@ import Tensors
 /// Options shared by `dream IMAGE` and `dream noise`.
 struct DreamOptions: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
-        "Layer to amplify, optionally with a weight: NAME or NAME:WEIGHT (repeatable; default: the model's classic layer, inception_4c_output for GoogLeNet). `dream layers` lists the names; a unique abbreviation works.",
-        valueName: "layer[:weight]"))
+        "Layer to amplify, optionally with a weight and channels: NAME, NAME:WEIGHT or NAME:WEIGHT:C1,C2 (repeatable; default: the model's classic layer, inception_4c_output for GoogLeNet). `dream layers` lists the names; conv3, pool2 (the model's 3rd convolution, 2nd pooling) and unique abbreviations work.",
+        valueName: "layer[:weight[:channels]]"))
     var layer: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "Amplify only this channel of the (single) layer.")
@@ -54,6 +54,25 @@ struct DreamOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No progress display.")
     var quiet = false
 
+    @Flag(name: .customLong("normalize-layers"), inversion: .prefixedNo, help: ArgumentHelp(
+        "Divide each layer's objective by its value on the octave's start image, so that layers pull comparably (default: on with several --layer, off with one).",
+        discussion: "Layers' mean squares can differ greatly (by model, depth, pre-ReLU or not): without it, the largest dominates. As neural-dream's -normalize_weights."))
+    var normalizeLayers: Bool?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Progress on stderr: a bar, one line per octave, or none (auto: a bar on a terminal, lines otherwise; -q: none).",
+        valueName: "auto|bar|lines|none"))
+    var progress: ProgressMode = .auto
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Write the objective of every step as CSV: octave, iteration, objective, step_seconds (and each layer's own term when there are several).",
+        valueName: "file.csv"))
+    var trace: String?
+
+    @Option(name: .customLong("trace-plot"), help: ArgumentHelp("Plot the objective of every step (one line per octave) as PNG.",
+                                                                valueName: "file.png"))
+    var tracePlot: String?
+
     @Flag(name: .long, help: ArgumentHelp(
         "Use OpenBLAS's SSE3 kernels, which every x86-64 CPU runs, so that the same seed, --threads and dream build give the same bytes on any machine (about 2x slower per step).",
         discussion: "Without it, the same seed gives the same bytes on the same machine, build, thread count and OpenBLAS kernels, which the PNG records."))
@@ -89,7 +108,10 @@ struct DreamOptions: ParsableArguments {
             }
             layers = [DreamLayer(name: name)]
         }
-        if let channel { layers[0].channel = channel }
+        if let channel {
+            if !layers[0].channels.isEmpty { throw ValidationError("give channels in --layer NAME:WEIGHT:CHANNELS or with --channel, not both") }
+            layers[0].channel = channel
+        }
         if let objective { for i in layers.indices { layers[i].reduction = objective } }
         var settings = DreamSettings(layers: layers)
         settings.octaves = octaves
@@ -99,29 +121,32 @@ struct DreamOptions: ParsableArguments {
         settings.jitter = jitter
         settings.seed = seed
         settings.tileSize = tile
+        settings.normalizeLayers = normalizeLayers ?? (layers.count > 1)
         let dream = try DeepDream(model: model, settings: settings)
         if let guide { try dream.setGuide(try ImageFile.read(URL(fileURLWithPath: guide))) }
         return dream
     }
 
-    /// Runs the dream with a progress line on stderr (when it is a terminal) and writes the result.
+    /// The progress display (and trace) that --progress, -q and --trace ask for.
+    func reporter(for dream: DeepDream) -> DreamReporter {
+        DreamReporter(requested: progress, quiet: quiet, tracing: trace != nil || tracePlot != nil,
+                      layers: dream.settings.layers.map(\.description))
+    }
+
+    /// Runs the dream with its progress on stderr (see --progress) and writes the result (and the trace).
     func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
-        let bar = ProgressLine(enabled: !quiet && Console.stderrIsTerminal)
-        let dreamed: RGBImage
+        let reporter = reporter(for: dream)
+        let result: RGBImage
         do {
-            dreamed = try dream.dream(image) { p in
-                bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
-                                  p.octave, p.octaves, p.width, p.height, p.iteration, p.iterations, p.objective,
-                                  ProgressLine.duration(p.elapsed), ProgressLine.duration(p.remaining)))
-            }
+            result = try dream.dream(image) { reporter.update($0) }
         } catch let error as DreamError {
             // A channel the layer does not have is a usage error, as in `features` (the layer's size is known only now).
-            bar.finish()
+            reporter.finish()
             guard case let .channelOutOfRange(layer, channel, channels) = error else { throw error }
             throw ValidationError("--channel \(channel) is out of range: \(layer) has \(channels) channels (0…\(max(0, channels - 1)))")
         }
-        let result = dreamed
-        bar.finish()
+        reporter.finish()
+        try reporter.writeTrace(csv: trace, plot: tracePlot)
         for note in dream.notes { Console.status("note: \(note)") }
         try ImageFile.write(result, to: outputURL, text: [
             ("Software", "dream"),
@@ -139,15 +164,28 @@ struct DreamCommand: ParsableCommand {
         commandName: "dream",
         abstract: "DeepDream an image: amplify what a layer sees (the default command).",
         discussion: """
-        Gradient ascent on the image to increase the mean squared activation of the chosen layer(s), over an image
-        pyramid (octaves), with random jitter; defaults follow the original DeepDream notebook. The result keeps the
-        input's size and is written beside it as NAME-dream.png unless -o says otherwise; its PNG text chunks record
+        Gradient ascent on the image to increase the mean squared activation of the chosen layer(s), over an image \
+        pyramid (octaves), with random jitter; defaults follow the original DeepDream notebook. The result keeps the \
+        input's size and is written beside it as NAME-dream.png unless -o says otherwise; its PNG text chunks record \
         the settings and seed.
+
+        Layers: any name `dream layers` shows, a unique abbreviation, or an ordinal: conv1, conv2, … are the \
+        model's convolutions in graph order (a convolution followed by its ReLU stands for the ReLU's output, as in \
+        Caffe and Keras), pool1, pool2, … its max and average pools (global pools are not counted). A real name \
+        always wins over an ordinal. With several --layer, each layer's objective is divided by its value on the \
+        octave's start image (--normalize-layers, on by default then), so that each pulls comparably.
+
+        Progress goes to stderr: a bar on a terminal, one line per octave otherwise (logs, notebooks); --trace \
+        keeps the objective of every step as CSV.
 
         Examples:
           dream photo.jpg
-          dream photo.jpg --layer inception_4c_output:1 --layer inception_3b_output:0.5 --octaves 5 --seed 7 -o out.png
+          dream photo.jpg --layer conv3 -o out.png
+          dream photo.jpg --layer inception_4c_output:1 \\
+                --layer inception_3b_output:0.5 --octaves 5 --seed 7 -o out.png
+          dream photo.jpg --layer inception_4c_output:1:97,130 --layer conv2_3x3:0.5
           dream photo.jpg --layer inception_4d_output --channel 97
+          dream photo.jpg --progress lines --trace trace.csv --trace-plot trace.png
           dream photo.jpg --layer inception_4c_output --guide flowers.jpg
           dream photo.jpg --class "tabby cat"
           dream photo.jpg --layer inception_4c_output --channel 97 --objective mean

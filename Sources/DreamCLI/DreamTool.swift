@@ -10,7 +10,7 @@ struct DreamTool: ParsableCommand {
         commandName: "dream",
         abstract: "Look inside convolutional networks, dream with them, reuse them.",
         discussion: """
-        Models are ONNX files. --model takes a path or a known name (googlenet, squeezenet); known names are kept in
+        Models are ONNX files. --model takes a path or a known name (googlenet, squeezenet); known names are kept in \
         the cache ($DREAM_HOME, default ~/.cache/dream) and copied from $DREAM_MODEL_MIRROR when it is set.
 
         Examples:

@@ -7,6 +7,7 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier on labelled images.",
+        usage: "dream evaluate [<options>] <folder>",
         discussion: """
         The folder holds one sub-folder per class, named as the model's labels (a model from dream finetune \
         carries them inside). Every image is classified as dream classify does (resize, centre crop).

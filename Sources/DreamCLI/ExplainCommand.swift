@@ -13,10 +13,10 @@ struct ExplainCommand: ParsableCommand {
         commandName: "explain",
         abstract: "Show which pixels made the network choose a class (Grad-CAM, saliency, SmoothGrad, integrated gradients).",
         discussion: """
-        The class defaults to the top-1 prediction, printed with its probability.
-        The image analysed is the classification crop (GoogLeNet: shorter side
-        256, centre 224x224); --size N analyses an NxN crop, --size original the
-        whole image. The PNG is the heat map over the analysed image; --npy
+        The class defaults to the top-1 prediction, printed with its probability. \
+        The image analysed is the classification crop (GoogLeNet: shorter side \
+        256, centre 224x224); --size N analyses an NxN crop, --size original the \
+        whole image. The PNG is the heat map over the analysed image; --npy \
         writes the raw map at that resolution (float32, [H, W]).
 
         Methods:
@@ -33,8 +33,8 @@ struct ExplainCommand: ParsableCommand {
                        attributions' sum should equal logit(x) - logit(black);
                        more --steps bring it closer.
 
-        --deletion removes the 20% of pixels the map ranks highest (set to the
-        mean colour), then the lowest 20%, and prints the class probability
+        --deletion removes the 20% of pixels the map ranks highest (set to the \
+        mean colour), then the lowest 20%, and prints the class probability \
         after each, and the area under the deletion curve (0-100% in tens).
 
         Examples:

@@ -12,19 +12,20 @@ struct FeaturesCommand: ParsableCommand {
         commandName: "features",
         abstract: "Show what layers see: one picture per channel, channel grids, overlays, raw activations.",
         discussion: """
-        For each layer: OUT/<layer>/c0007.png per channel (nearest-neighbour upscaled; viridis for non-negative
-        maps, blue-white-red centred on 0 for signed ones; one scale per channel unless --normalize layer) and
-        OUT/<layer>/grid.png with every channel (or the --top K most active) and its number. --all-layers walks
-        every Conv, Concat and pooling output (grids only, unless --channel-images) and writes OUT/index.html with
+        For each layer: OUT/<layer>/c0007.png per channel (nearest-neighbour upscaled; viridis for non-negative \
+        maps, blue-white-red centred on 0 for signed ones; one scale per channel unless --normalize layer) and \
+        OUT/<layer>/grid.png with every channel (or the --top K most active) and its number. --all-layers walks \
+        every Conv, Concat and pooling output (grids only, unless --channel-images) and writes OUT/index.html with \
         the input, the layer table and every grid: open it from the folder in any browser.
 
-        The image is resized and centre-cropped as for classification (GoogLeNet: 256, then 224x224); --size N
+        The image is resized and centre-cropped as for classification (GoogLeNet: 256, then 224x224); --size N \
         works at NxN, --size original keeps the image's own size.
 
         Examples:
           dream features photo.jpg --layer inception_3b_output -o maps/
           dream features photo.jpg --all-layers -o maps/
           dream features photo.jpg --layer conv2_3x3 --top 16 --sort
+          dream features photo.jpg --layer conv1 --layer pool1 --channels 3,18,97
           dream features photo.jpg --layer inception_4c_output --npy acts.npy
           dream features photo.jpg --layer inception_4c_output --overlay --channel 97
           dream features --input-npy x.npy --layer inception_3b_output --npy acts.npy
@@ -47,6 +48,11 @@ struct FeaturesCommand: ParsableCommand {
 
     @Option(name: .long, parsing: .unconditional, help: "Only the K channels with the highest mean activation.")
     var top: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "These channels of every layer, in this order (instead of all, or of --top, which ranks each layer anew).",
+        valueName: "c1,c2,..."))
+    var channels: ChannelList?
 
     @Flag(name: .long, help: "Order grids by mean activation, highest first (default: channel number).")
     var sort = false
@@ -83,6 +89,7 @@ struct FeaturesCommand: ParsableCommand {
         if !layer.isEmpty && allLayers { throw ValidationError("--layer and --all-layers do not go together") }
         if let top { try OptionCheck.range(top, "--top", 1...Int.max) }
         if let size, case .square(let n) = size { try OptionCheck.range(n, "--size", 1...8192) }
+        if top != nil && channels != nil { throw ValidationError("--top and --channels both choose channels: give one") }
         if size != nil && inputNpy != nil { throw ValidationError("--size does not apply to --input-npy (the tensor has its own size)") }
         if let channel { try OptionCheck.range(channel, "--channel", 0...Int.max) }
         if channel != nil && !overlay { throw ValidationError("--channel chooses the channel of --overlay; add --overlay") }
@@ -119,6 +126,7 @@ struct FeaturesCommand: ParsableCommand {
         request.layers = layer
         request.allLayers = allLayers
         request.top = top
+        request.channels = channels?.channels
         request.sortByMean = sort
         request.normalization = normalize
         request.channelImages = channelImages
@@ -157,6 +165,21 @@ struct LayerNameError: Error, CustomStringConvertible, LocalizedError {
 }
 
 extension FeatureNormalization: ExpressibleByArgument {}
+
+/// `3,18,97`: channel numbers, each at least 0, none repeated.
+struct ChannelList: ExpressibleByArgument {
+    var channels: [Int]
+
+    init?(argument: String) {
+        var channels: [Int] = []
+        for item in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let c = Int(item.trimmingCharacters(in: .whitespaces)), c >= 0, !channels.contains(c) else { return nil }
+            channels.append(c)
+        }
+        guard !channels.isEmpty else { return nil }
+        self.channels = channels
+    }
+}
 
 extension WorkingSize: ExpressibleByArgument {
     /// A positive number of pixels or "original"; anything else is a usage error naming --size.

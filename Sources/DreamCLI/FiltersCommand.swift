@@ -10,14 +10,15 @@ struct FiltersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "filters",
         abstract: "Show a convolution's learned filters as a grid of pictures.",
+        usage: "dream filters [<options>]",
         discussion: """
-        A first layer (3 input channels) shows each kernel as a small RGB
-        picture, scaled symmetrically around 0 by its own largest weight
-        (mid-grey = 0): the oriented edges and colour blobs ImageNet networks
-        learn. A deeper layer shows, per output channel, its kernels for every
-        input channel in a diverging map (blue < 0, white 0, red > 0);
-        --visualize shows what each output channel responds to instead (a
-        short `dream visualize` each). A name after a ReLU means the
+        A first layer (3 input channels) shows each kernel as a small RGB \
+        picture, scaled symmetrically around 0 by its own largest weight \
+        (mid-grey = 0): the oriented edges and colour blobs ImageNet networks \
+        learn. A deeper layer shows, per output channel, its kernels for every \
+        input channel in a diverging map (blue < 0, white 0, red > 0); \
+        --visualize shows what each output channel responds to instead (a \
+        short `dream visualize` each). A name after a ReLU means the \
         convolution before it.
 
         Examples:

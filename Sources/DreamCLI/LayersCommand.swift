@@ -9,12 +9,15 @@ struct LayersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layers",
         abstract: "Print the layer / parameter table of a model.",
+        usage: "dream layers [<options>]",
         discussion: """
-        One row per layer (ONNX node): name, operator, output shape at the model's default input size, parameter
-        count, trainable or frozen, millions of multiply-accumulates, and for spatial layers the kernel, the stride
-        (jump between neighbouring outputs, in input pixels) and the receptive field (the side of the input region
-        one output position sees; where branches meet, the largest); then the totals. Any name in the table
-        (or its output value, or a unique abbreviation) can be given to --layer elsewhere.
+        One row per layer (ONNX node): name, operator, output shape at the model's default input size, parameter \
+        count, trainable or frozen, millions of multiply-accumulates, and for spatial layers the kernel, the stride \
+        (jump between neighbouring outputs, in input pixels) and the receptive field (the side of the input region \
+        one output position sees; where branches meet, the largest); then the totals. Any name in the table \
+        (or its output value, or a unique abbreviation) can be given to --layer elsewhere, and so can the \
+        ordinal in the short column: conv1, conv2, … number the convolutions in graph order, pool1, pool2, … the max \
+        and average pools (a convolution followed by a ReLU stands for the ReLU's output).
 
         Examples:
           dream layers

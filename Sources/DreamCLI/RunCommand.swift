@@ -8,13 +8,15 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run any ONNX graph on NumPy (.npy) inputs and save the values you ask for, intermediate ones included.",
+        usage: "dream run [<options>]",
         discussion: """
-        Inputs are float32 (or int64 where an operator needs integers) .npy files. Outputs may be graph outputs or any
+        Inputs are float32 (or int64 where an operator needs integers) .npy files. Outputs may be graph outputs or any \
         intermediate value (a layer name from `dream layers`, its output value, or a unique abbreviation).
 
         Examples:
           dream run --model googlenet --input input=x.npy --output logits=logits.npy
-          dream run --model m.onnx --input x.npy --output inception_3b_output=acts.npy --output prob=p.npy
+          dream run --model m.onnx --input x.npy \\
+                --output inception_3b_output=acts.npy --output prob=p.npy
         """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -11,13 +11,13 @@ struct VisualizeCommand: ParsableCommand {
         commandName: "visualize",
         abstract: "Feature visualisation: the picture a channel or a class wants to see, optimised from noise.",
         discussion: """
-        Feature visualisation (Olah et al. 2017, Lucid): the image is optimised
-        in a decorrelated Fourier parameterisation (ImageNet colour statistics)
-        with Adam, and every step sees it padded, jittered, scaled and rotated
-        at random, so that the result is made of textures and object parts a
-        person recognises rather than speckle. The objective is linear: a
-        channel's mean activation (before its ReLU, so that a channel silent at
-        the start still has a gradient), a whole layer's mean, or a class
+        Feature visualisation (Olah et al. 2017, Lucid): the image is optimised \
+        in a decorrelated Fourier parameterisation (ImageNet colour statistics) \
+        with Adam, and every step sees it padded, jittered, scaled and rotated \
+        at random, so that the result is made of textures and object parts a \
+        person recognises rather than speckle. The objective is linear: a \
+        channel's mean activation (before its ReLU, so that a channel silent at \
+        the start still has a gradient), a whole layer's mean, or a class \
         logit. The settings go into the PNG's text chunks.
 
         Examples:

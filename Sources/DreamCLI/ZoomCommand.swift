@@ -19,7 +19,9 @@ struct ZoomCommand: ParsableCommand {
 
         Examples:
           dream zoom photo.jpg --frames 120 --zoom 1.05 -o frames/
-          dream zoom photo.jpg --frames 60 --rotate 0.5 --octaves 2 --iterations 5 --video zoom.mp4
+          dream zoom photo.jpg --frames 60 --rotate 0.5 --octaves 2 --iterations 5 \\
+                --video zoom.mp4
+          dream zoom photo.jpg --frames 10 --progress lines --trace zoom.csv
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -67,9 +69,16 @@ struct ZoomCommand: ParsableCommand {
         Console.quiet = options.quiet
         let dream = try options.makeDream(model: model)
         let sequence = ZoomSequence(frames: frames, zoom: zoom, rotation: rotate)
+        let reporter = options.reporter(for: dream)
+        reporter.frames = frames
+        reporter.frame = restart ? 1 : ZoomSequence.completedFrames(in: folder) + 1
+        dream.observer = { reporter.update($0) }
         let first = try sequence.run(dream: dream, photo: photo, source: input.lastPathComponent, directory: folder, restart: restart) { p in
+            reporter.finish()
+            reporter.frame = p.frame + 1
             Console.status(String(format: "frame %d/%d  %.1f s  %@", p.frame, p.frames, p.seconds, p.file.path))
         }
+        try reporter.writeTrace(csv: options.trace, plot: options.tracePlot)
         for note in Set(dream.notes) { Console.status("note: \(note)") }
         if first > frames {
             Console.status("all \(frames) frames were already in \(folder.path) (--restart dreams them again)")

@@ -15,6 +15,11 @@ public final class DeepDream {
     let inputName: String
     /// Notes for the user (e.g. octaves reduced for a small image).
     public private(set) var notes: [String] = []
+    /// Called after every step of every dream when `dream(_:progress:)` is given no handler of its own (zoom
+    /// sequences, whose frames are dreamt by `ZoomSequence`).
+    public var observer: ((DreamProgress) -> Void)?
+    /// Each layer's own (unweighted, unnormalised) term in the last step, averaged over the image.
+    public private(set) var lastLayerValues: [Double] = []
 
     public init(model: LoadedModel, settings: DreamSettings) throws {
         self.model = model
@@ -35,11 +40,17 @@ public final class DeepDream {
 
     /// Objective and its gradient with respect to a network input [1, 3, H, W] (model units, not pixels).
     public func objectiveAndGradient(networkInput x: Tensor) throws -> (value: Double, gradient: Tensor) {
+        let result = try evaluate(networkInput: x)
+        return (result.value, result.gradient)
+    }
+
+    /// The objective, each layer's own term, and the gradient with respect to a network input.
+    func evaluate(networkInput x: Tensor) throws -> (value: Double, layerValues: [Double], gradient: Tensor) {
         var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName])
         var activations: [String: Tensor] = [:]
         for name in layerNames { activations[name] = tape.values[name]?.floatTensor }
         tape.values = [:]
-        let (value, seeds) = try objective.evaluate(activations)
+        let (value, layerValues, seeds) = try objective.evaluateLayers(activations)
         activations = [:]
         // A model whose weights hold NaN or infinities would otherwise dream a black picture and exit 0.
         guard value.isFinite else {
@@ -47,13 +58,36 @@ public final class DeepDream {
                                                detail: "the objective is \(value): the model produces non-finite activations (NaN or infinite weights?)")
         }
         let gradients = try model.executor.backward(&tape, seeds: seeds)
-        return (value, gradients[inputName] ?? Tensor(shape: x.shape))
+        return (value, layerValues, gradients[inputName] ?? Tensor(shape: x.shape))
     }
 
     /// Objective and gradient with respect to the pixels of an image (interleaved RGB, 0–255 scale).
     public func objectiveAndPixelGradient(_ image: RGBImage) throws -> (value: Double, gradient: [Float]) {
-        let (value, g) = try objectiveAndGradient(networkInput: preprocessing.inputTensor(for: image))
-        return (value, preprocessing.pixelGradient(fromInputGradient: g))
+        let result = try pixelEvaluation(image)
+        return (result.value, result.gradient)
+    }
+
+    func pixelEvaluation(_ image: RGBImage) throws -> (value: Double, layerValues: [Double], gradient: [Float]) {
+        let (value, layerValues, g) = try evaluate(networkInput: preprocessing.inputTensor(for: image))
+        return (value, layerValues, preprocessing.pixelGradient(fromInputGradient: g))
+    }
+
+    /// Each layer's own term on an image (forward only, tile by tile like a step, averaged over the image by area):
+    /// what `--normalize-layers` divides by.
+    public func layerValues(of image: RGBImage) throws -> [Double] {
+        let w = image.width, h = image.height, tile = settings.tileSize
+        var totals = [Double](repeating: 0, count: settings.layers.count)
+        for (x0, x1) in Self.spans(w, tile: tile) {
+            for (y0, y1) in Self.spans(h, tile: tile) {
+                let piece = Self.shiftedCrop(image, dx: 0, dy: 0, x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+                let values = try model.executor.run([inputName: .float(preprocessing.inputTensor(for: piece))], outputs: layerNames)
+                var activations: [String: Tensor] = [:]
+                for name in layerNames { activations[name] = values[name]?.floatTensor }
+                let area = Double((x1 - x0) * (y1 - y0)) / Double(w * h)
+                for (i, v) in try objective.evaluateLayers(activations).layerValues.enumerated() { totals[i] += v * area }
+            }
+        }
+        return totals
     }
 
     /// Sets guide features from a guide image (at most `maxSide` pixels per side): the dream then matches them.
@@ -84,6 +118,7 @@ public final class DeepDream {
     /// The dream of an image: octaves from small to full size, detail carried up, `iterations` steps each.
     /// `seed` replaces the settings' seed (zoom sequences dream frame k with seed + k).
     public func dream(_ image: RGBImage, seed: UInt64? = nil, progress: ((DreamProgress) -> Void)? = nil) throws -> RGBImage {
+        let progress = progress ?? observer
         var rng = SplitMix64(seed: seed ?? settings.seed)
         let minSide = try minimumSide()
         // The most octaves whose smallest level still has minSide pixels, computed rather than counted down
@@ -120,14 +155,18 @@ public final class DeepDream {
             let carried = detail.map { $0.resized(width: base.width, height: base.height, filter: .bilinear) }
             current = base
             if let carried { for i in current.pixels.indices { current.pixels[i] += carried.pixels[i] } }
+            if settings.normalizeLayers { objective.normalizers = try layerValues(of: current) }
             for it in 0..<settings.iterations {
+                let stepStart = Date()
                 let value = try step(&current, rng: &rng)
+                let stepSeconds = Date().timeIntervalSince(stepStart)
                 doneWork += Double(base.width * base.height)
                 if let progress {
                     let elapsed = Date().timeIntervalSince(start)
                     progress(DreamProgress(octave: o + 1, octaves: octaves, iteration: it + 1, iterations: settings.iterations,
                                            objective: value, width: base.width, height: base.height, elapsed: elapsed,
-                                           remaining: elapsed / doneWork * (totalWork - doneWork)))
+                                           remaining: elapsed / doneWork * (totalWork - doneWork),
+                                           stepSeconds: stepSeconds, layerObjectives: lastLayerValues))
                 }
             }
             var d = current
@@ -151,11 +190,14 @@ public final class DeepDream {
         let dy = maxShiftY > 0 ? Int.random(in: -maxShiftY...maxShiftY, using: &rng) : 0
         var gradient = [Float](repeating: 0, count: w * h * 3)
         var value = 0.0
+        var layerValues = [Double](repeating: 0, count: settings.layers.count)
         for (x0, x1) in Self.spans(w, tile: tile) {
             for (y0, y1) in Self.spans(h, tile: tile) {
                 let piece = Self.shiftedCrop(image, dx: dx, dy: dy, x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-                let (v, g) = try objectiveAndPixelGradient(piece)
-                value += v * Double((x1 - x0) * (y1 - y0)) / Double(w * h)
+                let (v, perLayer, g) = try pixelEvaluation(piece)
+                let area = Double((x1 - x0) * (y1 - y0)) / Double(w * h)
+                value += v * area
+                for (i, lv) in perLayer.enumerated() { layerValues[i] += lv * area }
                 Self.scatterShifted(g, into: &gradient, imageWidth: w, imageHeight: h, dx: dx, dy: dy,
                                     x: x0, y: y0, width: x1 - x0, height: y1 - y0)
             }
@@ -167,6 +209,7 @@ public final class DeepDream {
                 for i in 0..<p.count { p[i] = min(255, max(0, p[i] + scale * g[i])) }
             }
         }
+        lastLayerValues = layerValues
         return value
     }
 

@@ -6,6 +6,8 @@ public enum DreamError: Error, CustomStringConvertible, LocalizedError, Equatabl
     case imageTooSmall(width: Int, height: Int, minimumSide: Int, layer: String)
     /// A channel the dream layer does not have.
     case channelOutOfRange(layer: String, channel: Int, channels: Int)
+    /// A --layer value that does not parse as layer[:weight[:channels]].
+    case badLayerSpec(spec: String, problem: String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,8 @@ public enum DreamError: Error, CustomStringConvertible, LocalizedError, Equatabl
         case let .channelOutOfRange(layer, channel, channels):
             let range = channels > 0 ? "\(channels) channels (0…\(channels - 1))" : "no channels"
             return "channel \(channel) is out of range: \(layer) has \(range)"
+        case let .badLayerSpec(spec, problem):
+            return "--layer \(spec): \(problem) (the form is layer[:weight[:channels]], e.g. inception_4c_output:1:97,130)"
         }
     }
 

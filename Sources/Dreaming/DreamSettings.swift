@@ -13,6 +13,9 @@ public struct DreamSettings: Equatable {
     public var seed: UInt64 = 0
     /// Images larger than this (pixels, per side) have their gradient computed in tiles of this size.
     public var tileSize = 512
+    /// Divide each layer's term by its value on the octave's start image (neural-dream's -normalize_weights), so that
+    /// several layers pull comparably whatever the scale of their activations.
+    public var normalizeLayers = false
 
     public init(layers: [DreamLayer]) { self.layers = layers }
 
@@ -23,6 +26,7 @@ public struct DreamSettings: Equatable {
     public var summary: String {
         "layers=\(layers.map(\.description).joined(separator: ",")) octaves=\(octaves) octave_scale=\(octaveScale) "
             + "iterations=\(iterations) step=\(step) jitter=\(jitter) seed=\(seed) tile=\(tileSize)"
+            + (normalizeLayers ? " normalize_layers=1" : "")
     }
 }
 
@@ -38,4 +42,8 @@ public struct DreamProgress {
     public var elapsed: TimeInterval
     /// Estimated from the work done so far, which grows with the octave's area.
     public var remaining: TimeInterval
+    /// Time taken by this step alone.
+    public var stepSeconds: TimeInterval = 0
+    /// Each layer's own term (unweighted, not normalised) in this step, in the order of the settings' layers.
+    public var layerObjectives: [Double] = []
 }

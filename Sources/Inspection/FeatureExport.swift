@@ -14,6 +14,8 @@ public struct FeatureRequest {
     public var allLayers = false
     /// Only the `top` channels with the highest mean activation.
     public var top: Int?
+    /// These channels of every layer (instead of all or the top ones), so that layers can be compared channel for channel.
+    public var channels: [Int]?
     /// Order grids by mean activation (highest first) instead of channel number.
     public var sortByMean = false
     public var normalization: FeatureNormalization = .channel
@@ -88,6 +90,11 @@ public enum FeatureExport {
                 throw FeatureError.channelOutOfRange(layer: acts.layer, channel: c, channels: acts.channels)
             }
         }
+        for acts in activations {
+            for c in request.channels ?? [] where c >= acts.channels {
+                throw FeatureError.channelOutOfRange(layer: acts.layer, channel: c, channels: acts.channels)
+            }
+        }
         let fm = FileManager.default
         let root = request.outputDirectory
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -102,7 +109,7 @@ public enum FeatureExport {
             let folder = folders[acts.layer]!
             let dir = root.appendingPathComponent(folder, isDirectory: true)
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            let shown = acts.selectChannels(top: request.top, sortByMean: request.sortByMean)
+            let shown = acts.selectChannels(top: request.top, sortByMean: request.sortByMean, fixed: request.channels)
             if writeChannels { files += try writeChannelImages(acts, channels: shown, normalization: request.normalization, to: dir) }
             let gridURL = dir.appendingPathComponent("grid.png")
             try ImageFile.writePNG(FeatureRendering.grid(acts, channels: shown, normalization: request.normalization), to: gridURL,

@@ -109,8 +109,12 @@ public struct LayerActivations {
         means.indices.sorted { means[$0] != means[$1] ? means[$0] > means[$1] : $0 < $1 }
     }
 
-    /// The channels to show: all, or the top `k` by mean; in channel order, or by mean (highest first) when `sortByMean`.
-    public func selectChannels(top k: Int?, sortByMean: Bool) -> [Int] {
+    /// The channels to show: all, the top `k` by mean, or a `fixed` list (as given); in channel order, or by mean
+    /// (highest first) when `sortByMean`.
+    public func selectChannels(top k: Int?, sortByMean: Bool, fixed: [Int]? = nil) -> [Int] {
+        if let fixed {
+            return sortByMean ? fixed.sorted { means[$0] != means[$1] ? means[$0] > means[$1] : $0 < $1 } : fixed
+        }
         var chosen = k.map { topChannels($0) } ?? Array(0..<channels)
         if sortByMean {
             if k == nil { chosen = channelsByMean() }

@@ -8,6 +8,8 @@ public struct LayerTable: Codable {
     public struct Row: Codable {
         public var index: Int
         public var layer: String
+        /// The short ordinal name (`conv3`, `pool2`) a user may type for this layer; see `LayerNames`.
+        public var ordinal: String?
         public var op: String
         public var output: String
         public var outputShape: [Int]?
@@ -38,6 +40,7 @@ public struct LayerTable: Codable {
         let shapes = try executor.valueShapes([inputName: .float(Tensor(shape: inputShape))])
         let parameters = Set(executor.parameterNames)
         let fields = ReceptiveField.compute(graph: graph, input: inputName, shapes: shapes)
+        let names = LayerNames(graph: graph)
         rows = graph.nodes.enumerated().map { i, node in
             let own = executor.parameterInputIndices(node: i).map { node.inputs[$0] }.filter { parameters.contains($0) }
             var shapesByName: [String: [Int]] = [:]
@@ -47,7 +50,7 @@ public struct LayerTable: Codable {
             let trainable = own.isEmpty ? "" : frozenCount == 0 ? "yes" : frozenCount == own.count ? "no" : "partly"
             let outShape = shapes[node.outputs.first ?? ""]
             let field = fields[node.outputs.first ?? ""]
-            return Row(index: i, layer: node.name, op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
+            return Row(index: i, layer: node.name, ordinal: names.ordinal(ofNode: i), op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
                        parameters: count, parameterShapes: shapesByName, trainable: trainable,
                        macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes),
                        kernel: field?.kernel?.max(), stride: field?.jump.max(), receptive_field: field?.size.max())
@@ -71,10 +74,10 @@ public struct LayerTable: Codable {
 
     /// The table as aligned text, ready to paste into a report.
     public func rendered(showAll: Bool = true) -> String {
-        let header = ["#", "layer", "op", "output shape", "parameters", "trainable", "MMACs", "kernel", "stride", "RF"]
+        let header = ["#", "layer", "short", "op", "output shape", "parameters", "trainable", "MMACs", "kernel", "stride", "RF"]
         var lines: [[String]] = [header]
         for row in rows where showAll || row.parameters > 0 {
-            lines.append([String(row.index), row.layer, row.op,
+            lines.append([String(row.index), row.layer, row.ordinal ?? "", row.op,
                           row.outputShape.map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? "?",
                           row.parameters > 0 ? Self.grouped(row.parameters) : "-", row.trainable.isEmpty ? "-" : row.trainable,
                           row.macs > 0 ? String(format: "%.1f", Double(row.macs) / 1e6) : "-",
@@ -82,7 +85,7 @@ public struct LayerTable: Codable {
                           row.receptive_field.map(String.init) ?? "-"])
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
-        let rightAligned: Set<Int> = [0, 4, 6, 7, 8, 9]
+        let rightAligned: Set<Int> = [0, 5, 7, 8, 9, 10]
         var text = lines.enumerated().map { li, cells in
             cells.enumerated().map { c, cell in
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
@@ -94,6 +97,7 @@ public struct LayerTable: Codable {
         text += "parameters: \(Self.grouped(totalParameters)) total, \(Self.grouped(trainableParameters)) trainable, \(Self.grouped(frozenParameters)) frozen\n"
         text += String(format: "compute: %.2f GMACs per image at this input size", Double(totalMACs) / 1e9)
         text += "\nkernel, stride (jump) and RF (receptive field): input pixels; where branches meet, the largest"
+        text += "\nshort: ordinal name for --layer (a conv followed by a ReLU: the ReLU's output)"
         return text
     }
 }

@@ -52,3 +52,50 @@ final class DreamObjectiveTests: XCTestCase {
         }
     }
 }
+
+/// Channel lists per layer and per-layer normalisation.
+extension DreamObjectiveTests {
+    func testLayerSpecsParseWeightsAndChannelLists() throws {
+        XCTAssertEqual(try DreamLayer(parsing: "inception_4c_output:1:97,130"), DreamLayer(name: "inception_4c_output", channels: [97, 130]))
+        XCTAssertEqual(try DreamLayer(parsing: "conv2_3x3:0.5"), DreamLayer(name: "conv2_3x3", weight: 0.5))
+        XCTAssertEqual(try DreamLayer(parsing: "a::3"), DreamLayer(name: "a", channels: [3]))
+        XCTAssertEqual(try DreamLayer(parsing: "scope:x:0.5"), DreamLayer(name: "scope:x", weight: 0.5), "colons in names survive")
+        XCTAssertEqual(try DreamLayer(parsing: "a:2:5"), DreamLayer(name: "a", weight: 2, channels: [5]))
+        XCTAssertThrowsError(try DreamLayer(parsing: "a:1:97,x")) { error in
+            XCTAssertTrue("\(error)".contains("layer[:weight[:channels]]"), "\(error)")
+        }
+        XCTAssertThrowsError(try DreamLayer(parsing: "a:1:-3,4"))
+        XCTAssertEqual(DreamLayer(name: "a", channels: [97, 130]).description, "a[channels 97,130]:1.0")
+    }
+
+    func testAChannelListAveragesOverTheUnionOfItsChannels() throws {
+        let a = Tensor(shape: [1, 3, 1, 2], scalars: [1, -2, 3, 4, 5, -6])
+        let objective = DreamObjective(layers: [DreamLayer(name: "x", channels: [2, 0])])
+        let (value, gradients) = try objective.evaluate(["x": a])
+        XCTAssertEqual(value, (1 + 4 + 25 + 36) / 4, accuracy: 1e-9, "mean of the squares of channels 0 and 2")
+        let g = try XCTUnwrap(gradients["x"]).scalars
+        let numeric = try numericGradient(objective, layer: "x", at: a)
+        for i in g.indices { XCTAssertEqual(Double(g[i]), numeric[i], accuracy: 1e-4) }
+        XCTAssertEqual(g[2], 0)
+        XCTAssertEqual(g[3], 0, "channel 1 is not chosen")
+    }
+
+    func testNormalizersDivideEachLayersTermAndItsGradient() throws {
+        let a = Tensor(shape: [1, 2, 1, 2], scalars: [1, -2, 3, 4])
+        let b = Tensor(shape: [1, 1, 1, 2], scalars: [10, 20])
+        var objective = DreamObjective(layers: [DreamLayer(name: "a"), DreamLayer(name: "b", weight: 0.5)])
+        let raw = try objective.evaluateLayers(["a": a, "b": b])
+        XCTAssertEqual(raw.layerValues[0], 7.5, accuracy: 1e-9)
+        XCTAssertEqual(raw.layerValues[1], 250, accuracy: 1e-9)
+        objective.normalizers = raw.layerValues
+        let normalised = try objective.evaluateLayers(["a": a, "b": b])
+        XCTAssertEqual(normalised.value, 1 + 0.5, accuracy: 1e-9, "on the reference itself each term is 1 · its weight")
+        XCTAssertEqual(normalised.layerValues, raw.layerValues, "layer values stay unnormalised")
+        let ga = try XCTUnwrap(normalised.gradients["a"]).scalars, gb = try XCTUnwrap(normalised.gradients["b"]).scalars
+        let rawA = try XCTUnwrap(raw.gradients["a"]).scalars, rawB = try XCTUnwrap(raw.gradients["b"]).scalars
+        for i in ga.indices { XCTAssertEqual(ga[i], rawA[i] / 7.5, accuracy: 1e-6) }
+        for i in gb.indices { XCTAssertEqual(gb[i], rawB[i] / 250, accuracy: 1e-6) }
+        let numeric = try numericGradient(objective, layer: "b", at: b)
+        for i in gb.indices { XCTAssertEqual(Double(gb[i]), numeric[i], accuracy: 1e-4) }
+    }
+}

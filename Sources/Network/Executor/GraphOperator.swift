@@ -61,6 +61,8 @@ protocol GraphOperator {
     var isActivation: Bool { get }
     /// A stage whose output is a set of feature maps worth looking at: convolutions, pools, concatenated branches.
     var producesFeatureMaps: Bool { get }
+    /// The kind of layer counted by the short ordinal names (`conv3`, `pool2`; see `LayerNames`), if any.
+    var ordinalKind: LayerOrdinalKind? { get }
 }
 
 extension GraphOperator {
@@ -69,6 +71,7 @@ extension GraphOperator {
     func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int { 0 }
     var isActivation: Bool { false }
     var producesFeatureMaps: Bool { false }
+    var ordinalKind: LayerOrdinalKind? { nil }
 }
 
 /// Reads a node's attributes with ONNX defaults, failing with the node's name on a wrong type.

@@ -37,3 +37,23 @@ extension GraphExecutor {
         return operators[node].multiplyAccumulates(inputShapes: n.inputs.map(shape), outputShapes: n.outputs.map(shape))
     }
 }
+
+/// The layers that get short ordinal names, the way Caffe and Keras tutorials number them: convolutions (`conv3`)
+/// and windowed pools (`pool2`: MaxPool and AveragePool; global pools are not counted, they are the classifier's).
+public enum LayerOrdinalKind: String, CaseIterable, Sendable {
+    case conv
+    case pool
+}
+
+/// The traits a `GraphExecutor` answers, for code that holds only a `Graph` (layer names): each node's operator is
+/// built from its attributes alone, which is cheap; a node no operator supports has none of the traits.
+public struct GraphTraits {
+    public let isActivation: [Bool]
+    public let ordinalKind: [LayerOrdinalKind?]
+
+    public init(graph: Graph) {
+        let operators = graph.nodes.map { try? OperatorRegistry.make($0, opset: graph.opsetVersion) }
+        isActivation = operators.map { $0?.isActivation ?? false }
+        ordinalKind = operators.map { $0?.ordinalKind }
+    }
+}

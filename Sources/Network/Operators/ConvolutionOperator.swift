@@ -16,6 +16,7 @@ struct ConvolutionOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
+    var ordinalKind: LayerOrdinalKind? { .conv }
 
     /// One product per output value and weight of its filter: |Y| · C/group · kH · kW.
     func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int {

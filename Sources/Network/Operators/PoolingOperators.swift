@@ -19,6 +19,7 @@ struct MaxPoolOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
     var producesFeatureMaps: Bool { true }
+    var ordinalKind: LayerOrdinalKind? { .pool }
 
     /// The window for `original` (rank 3 or 4), checked against it before any kernel runs.
     private func window(for original: Tensor) throws -> Window2D {
@@ -55,6 +56,7 @@ struct AveragePoolOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
+    var ordinalKind: LayerOrdinalKind? { .pool }
 
     /// The window for `original` (rank 3 or 4), checked against it before any kernel runs.
     private func window(for original: Tensor) throws -> Window2D {
