@@ -56,7 +56,15 @@ enum DepthwiseConvolution3x3 {
                 if s == 1 {
                     if end > first { dst.advanced(by: first).update(from: src + (first - padLeft), count: end - first) }
                 } else {
-                    for i in first..<end { dst[i] = src[s * i + phase - padLeft] }
+                    // Stride 2: the even (or odd) lanes of 16 consecutive input columns are 8 consecutive indices.
+                    let shift = phase - padLeft
+                    var i = first
+                    while i + lanes <= end && 2 * i + shift + 2 * lanes <= g.w {
+                        let pair = UnsafeRawPointer(src + (2 * i + shift)).loadUnaligned(as: SIMD16<Float>.self)
+                        store(pair.evenHalf, dst + i)
+                        i += lanes
+                    }
+                    while i < end { dst[i] = src[2 * i + shift]; i += 1 }
                 }
                 if end < layout.length { (dst + end).update(repeating: 0, count: layout.length - max(end, first)) }
             }
