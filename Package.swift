@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Parallel"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network", "Tensors", "SafeIO", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Network", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CPNG", "CJPEG", "SafeIO", "TestSupport"]),

@@ -21,6 +21,11 @@ struct BenchCommand: ParsableCommand {
           dream bench
           dream bench --model squeezenet --size 512 --runs 20 --json
           dream bench --dream --size 512    # one DeepDream step at inception_4c_output
+          dream bench --model mobilenetv2-shapes --runs 20
+
+        --model mobilenetv2-shapes builds MobileNetV2 (width 1.0: depthwise 3x3 \
+        Conv, BatchNormalization, Clip, residual Add) in memory with random \
+        weights, to time the architecture without its file.
         """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -37,8 +37,19 @@ public final class LoadedModel {
     public var displayName: String { url.lastPathComponent }
 
     /// Loads a model by name or path (nil: the default model) through the store.
+    /// A benchmark model's name (`BenchmarkModels.names`) builds its graph in memory.
     public static func load(_ nameOrPath: String?, store: ModelStore = .fromEnvironment()) throws -> LoadedModel {
-        try LoadedModel(url: try store.resolve(nameOrPath))
+        if let nameOrPath, let graph = BenchmarkModels.graph(named: nameOrPath) { return try LoadedModel(graph: graph, name: nameOrPath) }
+        return try LoadedModel(url: try store.resolve(nameOrPath))
+    }
+
+    /// A graph built in code (`BenchmarkModels`): no description, no labels; `name` is its display name.
+    public init(graph: Graph, name: String) throws {
+        url = URL(fileURLWithPath: name)
+        self.graph = graph
+        executor = try GraphExecutor(graph: graph)
+        modelDescription = nil
+        labels = nil
     }
 
     public init(url: URL) throws {

@@ -55,4 +55,14 @@ enum BLASThreads {
             pinned = wanted
         }
     }
+
+    /// OpenBLAS on one thread, for GEMMs that our own loops run one per core; the next `followThreading` restores it.
+    static func useSingleThread() {
+        lock.lock()
+        defer { lock.unlock() }
+        if pinned != 1 {
+            openblas_set_num_threads(1)
+            pinned = 1
+        }
+    }
 }

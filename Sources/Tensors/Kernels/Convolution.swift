@@ -3,18 +3,59 @@ import Parallel
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
 /// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
 public enum Convolution {
+    /// The implementations of a convolution. Each layer's is chosen from its shape alone (`kernel(for:)`), so the
+    /// same layer always runs the same code; tests name one to compare it with the others.
+    public enum Kernel: String, CaseIterable, Sendable {
+        /// im2col + sgemm per group (a pointwise convolution reads the image as its columns).
+        case gemm
+        /// Pointwise (1x1) convolution as one single-threaded GEMM per core on a slice of the output.
+        case pointwiseSliced
+        /// Loops over windows for any depthwise convolution.
+        case depthwiseLoop
+        /// The direct SIMD kernel for depthwise 3x3 with stride 1 or 2.
+        case depthwise3x3
+
+        /// Whether this kernel can compute that convolution.
+        func handles(_ g: Geometry) -> Bool {
+            switch self {
+            case .gemm: return !g.isDepthwise
+            case .pointwiseSliced: return PointwiseConvolution.handles(g)
+            case .depthwiseLoop: return g.isDepthwise
+            case .depthwise3x3: return DepthwiseConvolution3x3.handles(g)
+            }
+        }
+    }
+
+    /// The kernel for a layer of this shape: x [N,C,H,W], weight [M, C/groups, kH, kW].
+    public static func kernel(x: [Int], weight: [Int], window: Window2D, groups: Int) -> Kernel {
+        kernel(for: Geometry(x: x, weight: weight, window: window, groups: groups))
+    }
+
+    static func kernel(for g: Geometry) -> Kernel {
+        if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
+        if g.isDepthwise { return .depthwiseLoop }
+        if PointwiseConvolution.pays(g) { return .pointwiseSliced }
+        return .gemm
+    }
+
     /// x [N,C,H,W], weight [M, C/groups, kH, kW], bias [M]? -> y [N, M, OH, OW]
-    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int) -> Tensor {
+    /// `kernel`: nil chooses by shape; a kernel that cannot compute this convolution is a programming error.
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int,
+                               kernel: Kernel? = nil) -> Tensor {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         if let bias { precondition(bias.count == g.m, "Conv: bias \(bias.shape) for \(g.m) output channels") }
+        let chosen = kernel ?? Self.kernel(for: g)
+        precondition(chosen.handles(g), "Conv: the \(chosen) kernel cannot compute x \(x.shape), weight \(weight.shape), \(window)")
         return Tensor(shape: [g.n, g.m, g.outH, g.outW]) { y in
             x.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { wp in
                     let biasPointer = bias?.storage.pointer
-                    if g.isDepthwise {
-                        depthwiseForward(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: biasPointer, y: y.baseAddress!)
-                    } else {
-                        gemmForward(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: biasPointer, y: y.baseAddress!)
+                    let (x, w, y) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                    switch chosen {
+                    case .gemm: gemmForward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .depthwise3x3: DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y)
                     }
                 }
             }
@@ -23,12 +64,16 @@ public enum Convolution {
 
     /// dy [N,M,OH,OW] -> dx [N,C,H,W] (if needInputGradient), dWeight [M,C/g,kH,kW] and dBias [M] (if needParameterGradients)
     public static func backward(_ dy: Tensor, x: Tensor, weight: Tensor, window: Window2D, groups: Int,
-                                needInputGradient: Bool, needParameterGradients: Bool) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
+                                needInputGradient: Bool, needParameterGradients: Bool,
+                                kernel: Kernel? = nil) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
+        let chosen = kernel ?? Self.kernel(for: g)
+        precondition(chosen.handles(g), "Conv: the \(chosen) kernel cannot compute x \(x.shape), weight \(weight.shape), \(window)")
         precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
         // A pointwise convolution's GEMM overwrites every element of dx (beta = 0); the other paths accumulate into zeros.
         var dx: Tensor? = !needInputGradient ? nil
-            : g.isPointwise && !g.isDepthwise ? Tensor(shape: x.shape, unsafeUninitialized: { _ in }) : Tensor(shape: x.shape)
+            : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 ? Tensor(shape: x.shape, unsafeUninitialized: { _ in })
+            : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
         let dBias: Tensor? = needParameterGradients ? biasGradient(dy, g) : nil
         if !needInputGradient && !needParameterGradients { return (nil, nil, nil) }
@@ -38,11 +83,16 @@ public enum Convolution {
                     // Both gradients are fresh, uniquely owned tensors: their storage pointers stay valid and unshared.
                     let dxPointer = dx?.withUnsafeMutableBufferPointer { $0.baseAddress! }
                     let dwPointer = dWeight?.withUnsafeMutableBufferPointer { $0.baseAddress! }
-                    if g.isDepthwise {
-                        if let dxPointer { depthwiseInputGradient(g, dy: gp.baseAddress!, weight: wp.baseAddress!, dx: dxPointer) }
-                        if let dwPointer { depthwiseWeightGradient(g, dy: gp.baseAddress!, x: xp.baseAddress!, dWeight: dwPointer) }
-                    } else {
-                        gemmBackward(g, dy: gp.baseAddress!, x: xp.baseAddress!, weight: wp.baseAddress!, dx: dxPointer, dWeight: dwPointer)
+                    let (dy, x, w) = (gp.baseAddress!, xp.baseAddress!, wp.baseAddress!)
+                    switch chosen {
+                    case .gemm: gemmBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
+                    case .pointwiseSliced: PointwiseConvolution.backward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
+                    case .depthwiseLoop:
+                        if let dxPointer { depthwiseInputGradient(g, dy: dy, weight: w, dx: dxPointer) }
+                        if let dwPointer { depthwiseWeightGradient(g, dy: dy, x: x, dWeight: dwPointer) }
+                    case .depthwise3x3:
+                        if let dxPointer { DepthwiseConvolution3x3.inputGradient(g, dy: dy, weight: w, dx: dxPointer) }
+                        if let dwPointer { DepthwiseConvolution3x3.weightGradient(g, dy: dy, x: x, dWeight: dwPointer) }
                     }
                 }
             }

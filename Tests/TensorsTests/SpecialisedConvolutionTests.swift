@@ -1,0 +1,100 @@
+import Parallel
+import Tensors
+import XCTest
+
+/// The specialised convolution kernels (depthwise 3x3, sliced pointwise GEMMs) against the naive definition, the
+/// general kernels and central finite differences, forward and backward. `make test-kernels` runs them again under
+/// each OpenBLAS kernel family.
+final class SpecialisedConvolutionTests: XCTestCase {
+    typealias Case = ConvolutionTests.Case
+
+    /// Widths below, at and above the 8-lane vector, odd sizes, strides 1 and 2, no, symmetric and asymmetric pads.
+    static let depthwiseCases: [Case] = [
+        Case(name: "dw 3x3 s1 p1 batch 2", x: [2, 3, 9, 13], m: 3, window: Window2D(kernel: 3, pad: 1), groups: 3),
+        Case(name: "dw 3x3 s2 p1", x: [1, 4, 17, 21], m: 4, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 4),
+        Case(name: "dw 3x3 s2 p1 even", x: [1, 2, 16, 16], m: 2, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
+        Case(name: "dw 3x3 s1 no pad, narrow", x: [1, 2, 6, 5], m: 2, window: Window2D(kernel: 3), groups: 2, bias: false),
+        Case(name: "dw 3x3 s2 narrow", x: [2, 3, 7, 7], m: 3, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 3),
+        Case(name: "dw 3x3 s1 asymmetric pad", x: [1, 3, 10, 12], m: 3,
+             window: Window2D(kernelH: 3, kernelW: 3, padTop: 0, padLeft: 2, padBottom: 2, padRight: 0), groups: 3),
+        Case(name: "dw 3x3 s2 asymmetric pad", x: [1, 2, 11, 19], m: 2,
+             window: Window2D(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 2, padLeft: 0, padBottom: 0, padRight: 1),
+             groups: 2, bias: false),
+    ]
+
+    /// Column slices (positions ≥ channels) and channel slices, with and without bias, batch 1 and 2.
+    static let pointwiseCases: [Case] = [
+        Case(name: "pw columns batch 2", x: [2, 6, 9, 11], m: 5, window: Window2D(kernel: 1), groups: 1),
+        Case(name: "pw channels", x: [1, 7, 3, 3], m: 40, window: Window2D(kernel: 1), groups: 1),
+        Case(name: "pw columns no bias", x: [1, 20, 8, 8], m: 12, window: Window2D(kernel: 1), groups: 1, bias: false),
+        Case(name: "pw tiny", x: [1, 3, 2, 2], m: 2, window: Window2D(kernel: 1), groups: 1),
+    ]
+
+    func check(_ cases: [Case], kernel: Convolution.Kernel, reference: Convolution.Kernel) {
+        for (index, c) in cases.enumerated() {
+            let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(100 + index * 10))
+            XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: c.groups) == kernel,
+                           kernel == .depthwise3x3 || Threading.threadCount > 1, "kernel choice, \(c.name)")
+            let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
+            let expected = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
+            XCTAssertEqual(y.shape, expected.shape, c.name)
+            // Float32 sums of at most C·9 products of values in [-1, 1]: a few ulps relative.
+            XCTAssertLessThan(y.relativeL2Error(to: expected), 1e-6, c.name)
+            XCTAssertLessThan(y.maxAbsDifference(expected), 1e-5, c.name)
+
+            let dy = Tensor.random(shape: y.shape, seed: UInt64(100 + index * 10 + 7))
+            let fast = Convolution.backward(dy, x: x, weight: weight, window: c.window, groups: c.groups,
+                                            needInputGradient: true, needParameterGradients: true, kernel: kernel)
+            let plain = Convolution.backward(dy, x: x, weight: weight, window: c.window, groups: c.groups,
+                                             needInputGradient: true, needParameterGradients: true, kernel: reference)
+            // Same products, summed in another order: float32 rounding of sums over at most N·OH·OW terms.
+            XCTAssertLessThan(fast.dx!.relativeL2Error(to: plain.dx!), 1e-6, "dx vs \(reference), \(c.name)")
+            XCTAssertLessThan(fast.dWeight!.relativeL2Error(to: plain.dWeight!), 1e-5, "dWeight vs \(reference), \(c.name)")
+            XCTAssertEqual(fast.dBias!.maxAbsDifference(plain.dBias!), 0, "dBias, \(c.name)")
+            FiniteDifference.check(fast.dx, of: {
+                Convolution.forward($0, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
+            }, at: x, upstream: dy, tolerance: 1e-3, "dx, \(c.name)")
+            FiniteDifference.check(fast.dWeight, of: {
+                Convolution.forward(x, weight: $0, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
+            }, at: weight, upstream: dy, tolerance: 1e-3, "dWeight, \(c.name)")
+            let inputOnly = Convolution.backward(dy, x: x, weight: weight, window: c.window, groups: c.groups,
+                                                 needInputGradient: true, needParameterGradients: false, kernel: kernel)
+            XCTAssertEqual(inputOnly.dx!.maxAbsDifference(fast.dx!), 0, "dx alone, \(c.name)")
+        }
+    }
+
+    func testDepthwise3x3MatchesNaiveLoopKernelAndFiniteDifferences() {
+        check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop)
+    }
+
+    func testSlicedPointwiseMatchesNaiveGemmAndFiniteDifferences() {
+        check(Self.pointwiseCases, kernel: .pointwiseSliced, reference: .gemm)
+    }
+
+    func testSlicedPointwiseOnOneThreadMatchesTheGemm() {
+        let threads = Threading.threadCount
+        defer { Threading.configure(threads: threads) }
+        Threading.configure(threads: 1)
+        let c = Self.pointwiseCases[0]
+        let (x, weight, bias) = ConvolutionTests.tensors(c, seed: 5)
+        let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: 1, kernel: .pointwiseSliced)
+        let g = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: 1, kernel: .gemm)
+        XCTAssertLessThan(y.relativeL2Error(to: g), 1e-6)
+        XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: 1), .gemm,
+                       "one thread: OpenBLAS's own GEMM")
+    }
+
+    func testKernelChoiceFollowsTheShape() {
+        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 8),
+                       .depthwise3x3)
+        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [16, 1, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 8),
+                       .depthwiseLoop, "multiplier 2")
+        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 5, 5], window: Window2D(kernel: 5, pad: 2), groups: 8),
+                       .depthwiseLoop, "5x5")
+        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 3, 3], window: Window2D(kernel: 3, stride: 3), groups: 8),
+                       .depthwiseLoop, "stride 3")
+        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 8, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 1), .gemm)
+        XCTAssertEqual(Convolution.kernel(x: [1, 1024, 64, 64], weight: [1024, 1024, 1, 1], window: Window2D(kernel: 1), groups: 1),
+                       .gemm, "large enough for OpenBLAS's threads")
+    }
+}
