@@ -3,6 +3,7 @@ import Dreaming
 import Foundation
 import Imaging
 import Models
+import Parallel
 import Tensors
 
 /// Options shared by `dream IMAGE` and `dream noise`.
@@ -99,7 +100,9 @@ struct DreamOptions: ParsableArguments {
     }
 
     /// Runs the dream with a progress line on stderr (when it is a terminal) and writes the result.
-    func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
+    /// `modelArgument` and `maxSide` go into the output's record (with everything else needed to rerun it).
+    func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL, modelArgument: String?,
+             maxSide: Int? = nil) throws {
         let bar = ProgressLine(enabled: !quiet && Console.stderrIsTerminal)
         let result = try dream.dream(image) { p in
             bar.update(String(format: "octave %d/%d %4dx%-4d  iteration %2d/%d  objective %9.4f  %@ elapsed, %@ left",
@@ -108,13 +111,10 @@ struct DreamOptions: ParsableArguments {
         }
         bar.finish()
         for note in dream.notes { Console.status("note: \(note)") }
-        try ImageFile.write(result, to: outputURL, text: [
-            ("Software", "dream"),
-            ("dream:source", source),
-            ("dream:model", dream.model.displayName),
-            ("dream:settings", dream.settings.summary),
-            ("dream:blas", BLASCore.summary),
-        ])
+        let record = try DreamRecord(dream: dream, source: source, modelArgument: modelArgument, guide: guide,
+                                     threads: Threading.threadCount, blas: BLASCore.summary, portable: portable,
+                                     maxSide: maxSide, width: result.width, height: result.height)
+        try ImageFile.write(result, to: outputURL, text: record.textChunks)
         Console.status("wrote \(outputURL.path) (\(result.width)x\(result.height), \(dream.settings.layers.map(\.description).joined(separator: ", ")), seed \(dream.settings.seed))")
     }
 }
@@ -144,18 +144,36 @@ struct DreamCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The image to dream on (PNG or JPEG).", valueName: "image"))
     var image: String
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Rerun the settings recorded in a dream's output (PNG or JPEG; `dream info` shows them) on this image; options given as well override the recorded ones.",
+        valueName: "dream.png"))
+    var from: String?
+
+    @Option(name: .customLong("max-side"), help: ArgumentHelp("Shrink the input first so that its longer side is at most N pixels.", valueName: "N"))
+    var maxSide: Int?
+
+    func validate() throws {
+        if let maxSide, maxSide < 64 { throw ValidationError("--max-side must be at least 64") }
+    }
+
     func run() throws {
+        if let from { return try Rerun(recordFile: from).run() }
         let input = URL(fileURLWithPath: image)
         let output = options.output.map { URL(fileURLWithPath: $0) }
             ?? input.deletingLastPathComponent().appendingPathComponent(input.deletingPathExtension().lastPathComponent + "-dream.png")
         if output.standardizedFileURL.path == input.standardizedFileURL.path {
             throw ValidationError("the output would overwrite the input image; choose another -o")
         }
-        let picture = try ImageFile.read(input)
+        var picture = try ImageFile.read(input)
         Console.quiet = options.quiet
+        if let maxSide, let smaller = picture.limitingLongerSide(to: maxSide) {
+            Console.status("note: shrinking \(picture.width)x\(picture.height) to \(smaller.width)x\(smaller.height) (--max-side \(maxSide))")
+            picture = smaller
+        }
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
-        try options.run(dream, on: picture, source: input.lastPathComponent, to: output)
+        try options.run(dream, on: picture, source: input.lastPathComponent, to: output, modelArgument: modelOptions.model,
+                        maxSide: maxSide)
     }
 }
 
@@ -186,6 +204,7 @@ struct NoiseCommand: ParsableCommand {
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
         let output = URL(fileURLWithPath: options.output ?? "noise-dream.png")
-        try options.run(dream, on: RGBImage(width: size, height: size, pixels: pixels), source: "noise", to: output)
+        try options.run(dream, on: RGBImage(width: size, height: size, pixels: pixels), source: "noise", to: output,
+                        modelArgument: modelOptions.model)
     }
 }

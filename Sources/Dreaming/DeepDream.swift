@@ -15,6 +15,8 @@ public final class DeepDream {
     let inputName: String
     /// Notes for the user (e.g. octaves reduced for a small image).
     public private(set) var notes: [String] = []
+    /// The octaves the last `dream` ran (fewer than `settings.octaves` for a small image), for the output's record.
+    public private(set) var octavesUsed: Int?
 
     public init(model: LoadedModel, settings: DreamSettings) throws {
         self.model = model
@@ -85,6 +87,7 @@ public final class DeepDream {
         while octaves > 1 && Float(min(image.width, image.height)) / pow(settings.octaveScale, Float(octaves - 1)) < Float(minSide) {
             octaves -= 1
         }
+        octavesUsed = octaves
         if octaves < settings.octaves {
             notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")
         }
