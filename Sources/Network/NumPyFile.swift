@@ -9,6 +9,11 @@ public enum NumPyFile {
         try parse(try readFile(url), file: url.path)
     }
 
+    /// The array in `.npy` bytes (e.g. an `.npz` entry); `name` is used in error messages.
+    public static func read(data: Data, name: String) throws -> Value {
+        try parse(data, file: name)
+    }
+
     /// Writes `value` to `url` atomically.
     public static func write(_ value: Value, to url: URL) throws {
         try writeFileAtomically(serialize(value), to: url)
