@@ -88,7 +88,7 @@ final class RecordCommandTests: XCTestCase {
 
     func testFeaturesRefuseAHugeRunBeforeComputingAndNameTheOptionThatHelps() throws {
         let r = try DreamExecutable.run(["features", try SharedData.file("images/chelsea.png").path, "--size", "original",
-                                         "--layer", "inception_3b_output", "--max-memory", "0.05", "-o", out.path], home: home, mirror: mirror)
+                                         "--layer", "inception_3b_output", "--max-memory", "0.01", "-o", out.path], home: home, mirror: mirror)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("would need about") && r.stderr.contains("--max-side"), r.stderr)
     }
