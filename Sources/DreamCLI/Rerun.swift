@@ -64,6 +64,9 @@ struct Rerun {
                 throw RecordError(message: "\(recordFile) was dreamt with \(record.model) (SHA-256 \(record.modelSHA256)), but the model resolved now is \(modelURL.path) (SHA-256 \(sha)): give the recorded file with --model, or --model to use this one anyway")
             }
         }
+        if !record.blas.contains("\(BLASCore.name) kernels") {
+            Console.status("note: \(recordFile) was dreamt with \(record.blas); this run uses \(BLASCore.name) kernels, so the bytes may differ slightly (--portable avoids this)")
+        }
         if let guide = command.options.guide, guide == record.guide, !typedNames.contains("--guide"), let recordedSHA = record.guideSHA256 {
             let now = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: guide))
             if now != recordedSHA {
