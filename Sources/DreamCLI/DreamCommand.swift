@@ -112,7 +112,8 @@ struct DreamOptions: ParsableArguments {
         bar.finish()
         for note in dream.notes { Console.status("note: \(note)") }
         let record = try DreamRecord(dream: dream, source: source, modelArgument: modelArgument, guide: guide,
-                                     threads: Threading.threadCount, blas: BLASCore.summary, portable: portable,
+                                     threads: Threading.threadCount, blas: BLASCore.summary,
+                                     portable: BLASCore.recommendedOverride(portable: true) == nil,
                                      maxSide: maxSide, width: result.width, height: result.height)
         try ImageFile.write(result, to: outputURL, text: record.textChunks)
         Console.status("wrote \(outputURL.path) (\(result.width)x\(result.height), \(dream.settings.layers.map(\.description).joined(separator: ", ")), seed \(dream.settings.seed))")

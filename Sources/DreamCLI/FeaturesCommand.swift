@@ -201,7 +201,8 @@ struct FeaturesCommand: ParsableCommand {
         case .modelDefault: (w, h) = (model.defaultInputSize[1], model.defaultInputSize[0])
         }
         let names = LayerNames(graph: model.graph)
-        let layers = allLayers ? FeatureLayers.all(in: model.executor) : try layer.map { try names.resolve($0) }
+        // Unknown names are reported by the export itself, with close matches.
+        guard let layers = allLayers ? FeatureLayers.all(in: model.executor) : try? layer.map({ try names.resolve($0) }) else { return }
         let estimate = try FeatureMemory.estimate(model: model, width: w, height: h, layers: layers)
         let limit = Int(maxMemory * 1e9)
         guard estimate.total > limit else { return }

@@ -42,6 +42,8 @@ public struct DreamRecord: Codable, Equatable {
     public var threads: Int
     /// OpenBLAS version, kernel family and threads (`BLASCore.summary`).
     public var blas: String
+    /// Whether the portable kernels ran (--portable, or OPENBLAS_CORETYPE naming them): the bytes then do not depend
+    /// on the CPU.
     public var portable: Bool
     /// The guide image as given on the command line, and its SHA-256.
     public var guide: String?
