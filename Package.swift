@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
@@ -39,7 +40,8 @@ let package = Package(
         // Known models, the cache, descriptions (preprocessing, labels) and classification: glue between Network and Imaging.
         .target(name: "Models", dependencies: ["Network", "Imaging", "Tensors", "SafeIO"]),
         .target(name: "Dreaming", dependencies: ["Models", "Network", "Imaging", "Tensors", "SafeIO"]),
-        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel", "SafeIO"]),
+        .target(name: "Inspection", dependencies: ["Models", "Network", "Imaging", "Tensors", "Parallel", "SafeIO",
+                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Transfer learning: image folders, feature cache, heads and losses, trainer, report.
         .target(name: "Training", dependencies: ["Models", "Network", "Imaging", "Tensors", "SafeIO",
                                                  .product(name: "SwiftCSV", package: "SwiftCSV")]),

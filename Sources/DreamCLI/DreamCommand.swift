@@ -3,6 +3,7 @@ import Dreaming
 import Foundation
 import Imaging
 import Models
+import Parallel
 import SafeIO
 import Tensors
 
@@ -134,7 +135,9 @@ struct DreamOptions: ParsableArguments {
     }
 
     /// Runs the dream with its progress on stderr (see --progress) and writes the result (and the trace).
-    func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL) throws {
+    /// `modelArgument` and `maxSide` go into the output's record (with everything else needed to rerun it).
+    func run(_ dream: DeepDream, on image: RGBImage, source: String, to outputURL: URL, modelArgument: String?,
+             maxSide: Int? = nil) throws {
         let reporter = reporter(for: dream)
         let result: RGBImage
         do {
@@ -148,13 +151,11 @@ struct DreamOptions: ParsableArguments {
         reporter.finish()
         try reporter.writeTrace(csv: trace, plot: tracePlot)
         for note in dream.notes { Console.status("note: \(note)") }
-        try ImageFile.write(result, to: outputURL, text: [
-            ("Software", "dream"),
-            ("dream:source", source),
-            ("dream:model", dream.model.displayName),
-            ("dream:settings", dream.settings.summary),
-            ("dream:blas", BLASCore.summary),
-        ])
+        let record = try DreamRecord(dream: dream, source: source, modelArgument: modelArgument, guide: guide,
+                                     threads: Threading.threadCount, blas: BLASCore.summary,
+                                     portable: BLASCore.recommendedOverride(portable: true) == nil,
+                                     maxSide: maxSide, width: result.width, height: result.height)
+        try ImageFile.write(result, to: outputURL, text: record.textChunks)
         Console.status("wrote \(outputURL.path) (\(result.width)x\(result.height), \(dream.settings.layers.map(\.description).joined(separator: ", ")), seed \(dream.settings.seed))")
     }
 }
@@ -197,7 +198,20 @@ struct DreamCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The image to dream on (PNG or JPEG).", valueName: "image"))
     var image: String
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Rerun the settings recorded in a dream's output (PNG or JPEG; `dream info` shows them) on this image; options given as well override the recorded ones.",
+        valueName: "dream.png"))
+    var from: String?
+
+    @Option(name: .customLong("max-side"), help: ArgumentHelp("Shrink the input first so that its longer side is at most N pixels.", valueName: "N"))
+    var maxSide: Int?
+
+    func validate() throws {
+        if let maxSide, maxSide < 64 { throw ValidationError("--max-side must be at least 64") }
+    }
+
     func run() throws {
+        if let from { return try Rerun(recordFile: from).run() }
         let input = URL(fileURLWithPath: image)
         let output = options.output.map { URL(fileURLWithPath: $0) }
             ?? input.deletingLastPathComponent().appendingPathComponent(input.deletingPathExtension().lastPathComponent + "-dream.png")
@@ -205,11 +219,16 @@ struct DreamCommand: ParsableCommand {
         // folders and hard links included).
         try OptionCheck.outputFile(options.output ?? output.path, option: "-o", inputs: [image, options.guide, modelOptions.model],
                                    imageFormat: true)
-        let picture = try ImageFile.read(input)
+        var picture = try ImageFile.read(input)
         Console.quiet = options.quiet
+        if let maxSide, let smaller = picture.limitingLongerSide(to: maxSide) {
+            Console.status("note: shrinking \(picture.width)x\(picture.height) to \(smaller.width)x\(smaller.height) (--max-side \(maxSide))")
+            picture = smaller
+        }
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
-        try options.run(dream, on: picture, source: input.lastPathComponent, to: output)
+        try options.run(dream, on: picture, source: input.lastPathComponent, to: output, modelArgument: modelOptions.model,
+                        maxSide: maxSide)
     }
 }
 
@@ -243,6 +262,7 @@ struct NoiseCommand: ParsableCommand {
         let model = try modelOptions.load()
         let dream = try options.makeDream(model: model)
         let output = URL(fileURLWithPath: options.output ?? "noise-dream.png")
-        try options.run(dream, on: RGBImage(width: size, height: size, pixels: pixels), source: "noise", to: output)
+        try options.run(dream, on: RGBImage(width: size, height: size, pixels: pixels), source: "noise", to: output,
+                        modelArgument: modelOptions.model)
     }
 }

@@ -25,10 +25,12 @@ struct DreamTool: ParsableCommand {
           dream evaluate --model mymodel.onnx data/val/   accuracy, confusion matrix
           dream run --model m.onnx --input input=x.npy --output logits=y.npy
           dream bench --size 512                    forward-pass speed
+          dream info photo-dream.png               the settings a dream recorded
+          dream --from photo-dream.png other.jpg   the same settings on another image
         """,
         subcommands: [DreamCommand.self, NoiseCommand.self, ZoomCommand.self, ClassifyCommand.self, LayersCommand.self, FeaturesCommand.self,
                       ExplainCommand.self, VisualizeCommand.self, FiltersCommand.self, FinetuneCommand.self, EvaluateCommand.self,
-                      RunCommand.self, BenchCommand.self],
+                      RunCommand.self, BenchCommand.self, InfoCommand.self],
         defaultSubcommand: DreamCommand.self
     )
 }

@@ -20,6 +20,8 @@ public final class DeepDream {
     public var observer: ((DreamProgress) -> Void)?
     /// Each layer's own (unweighted, unnormalised) term in the last step, averaged over the image.
     public private(set) var lastLayerValues: [Double] = []
+    /// The octaves the last `dream` ran (fewer than `settings.octaves` for a small image), for the output's record.
+    public private(set) var octavesUsed: Int?
 
     public init(model: LoadedModel, settings: DreamSettings) throws {
         self.model = model
@@ -131,6 +133,7 @@ public final class DeepDream {
         while octaves > 1 && Float(min(image.width, image.height)) / pow(settings.octaveScale, Float(octaves - 1)) < Float(minSide) {
             octaves -= 1  // floating-point edge of the formula above: at most a step or two
         }
+        octavesUsed = octaves
         if octaves < settings.octaves {
             notes.append("using \(octaves) octave\(octaves == 1 ? "" : "s") instead of \(settings.octaves): the smallest would be under \(minSide) px, the least the layer needs")
         }

@@ -33,16 +33,20 @@ public enum ImageFile {
         do { try body() } catch let problem as FileProblem { throw ImageError(file: displayName(url), reason: problem.reason) }
     }
 
-    /// Writes a 4:2:0 JPEG atomically.
-    public static func writeJPEG(_ image: RGBImage, to url: URL, quality: Int = 92) throws {
-        try atomically(url) { try AtomicFile.write(JPEGCodec.encode(image, quality: quality, name: displayName(url)), to: url) }
+    /// Writes a 4:2:0 JPEG atomically; `text` goes into a COM segment (see JPEGComment.swift).
+    public static func writeJPEG(_ image: RGBImage, to url: URL, quality: Int = 92, text: [(key: String, value: String)] = []) throws {
+        try atomically(url) {
+            var data = try JPEGCodec.encode(image, quality: quality, name: displayName(url))
+            if !text.isEmpty { data = try JPEGCodec.insertComment(JPEGCodec.textComment(text), into: data, name: displayName(url)) }
+            try AtomicFile.write(data, to: url)
+        }
     }
 
-    /// Writes PNG or JPEG by the extension (.png, .jpg, .jpeg, any case); `text` is kept only in PNGs.
+    /// Writes PNG or JPEG by the extension (.png, .jpg, .jpeg, any case); `text` goes into PNG text chunks or a JPEG comment.
     public static func write(_ image: RGBImage, to url: URL, text: [(key: String, value: String)] = [], quality: Int = 92) throws {
         switch url.pathExtension.lowercased() {
         case "png": try writePNG(image, to: url, text: text)
-        case "jpg", "jpeg": try writeJPEG(image, to: url, quality: quality)
+        case "jpg", "jpeg": try writeJPEG(image, to: url, quality: quality, text: text)
         case let ext:
             throw ImageError(url, ext.isEmpty ? "no file extension (use .png, .jpg or .jpeg)"
                                               : "unknown image extension '.\(ext)' (use .png, .jpg or .jpeg)")
@@ -52,6 +56,16 @@ public enum ImageFile {
     /// The text metadata (`tEXt`, uncompressed `iTXt`) of a PNG file.
     public static func readPNGText(_ url: URL) throws -> [String: String] {
         try PNGCodec.readText(readData(url), name: displayName(url))
+    }
+
+    /// The text metadata of a PNG (text chunks) or JPEG (JSON comment written by `write`), whatever the extension.
+    public static func readText(_ url: URL) throws -> [String: String] {
+        let data = try readData(url)
+        switch sniff(data) {
+        case .png: return try PNGCodec.readText(data, name: displayName(url))
+        case .jpeg: return JPEGCodec.readText(data)
+        case .other: throw ImageError(url, "not a PNG or JPEG file")
+        }
     }
 
     enum Format: Equatable { case png, jpeg, other(String?) }

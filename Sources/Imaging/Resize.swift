@@ -20,6 +20,17 @@ extension RGBImage {
         return RGBImage(width: newWidth, height: newHeight, pixels: out)
     }
 
+    /// Shrinks (area filter) so that the longer side is at most `maxSide`, keeping the aspect ratio; nil when the
+    /// image is already small enough (`--max-side`).
+    public func limitingLongerSide(to maxSide: Int) -> RGBImage? {
+        let longer = max(width, height)
+        guard maxSide > 0, longer > maxSide else { return nil }
+        let scale = Double(maxSide) / Double(longer)
+        let w = width >= height ? maxSide : max(1, Int((Double(width) * scale).rounded()))
+        let h = height > width ? maxSide : max(1, Int((Double(height) * scale).rounded()))
+        return resized(width: w, height: h)
+    }
+
     /// Resizes so that the shorter side is `side`, keeping the aspect ratio (the longer side is rounded half-to-even like Python's round, as the golden inputs were made).
     public func resizedShorterSide(to side: Int, filter: ResizeFilter? = nil) -> RGBImage {
         let size = RGBImage.shorterSideSize(width: width, height: height, side: side)

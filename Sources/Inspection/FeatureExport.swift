@@ -26,6 +26,8 @@ public struct FeatureRequest {
     public var overlayChannel: Int?
     /// Raw activations of the (single) layer as a .npy file.
     public var npy: URL?
+    /// Return the raw activations in the result (for `.npz` archives and batches of images).
+    public var keepActivations = false
     /// index.html with the input, the layer table and every grid; nil: only with `allLayers`.
     public var index: Bool?
     public var outputDirectory: URL
@@ -57,6 +59,8 @@ public struct FeatureExportResult {
     public var files: [URL]
     public var index: URL?
     public var npy: URL?
+    /// The raw activations by layer, in the request's order, when `keepActivations` was set.
+    public var activations: [(layer: String, tensor: Tensor)] = []
 }
 
 public enum FeatureExportError: Error, CustomStringConvertible, LocalizedError {
@@ -151,7 +155,8 @@ public enum FeatureExport {
             files.append(url)
             indexURL = url
         }
-        return FeatureExportResult(layers: summaries, files: files, index: indexURL, npy: npyURL)
+        return FeatureExportResult(layers: summaries, files: files, index: indexURL, npy: npyURL,
+                                   activations: request.keepActivations ? activations.map { ($0.layer, $0.tensor) } : [])
     }
 
     /// One PNG per channel, `c0007.png`, written in parallel.
