@@ -3,16 +3,7 @@ import TestSupport
 import XCTest
 
 /// Bad input gives one clear line on stderr and exit code 1 (2 for usage errors), never a crash.
-final class BadInputTests: XCTestCase {
-    var home: URL!
-    var mirror: URL!
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        mirror = try SharedData.file("models")
-        home = try SharedData.temporaryDirectory(for: self)
-        scratch = try SharedData.temporaryDirectory(for: self)
-    }
+final class BadInputTests: CommandTestCase {
 
     func assertFails(_ arguments: [String], status: Int32 = 1, mentioning words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let r = try DreamExecutable.run(arguments, home: home, mirror: mirror)

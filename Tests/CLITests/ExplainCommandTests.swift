@@ -3,16 +3,7 @@ import TestSupport
 import XCTest
 
 /// `dream explain`, `visualize`, `filters` and the receptive-field columns of `layers`, as a user runs them.
-final class ExplainCommandTests: XCTestCase {
-    var home: URL!
-    var mirror: URL!
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        mirror = try SharedData.file("models")
-        home = try SharedData.temporaryDirectory(for: self)
-        scratch = try SharedData.temporaryDirectory(for: self)
-    }
+final class ExplainCommandTests: CommandTestCase {
 
     func testExplainJSONNamesTheTopClassAndWritesThePictureAndTheRawMap() throws {
         let image = try SharedData.file("images/chelsea.png").path

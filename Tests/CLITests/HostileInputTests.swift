@@ -6,16 +6,11 @@ import XCTest
 
 /// Hostile inputs through the real executable: each ends with exit 1 (2 for usage errors), one line on stderr, no
 /// signal, no file written, no temporary file left, and the inputs unchanged. Everything is generated here.
-final class HostileInputTests: XCTestCase {
-    var home: URL!
-    var mirror: URL!
-    var scratch: URL!
+final class HostileInputTests: CommandTestCase {
     var photo: URL!
 
     override func setUpWithError() throws {
-        mirror = try SharedData.file("models")
-        home = try SharedData.temporaryDirectory(for: self)
-        scratch = try SharedData.temporaryDirectory(for: self)
+        try super.setUpWithError()
         photo = scratch.appendingPathComponent("photo.png")
         try FileManager.default.copyItem(at: try SharedData.file("images/chelsea.png"), to: photo)
     }

@@ -3,16 +3,9 @@ import TestSupport
 import XCTest
 
 /// `dream info` and `dream --from`: the record in PNG and JPEG outputs is complete enough to rerun the dream.
-final class RecordCommandTests: XCTestCase {
-    var home: URL!
-    var mirror: URL!
-    var out: URL!
-
-    override func setUpWithError() throws {
-        mirror = try SharedData.file("models")
-        home = try SharedData.temporaryDirectory(for: self)
-        out = try SharedData.temporaryDirectory(for: self)
-    }
+final class RecordCommandTests: CommandTestCase {
+    /// Where a test's outputs go.
+    var out: URL { scratch }
 
     /// Dreams into `name` with a guide and more octaves than the image allows, then reruns with --from.
     func checkRerunReproducesTheBytes(_ name: String) throws {

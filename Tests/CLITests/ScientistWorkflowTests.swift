@@ -4,16 +4,9 @@ import XCTest
 
 /// What a script or a notebook sees: ordinal layer names, progress without a terminal, traces, channel lists,
 /// help that fits 80 columns.
-final class ScientistWorkflowTests: XCTestCase {
-    var home: URL!
-    var mirror: URL!
-    var out: URL!
-
-    override func setUpWithError() throws {
-        mirror = try SharedData.file("models")
-        home = try SharedData.temporaryDirectory(for: self)
-        out = try SharedData.temporaryDirectory(for: self)
-    }
+final class ScientistWorkflowTests: CommandTestCase {
+    /// Where a test's outputs go.
+    var out: URL { scratch }
 
     func testConv3DreamsOnTheDefaultModelAndLayersShowsWhichLayerItIs() throws {
         let layers = try DreamExecutable.run(["layers"], home: home, mirror: mirror)
