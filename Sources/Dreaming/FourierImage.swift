@@ -117,7 +117,7 @@ public struct FourierImage {
         for i in 0..<plane {
             for o in 0..<3 {
                 let v = m[o][0] * zs[0][i] + m[o][1] * zs[1][i] + m[o][2] * zs[2][i]
-                rgb[3 * i + o] = 1 / (1 + exp(-v))
+                rgb[3 * i + o] = logistic(v)
             }
         }
         return (rgb, z)

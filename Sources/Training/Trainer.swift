@@ -345,7 +345,7 @@ public final class Trainer {
     /// The probability the head gives class `c` for one row of raw scores.
     static func probability(of c: Int, scores: [Float], choice: HeadChoice) -> Float {
         if choice.activation == .sigmoid {
-            let s = 1 / (1 + exp(-scores[choice.outputs == 1 ? 0 : c]))
+            let s = logistic(scores[choice.outputs == 1 ? 0 : c])
             return choice.outputs == 1 && c == 0 ? 1 - s : s
         }
         return Softmax.forward(Tensor(shape: [1, scores.count], scalars: scores), axis: 1).scalars[c]

@@ -44,11 +44,7 @@ public enum Activation: Equatable {
                     case .clip(let lo, let hi):
                         for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
                     case .sigmoid:
-                        // exp(-|x|) never overflows; the two branches are the same function.
-                        for i in r {
-                            let v = xp[i], e = Foundation.exp(-Swift.abs(v))
-                            yp[i] = v >= 0 ? 1 / (1 + e) : e / (1 + e)
-                        }
+                        for i in r { yp[i] = logistic(xp[i]) }
                     case .hardSigmoid(let alpha, let beta):
                         for i in r { yp[i] = Swift.min(Swift.max(alpha * xp[i] + beta, 0), 1) }
                     case .hardSwish:
@@ -105,4 +101,12 @@ public enum Activation: Equatable {
             }
         }
     }
+}
+
+/// σ(x) = 1 / (1 + e^-x), the one sigmoid every module uses (the Sigmoid operator, the BCE loss, sigmoid heads,
+/// feature visualisation's pixel squashing). exp(-|x|) never overflows; the two branches are the same function.
+@inlinable
+public func logistic(_ x: Float) -> Float {
+    let e = Foundation.exp(-Swift.abs(x))
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e)
 }

@@ -40,8 +40,7 @@ public enum Loss: String, CaseIterable, Codable, Sendable {
                     for i in 0..<zb.count {
                         let x = zb[i], t = tb[i]
                         total += Double(max(x, 0) - x * t + log1p(exp(-abs(x))))
-                        let s = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x))
-                        g[i] = (s - t) / m
+                        g[i] = (logistic(x) - t) / m
                     }
                 }
             }
