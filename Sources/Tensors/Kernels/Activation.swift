@@ -35,25 +35,29 @@ public enum Activation: Equatable {
         Tensor(shape: x.shape) { yb in
             x.withUnsafeBufferPointer { xb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                parallelRanges(xb.count) { r in
-                    switch self {
-                    case .relu:
-                        reluForward(xp, yp, r)
-                    case .leakyRelu(let alpha):
-                        for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
-                    case .clip(let lo, let hi):
-                        for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
-                    case .sigmoid:
-                        for i in r { yp[i] = logistic(xp[i]) }
-                    case .hardSigmoid(let alpha, let beta):
-                        for i in r { yp[i] = Swift.min(Swift.max(alpha * xp[i] + beta, 0), 1) }
-                    case .hardSwish:
-                        for i in r { let v = xp[i]; yp[i] = v * Swift.min(Swift.max(v * (1 / 6) + 0.5, 0), 1) }
-                    case .tanh:
-                        for i in r { yp[i] = Foundation.tanh(xp[i]) }
-                    }
-                }
+                parallelRanges(xb.count) { r in forward(xp, yp, r) }
             }
+        }
+    }
+
+    /// y[i] = f(x[i]) over r; x and y may be the same buffer (a convolution applies its epilogue in place this way).
+    @inline(__always)
+    public func forward(_ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+        switch self {
+        case .relu:
+            reluForward(xp, yp, r)
+        case .leakyRelu(let alpha):
+            for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
+        case .clip(let lo, let hi):
+            for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
+        case .sigmoid:
+            for i in r { yp[i] = logistic(xp[i]) }
+        case .hardSigmoid(let alpha, let beta):
+            for i in r { yp[i] = Swift.min(Swift.max(alpha * xp[i] + beta, 0), 1) }
+        case .hardSwish:
+            for i in r { let v = xp[i]; yp[i] = v * Swift.min(Swift.max(v * (1 / 6) + 0.5, 0), 1) }
+        case .tanh:
+            for i in r { yp[i] = Foundation.tanh(xp[i]) }
         }
     }
 

@@ -31,6 +31,12 @@ public enum Convolution {
         kernel(for: Geometry(x: x, weight: weight, window: window, groups: groups))
     }
 
+    /// Every kernel that can compute a layer of this shape (tests compare them).
+    public static func kernels(x: [Int], weight: [Int], window: Window2D, groups: Int) -> [Kernel] {
+        let g = Geometry(x: x, weight: weight, window: window, groups: groups)
+        return Kernel.allCases.filter { $0.handles(g) }
+    }
+
     static func kernel(for g: Geometry) -> Kernel {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
         if g.isDepthwise { return .depthwiseLoop }
@@ -38,10 +44,12 @@ public enum Convolution {
         return .gemm
     }
 
-    /// x [N,C,H,W], weight [M, C/groups, kH, kW], bias [M]? -> y [N, M, OH, OW]
+    /// x [N,C,H,W], weight [M, C/groups, kH, kW], bias [M]? -> y [N, M, OH, OW] = epilogue(conv(x) + bias)
     /// `kernel`: nil chooses by shape; a kernel that cannot compute this convolution is a programming error.
+    /// `epilogue`: an activation applied to every output value (nil: none), the same values as `Activation.forward`
+    /// applied afterwards.
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int,
-                               kernel: Kernel? = nil) -> Tensor {
+                               kernel: Kernel? = nil, epilogue: Activation? = nil) -> Tensor {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         if let bias { precondition(bias.count == g.m, "Conv: bias \(bias.shape) for \(g.m) output channels") }
         let chosen = kernel ?? Self.kernel(for: g)
@@ -56,6 +64,11 @@ public enum Convolution {
                     case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y)
                     case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y)
                     case .depthwise3x3: DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    }
+                    // For now a separate pass over the output; kernels take it over where they write their output.
+                    if let epilogue {
+                        let count = g.n * g.m * g.p
+                        parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
                     }
                 }
             }
