@@ -11,13 +11,14 @@ TEST_PACKAGES := libonnx-testdata
 DREAM := .build/release/dream
 SAMPLE := samples/chelsea.png
 
-.PHONY: help setup setup-test build demo test test-kernels test-kernels-run bench fuzz fuzz-build fuzz-seeds fuzz-run clean-outputs
+.PHONY: help setup setup-test build demo test test-kernels test-kernels-run bench bench-compare fuzz fuzz-build fuzz-seeds fuzz-run clean-outputs
 
 help:
 	@echo "make demo    install system packages, build (release), fetch the default model, classify and dream on a sample"
 	@echo "make test    install system packages (and ONNX's test data), build (release), run the whole test suite"
 	@echo "make test-kernels  the numeric tests again under every OpenBLAS kernel family this CPU can run"
 	@echo "make bench   forward-pass and dream-step benchmarks of the default model"
+	@echo "make bench-compare  dream vs onnxruntime (forward) and vs PyTorch (dream step), interleaved rounds (optional Python)"
 	@echo "make fuzz    libFuzzer + AddressSanitizer on the PNG, JPEG, ONNX, .npy and description parsers (FUZZ_SECONDS each)"
 
 # Installs only what is missing (dpkg -s), so that repeated runs are quick and need no network.
@@ -74,6 +75,16 @@ test-kernels-run:
 bench: build
 	$(DREAM) bench --size 224 --runs 20
 	$(DREAM) bench --size 512 --runs 10
+
+# Side by side with other engines (Tests/Benchmarks/compare.py). onnxruntime goes into a throwaway venv; the
+# dream-step comparison needs Debian's python3-torch and python3-onnx and is skipped, saying so, without them.
+BENCH_VENV := .build/bench-venv
+bench-compare: build
+	@test -x $(BENCH_VENV)/bin/python || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q onnxruntime numpy)
+	$(BENCH_VENV)/bin/python Tests/Benchmarks/compare.py --dream $(DREAM)
+	@if /usr/bin/python3 -c "import torch, onnx" 2>/dev/null; then \
+	  $(BENCH_VENV)/bin/python Tests/Benchmarks/compare.py --dream $(DREAM) --mode dream --sizes 224 512 1024 --rounds 3 --runs 5; \
+	else echo "skipping the dream-step comparison: /usr/bin/python3 lacks torch or onnx (apt install python3-torch python3-onnx)"; fi
 
 # Fuzzing: the library modules a target needs are compiled with -sanitize=fuzzer,address straight from Sources/
 # (SwiftPM never builds Tests/Fuzz), each target is linked with libFuzzer, then run for FUZZ_SECONDS with seeds.

@@ -6,6 +6,7 @@ import Inspection
 import Models
 import Network
 import Parallel
+import SafeIO
 import Tensors
 
 struct BenchCommand: ParsableCommand {
@@ -22,6 +23,7 @@ struct BenchCommand: ParsableCommand {
           dream bench --model squeezenet --size 512 --runs 20 --json
           dream bench --dream --size 512    # one DeepDream step at inception_4c_output
           dream bench --model mobilenetv2-shapes --runs 20
+          dream bench --model mobilenetv2-shapes --save-onnx mnv2.onnx   # for other engines
 
         --model mobilenetv2-shapes builds MobileNetV2 (width 1.0: depthwise 3x3 \
         Conv, BatchNormalization, Clip, residual Add) in memory with random \
@@ -42,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
     var json = false
 
-    @Flag(name: .long, help: "Also print the time spent per operator type (summed over the timed runs).")
+    @Flag(name: .long, help: "Also print the time spent per operator type and the slowest layers (over the timed runs).")
     var profile = false
 
     @Flag(name: .long, help: "Time one DeepDream step instead (forward to the layer, backward to the image, update): dream_step_ms_median.")
@@ -50,6 +52,10 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Layer for --dream (default: the model's classic dream layer).")
     var layer: String?
+
+    @Option(name: .customLong("save-onnx"), help: ArgumentHelp(
+        "Also write the benchmarked graph as ONNX (to time the same model in another engine).", valueName: "file"))
+    var saveONNX: String?
 
     func validate() throws {
         try OptionCheck.range(size, "--size", 1...8192)
@@ -117,26 +123,50 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let saveONNX { try OutputPath.checkOutputFile(saveONNX, inputs: modelOptions.model.map { [$0] } ?? [], option: "--save-onnx") }
         let model = try modelOptions.load()
+        if let saveONNX {
+            try OutputPath.checkOutputFile(saveONNX, inputs: [model.url.path], option: "--save-onnx")
+            try ONNXExporter.write(model.graph, to: URL(fileURLWithPath: saveONNX))
+            Console.status("wrote \(saveONNX)")
+        }
         if dream { return try runDream(model) }
         let inputName = try model.inputName
         let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
         let outputs = model.graph.outputs.map(\.name)
         let feeds: [String: Value] = [inputName: .float(x)]
-        let macs = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
-                                  inputName: inputName, inputShape: x.shape, frozen: []).totalMACs
+        let table = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
+                                   inputName: inputName, inputShape: x.shape, frozen: [])
+        let macs = table.totalMACs
         var perOperator: [String: Double] = [:]
+        var perNode: [Int: Double] = [:]
+        var outputShapes: [Int: [Int]] = [:]
         let times = try timings { timed in
             var last = DispatchTime.now().uptimeNanoseconds
-            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, _ in
+            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, values in
                 guard profile && timed else { return }
                 let now = DispatchTime.now().uptimeNanoseconds
                 perOperator[model.graph.nodes[i].opType, default: 0] += Double(now - last) / 1e6
+                perNode[i, default: 0] += Double(now - last) / 1e6
+                outputShapes[i] = values.first?.shape
                 last = now
             }
         }
-        let breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
+        var breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
             op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
+        }
+        if profile {
+            // The slowest layers, with the rate of those that multiply (what a kernel change would be judged by).
+            let macsByNode = Dictionary(table.rows.map { ($0.index, $0.macs) }, uniquingKeysWith: +)
+            breakdown.append("slowest layers:")
+            for (i, ms) in perNode.sorted(by: { $0.value > $1.value }).prefix(12) {
+                let node = model.graph.nodes[i]
+                let perRun = ms / Double(runs)
+                let shape = outputShapes[i].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
+                var line = String(format: "  %8.2f ms  ", perRun) + TerminalText.escaped(node.name) + "  " + node.opType + " " + shape
+                if let macs = macsByNode[i], macs > 0 { line += String(format: "  %.1f GFLOP/s", 2 * Double(macs) / 1e9 / (perRun / 1000)) }
+                breakdown.append(line)
+            }
         }
         let median = Self.median(times)
         let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
