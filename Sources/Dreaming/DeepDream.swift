@@ -254,17 +254,12 @@ public final class DeepDream {
         }
     }
 
-    /// Splits 0..<length into tiles of at most `tile`; a last piece under half a tile is merged into its neighbour.
-    static func spans(_ length: Int, tile: Int) -> [(Int, Int)] {
-        guard length > tile else { return [(0, length)] }
-        var result: [(Int, Int)] = []
-        var start = 0
-        while start < length {
-            var end = min(length, start + tile)
-            if length - end > 0 && length - end < tile / 2 { end = length }
-            result.append((start, end))
-            start = end
-        }
-        return result
+    /// Splits 0..<length into the fewest tiles of at most `tile`, of equal sizes (within one pixel): memory is
+    /// bounded by `tile` (a 731-pixel octave with 512-pixel tiles runs two tiles of 365 and 366, not one of 731), and
+    /// no sliver of a tile sees too little context.
+    public static func spans(_ length: Int, tile: Int) -> [(Int, Int)] {
+        guard length > tile, tile > 0 else { return [(0, length)] }
+        let count = (length + tile - 1) / tile
+        return (0..<count).map { i in (i * length / count, (i + 1) * length / count) }
     }
 }

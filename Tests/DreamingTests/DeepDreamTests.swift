@@ -88,6 +88,21 @@ final class DeepDreamTests: XCTestCase {
         }
     }
 
+    /// Tiles bound memory: none is larger than the tile size (a 731-pixel octave with 512-pixel tiles once ran as one
+    /// 731-pixel tile, twice the area), they cover the side exactly once and differ by at most one pixel.
+    func testTilesNeverExceedTheTileSizeAndCoverTheImage() {
+        for (length, tile) in [(731, 512), (1024, 512), (513, 512), (512, 512), (300, 128), (5000, 512), (7, 3)] {
+            let spans = DeepDream.spans(length, tile: tile)
+            XCTAssertEqual(spans.first?.0, 0)
+            XCTAssertEqual(spans.last?.1, length)
+            XCTAssertTrue(zip(spans, spans.dropFirst()).allSatisfy { $0.1 == $1.0 }, "\(spans)")
+            let sizes = spans.map { $0.1 - $0.0 }
+            XCTAssertLessThanOrEqual(sizes.max()!, tile, "\(length)/\(tile): \(sizes)")
+            XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(length)/\(tile): \(sizes)")
+            XCTAssertEqual(spans.count, (length + tile - 1) / tile)
+        }
+    }
+
     func testLayerSpecificationsParseNamesAndWeights() throws {
         XCTAssertEqual(try DreamLayer(parsing: "inception_4c_output:0.5"), DreamLayer(name: "inception_4c_output", weight: 0.5))
         XCTAssertEqual(try DreamLayer(parsing: "conv2/3x3"), DreamLayer(name: "conv2/3x3"))
