@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DECLARE_LEVEL(suffix)                                                                                      \
     void dream_apply_epilogue_##suffix(const float *, float *, int64_t, dream_epilogue);                          \
@@ -62,9 +63,9 @@ static int detect(void) {
 
 static int parse(const char *name) {
     if (!name) return -1;
-    if (strcmp(name, "baseline") == 0) return DREAM_SIMD_BASELINE;
-    if (strcmp(name, "avx2") == 0) return DREAM_SIMD_AVX2;
-    if (strcmp(name, "avx512") == 0) return DREAM_SIMD_AVX512;
+    if (strcasecmp(name, "baseline") == 0) return DREAM_SIMD_BASELINE;
+    if (strcasecmp(name, "avx2") == 0) return DREAM_SIMD_AVX2;
+    if (strcasecmp(name, "avx512") == 0) return DREAM_SIMD_AVX512;
     return -2;
 }
 

@@ -166,6 +166,6 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertEqual(SIMDLevel.current, .baseline)
         XCTAssertEqual(SIMDLevel(name: "AVX2"), .avx2)
         XCTAssertNil(SIMDLevel(name: "sse9"))
-        print("SIMD levels: detected \(SIMDLevel.detected), supported \(SIMDLevel.supported.map(\.description))")
+        print("SIMD levels: detected \(SIMDLevel.detected), supported \(SIMDLevel.supported.map(\.description)), [SIMD \(before)] from the environment")
     }
 }
