@@ -1,7 +1,8 @@
 // The kernels, written once in the vocabulary of Levels.h and compiled once per level (Baseline.c, AVX2.c,
 // AVX512.c). Each exported function is LEVEL_SUFFIX(name): dream_dw3x3_forward_avx2 and so on; Dispatch.c calls
 // the one of the level in use. Within a level every output lane is computed by the same operations in the same
-// order whatever its position (full vector or partial tail), so results do not depend on the image width.
+// order whatever its position, so results do not depend on the vector width. A row's tail is the last full vector,
+// overlapping the one before it (recomputing the same values), or partial loads when the row is narrower than one.
 #include "CKernels.h"
 
 // MARK: - Epilogue
@@ -39,7 +40,12 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, 
 
 #ifndef DREAM_DW_LAYOUT
 #define DREAM_DW_LAYOUT
-typedef struct { int64_t stride, rows, length, row_floats, plane_floats; } dw_layout;
+typedef struct {
+    int64_t stride, rows, length, row_floats, plane_floats;
+    /// Padded rows [row_first, row_end) hold image rows; in phase p, indices [first[p], end[p]) hold image columns.
+    int64_t row_first, row_end, first[2], end[2];
+} dw_layout;
+static inline int64_t dw_clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 static inline dw_layout dw_layout_of(const dream_dw3x3_shape *g) {
     dw_layout l;
     l.stride = g->stride;
@@ -47,35 +53,44 @@ static inline dw_layout dw_layout_of(const dream_dw3x3_shape *g) {
     l.length = g->out_w + 2;
     l.row_floats = l.stride * l.length;
     l.plane_floats = l.rows * l.row_floats;
+    l.row_first = dw_clamp(g->pad_top, 0, l.rows);
+    l.row_end = dw_clamp(g->pad_top + g->h, l.row_first, l.rows);
+    for (int64_t phase = 0; phase < 2; phase++) {
+        // Index i of a phase holds input column s·i + phase - pad_left.
+        const int64_t s = l.stride;
+        l.first[phase] = dw_clamp((g->pad_left - phase + s - 1) / s, 0, l.length);
+        l.end[phase] = dw_clamp((g->w + g->pad_left - phase + s - 1) / s, l.first[phase], l.length);
+    }
     return l;
 }
 #endif
 
-/// x plane [h, w] -> padded plane p (zeros outside the image)
+/// x plane [h, w] -> the image part of padded plane p. The rest (zeros) is the same for every plane: callers clear
+/// the plane once per call and then only copy images in.
 KERNEL void LEVEL_SUFFIX(dw_pad)(const dream_dw3x3_shape *g, dw_layout l, const float *x, float *p) {
-    const int64_t s = l.stride, pad_left = g->pad_left;
-    for (int64_t r = 0; r < l.rows; r++) {
-        float *row = p + r * l.row_floats;
-        const int64_t ih = r - g->pad_top;
-        if (ih < 0 || ih >= g->h) { memset(row, 0, sizeof(float) * (size_t)l.row_floats); continue; }
-        const float *src = x + ih * g->w;
+    const int64_t s = l.stride;
+    for (int64_t r = l.row_first; r < l.row_end; r++) {
+        const float *src = x + (r - g->pad_top) * g->w;
         for (int64_t phase = 0; phase < s; phase++) {
-            float *dst = row + phase * l.length;
-            // Index i holds input column s·i + phase - pad_left: copy the indices whose column is inside the image.
-            int64_t first = (pad_left - phase + s - 1) / s;
-            if (first < 0) first = 0;
-            if (first > l.length) first = l.length;
-            int64_t end = (g->w + pad_left - phase + s - 1) / s;
-            if (end > l.length) end = l.length;
-            if (end < first) end = first;
-            for (int64_t i = 0; i < first; i++) dst[i] = 0;
-            const float *column = src + (phase - pad_left);
+            float *dst = p + r * l.row_floats + phase * l.length;
+            const float *column = src + (phase - g->pad_left);  // dst[i] = column[s·i]
+            const int64_t first = l.first[phase], end = l.end[phase];
+            int64_t i = first;
             if (s == 1) {
-                memcpy(dst + first, column + first, sizeof(float) * (size_t)(end - first));
+                if (end - first >= VL) {
+                    for (;; i += VL) {
+                        if (i > end - VL) i = end - VL;
+                        vstore(dst + i, vload(column + i));
+                        if (i == end - VL) break;
+                    }
+                    i = end;
+                }
             } else {
-                for (int64_t i = first; i < end; i++) dst[i] = column[2 * i];
+                // Stride 2: the even lanes of 2·VL consecutive input columns are VL consecutive indices.
+                for (; i + VL <= end && phase - g->pad_left + 2 * (i + VL) <= g->w; i += VL)
+                    vstore(dst + i, vevens(vload(column + 2 * i), vload(column + 2 * i + VL)));
             }
-            for (int64_t i = end; i < l.length; i++) dst[i] = 0;
+            for (; i < end; i++) dst[i] = column[s * i];
         }
     }
 }
@@ -88,6 +103,7 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
     // Tap kj of a row: phase kj % s, shift kj / s.
     const int64_t o1 = (1 % s) * l.length + 1 / s, o2 = (2 % s) * l.length + 2 / s;
     const vf ea = vset1(e.a), eb = vset1(e.b);
+    memset(padded, 0, sizeof(float) * (size_t)l.plane_floats);
     for (int64_t plane = first; plane < end; plane++) {
         const int64_t channel = plane % g->channels;
         LEVEL_SUFFIX(dw_pad)(g, l, x + plane * g->h * g->w, padded);
@@ -100,7 +116,6 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
         for (int64_t oh = 0; oh < g->out_h; oh++) {
             float *dst = out + oh * out_w;
             const float *r0 = padded + (oh * s) * l.row_floats, *r1 = r0 + l.row_floats, *r2 = r1 + l.row_floats;
-            int64_t j = 0;
 #define DW_FORWARD_BLOCK(LOAD, ...)                                                                       \
             vf acc = vb;                                                                                  \
             acc = vmadd(acc, w0, LOAD(r0 + j, ##__VA_ARGS__)); acc = vmadd(acc, w1, LOAD(r0 + o1 + j, ##__VA_ARGS__)); \
@@ -109,14 +124,18 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
             acc = vmadd(acc, w6, LOAD(r2 + j, ##__VA_ARGS__)); acc = vmadd(acc, w7, LOAD(r2 + o1 + j, ##__VA_ARGS__)); \
             acc = vmadd(acc, w8, LOAD(r2 + o2 + j, ##__VA_ARGS__));                                       \
             acc = LEVEL_SUFFIX(epilogue)(acc, e.kind, ea, eb);
-            for (; j + VL <= out_w; j += VL) {
-                DW_FORWARD_BLOCK(vload)
-                vstore(dst + j, acc);
-            }
-            if (j < out_w) {
-                const int64_t n = out_w - j;
-                DW_FORWARD_BLOCK(vload_n, n)
-                vstore_n(dst + j, acc, n);
+            if (out_w >= VL) {
+                // The last block overlaps the one before it instead of a partial one: its lanes compute the same values.
+                for (int64_t next = 0;; next += VL) {
+                    const int64_t j = next < out_w - VL ? next : out_w - VL;
+                    DW_FORWARD_BLOCK(vload)
+                    vstore(dst + j, acc);
+                    if (j == out_w - VL) break;
+                }
+            } else {
+                const int64_t j = 0;
+                DW_FORWARD_BLOCK(vload_n, out_w)
+                vstore_n(dst, acc, out_w);
             }
 #undef DW_FORWARD_BLOCK
         }
@@ -129,21 +148,23 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_gather_row)(co
     const vf c0 = vset1(c[0]), c1 = vset1(c[1]), c2 = vset1(c[2]);
     const vf c3 = vset1(c[3]), c4 = vset1(c[4]), c5 = vset1(c[5]);
     const vf c6 = vset1(c[6]), c7 = vset1(c[7]), c8 = vset1(c[8]);
-    int64_t j = 0;
 #define DW_GATHER_BLOCK(LOAD, ...)                                                                              \
     vf acc = vmul(c0, LOAD(a + j, ##__VA_ARGS__));                                                              \
     acc = vmadd(acc, c1, LOAD(a + j - 1, ##__VA_ARGS__)); acc = vmadd(acc, c2, LOAD(a + j - 2, ##__VA_ARGS__)); \
     acc = vmadd(acc, c3, LOAD(b + j, ##__VA_ARGS__)); acc = vmadd(acc, c4, LOAD(b + j - 1, ##__VA_ARGS__));     \
     acc = vmadd(acc, c5, LOAD(b + j - 2, ##__VA_ARGS__)); acc = vmadd(acc, c6, LOAD(d + j, ##__VA_ARGS__));     \
     acc = vmadd(acc, c7, LOAD(d + j - 1, ##__VA_ARGS__)); acc = vmadd(acc, c8, LOAD(d + j - 2, ##__VA_ARGS__));
-    for (; j + VL <= length; j += VL) {
-        DW_GATHER_BLOCK(vload)
-        vstore(out + j, acc);
-    }
-    if (j < length) {
-        const int64_t n = length - j;
-        DW_GATHER_BLOCK(vload_n, n)
-        vstore_n(out + j, acc, n);
+    if (length >= VL) {
+        for (int64_t next = 0;; next += VL) {
+            const int64_t j = next < length - VL ? next : length - VL;
+            DW_GATHER_BLOCK(vload)
+            vstore(out + j, acc);
+            if (j == length - VL) break;
+        }
+    } else {
+        const int64_t j = 0;
+        DW_GATHER_BLOCK(vload_n, length)
+        vstore_n(out, acc, length);
     }
 #undef DW_GATHER_BLOCK
 }
@@ -197,12 +218,15 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
     }
 }
 
+#define VKEEP_LOAD(p, k) vkeep_from(vload(p), (k))
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_weight_gradient)(const dream_dw3x3_shape *g, int64_t images, const float *dy,
                                                       const float *x, float *dweight, int64_t first, int64_t end,
                                                       float *padded) {
     const dw_layout l = dw_layout_of(g);
     const int64_t s = l.stride, out_w = g->out_w, plane_out = g->out_h * out_w;
     const int64_t o1 = (1 % s) * l.length + 1 / s, o2 = (2 % s) * l.length + 2 / s;
+    memset(padded, 0, sizeof(float) * (size_t)l.plane_floats);
     for (int64_t channel = first; channel < end; channel++) {
         float *gradients = dweight + channel * 9;
         for (int64_t image = 0; image < images; image++) {
@@ -223,7 +247,14 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_weight_gradient)(const dream_dw3x3_s
                 a6 = vmadd(a6, gv, LOAD(r2 + j, ##__VA_ARGS__)); a7 = vmadd(a7, gv, LOAD(r2 + o1 + j, ##__VA_ARGS__)); \
                 a8 = vmadd(a8, gv, LOAD(r2 + o2 + j, ##__VA_ARGS__));
                 for (; j + VL <= out_w; j += VL) { DW_WEIGHT_BLOCK(vload) }
-                if (j < out_w) { const int64_t n = out_w - j; DW_WEIGHT_BLOCK(vload_n, n) }
+                if (j < out_w && out_w >= VL) {
+                    // The tail as the last full block with the lanes already counted zeroed (in both factors).
+                    const int64_t counted = j - (out_w - VL);
+                    j = out_w - VL;
+                    DW_WEIGHT_BLOCK(VKEEP_LOAD, counted)
+                } else if (j < out_w) {
+                    DW_WEIGHT_BLOCK(vload_n, out_w)
+                }
 #undef DW_WEIGHT_BLOCK
             }
             gradients[0] += vhsum(a0); gradients[1] += vhsum(a1); gradients[2] += vhsum(a2);
@@ -262,32 +293,40 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape
             memcpy(row, src + (base + k0 * g->dilation_h) * w, sizeof(float) * (size_t)w);
             for (int64_t k = k0 + 1; k < k0 + count; k++) {
                 const float *next = src + (base + k * g->dilation_h) * w;
-                int64_t j = 0;
-                for (; j + VL <= w; j += VL) vstore(row + j, vmax(vload(next + j), vload(row + j)));
-                if (j < w) vstore_n(row + j, vmax(vload_n(next + j, w - j), vload_n(row + j, w - j)), w - j);
+                // In place, the last block overlapping the one before: max(v, max(v, m)) = max(v, m), NaN included.
+                if (w >= VL) {
+                    for (int64_t j = 0;; j += VL) {
+                        if (j > w - VL) j = w - VL;
+                        vstore(row + j, vmax(vload(next + j), vload(row + j)));
+                        if (j == w - VL) break;
+                    }
+                } else {
+                    vstore_n(row, vmax(vload_n(next, w), vload_n(row, w)), w);
+                }
             }
             if (s > 1) {
                 for (int64_t r = 0; r < s; r++)
                     for (int64_t i = 0; i * s + r < g->padded_width; i++) phases[r * phase_length + i] = padded[i * s + r];
             }
             // Row max over the taps, in order kj = 0, 1, ...
-            int64_t j = 0;
-            for (; j + VL <= out_w; j += VL) {
-                vf m = vload(taps + j);
+            if (out_w >= VL) {
+                for (int64_t j = 0;; j += VL) {
+                    if (j > out_w - VL) j = out_w - VL;
+                    vf m = vload(taps + j);
+                    for (int64_t kj = 1; kj < g->kernel_w; kj++) {
+                        const int64_t t = kj * dw;
+                        m = vmax(vload(taps + (t % s) * phase_length + t / s + j), m);
+                    }
+                    vstore(yrow + j, m);
+                    if (j == out_w - VL) break;
+                }
+            } else {
+                vf m = vload_n(taps, out_w);
                 for (int64_t kj = 1; kj < g->kernel_w; kj++) {
                     const int64_t t = kj * dw;
-                    m = vmax(vload(taps + (t % s) * phase_length + t / s + j), m);
+                    m = vmax(vload_n(taps + (t % s) * phase_length + t / s, out_w), m);
                 }
-                vstore(yrow + j, m);
-            }
-            if (j < out_w) {
-                const int64_t n = out_w - j;
-                vf m = vload_n(taps + j, n);
-                for (int64_t kj = 1; kj < g->kernel_w; kj++) {
-                    const int64_t t = kj * dw;
-                    m = vmax(vload_n(taps + (t % s) * phase_length + t / s + j, n), m);
-                }
-                vstore_n(yrow + j, m, n);
+                vstore_n(yrow, m, out_w);
             }
             for (int64_t i = 0; i < g->padding_column_count; i++) yrow[g->padding_columns[i]] = 0;
         }

@@ -9,6 +9,8 @@
 //   vmax(v, m)     v > m ? v : m, lane by lane (MAXPS: a NaN in either operand gives m)
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
+//   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
+//   vevens(a, b)         the even lanes of a, then those of b
 #include <stdint.h>
 #include <string.h>
 
@@ -51,6 +53,12 @@ INLINE void vstore_n(float *p, vf v, int64_t n) {
     for (int64_t i = 0; i < n; i++) p[i] = t[i];
 }
 INLINE float vhsum(vf v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+#define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6)
+INLINE vf vkeep_from(vf v, int64_t k) {
+    const vi ramp = {0, 1, 2, 3};
+    const int32_t first = (int32_t)k;
+    return (vf)((vi)v & (vmask)(ramp >= (vi){first, first, first, first}));
+}
 
 #elif defined(DREAM_LEVEL_AVX2)
 #include <immintrin.h>
@@ -87,6 +95,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) vf vload_n(cons
 }
 static inline __attribute__((always_inline, target("avx2,fma"))) void vstore_n(float *p, vf v, int64_t n) {
     _mm256_maskstore_ps(p, lane_mask(n), v);
+}
+#define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
+static inline __attribute__((always_inline, target("avx2,fma"))) vf vkeep_from(vf v, int64_t k) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                                   _mm256_set1_epi32((int)k - 1))));
 }
 static inline __attribute__((always_inline, target("avx2,fma"))) float vhsum(vf v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -125,6 +138,8 @@ typedef __mmask16 vmask;
 #define vload_n(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define vstore_n(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_ps(v)
+#define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define vkeep_from(v, k) _mm512_maskz_mov_ps((__mmask16)(0xFFFFu << (k)), (v))
 
 #else
 #error "define DREAM_LEVEL_BASELINE, DREAM_LEVEL_AVX2 or DREAM_LEVEL_AVX512 before including Levels.h"
