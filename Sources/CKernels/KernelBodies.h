@@ -28,6 +28,16 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, 
     if (i < count) vstore_n(y + i, LEVEL_SUFFIX(epilogue)(vload_n(x + i, count - i), e.kind, a, b), count - i);
 }
 
+/// dx[i] = y[i] > 0 ? dy[i] : 0: the ReLU's gradient from its output (positive exactly where its input is).
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const float *y, float *dx, int64_t count) {
+    int64_t i = 0;
+    for (; i + VL <= count; i += VL) vstore(dx + i, vselect(vgt(vload(y + i), vzero()), vload(dy + i), vzero()));
+    if (i < count) {
+        const int64_t n = count - i;
+        vstore_n(dx + i, vselect(vgt(vload_n(y + i, n), vzero()), vload_n(dy + i, n), vzero()), n);
+    }
+}
+
 // MARK: - Depthwise 3x3
 //
 // Each input plane is copied into a zero-padded scratch plane so that the inner loops never test a border. For

@@ -136,6 +136,31 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// ReLU, LeakyReLU and Clip (forward) and the ReLU's gradient run in the C kernels; at every level they give
+    /// the bits of their scalar definitions, NaN, infinities, signed zeros and subnormals included.
+    func testActivationsGiveTheBitsOfTheirScalarDefinitionsAtEveryLevel() {
+        var values: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1e-40, -1e-40, 6, 6.5, -0.5, 0.25, -0.75,
+                               .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        values += Tensor.random(shape: [45], in: -8...8, seed: 3).scalars  // not a multiple of any vector width
+        let x = Tensor(shape: [values.count], scalars: values)
+        let definitions: [(Activation, (Float) -> Float)] = [
+            (.relu, { $0 < 0 ? 0 : $0 }),
+            (.leakyRelu(alpha: 0.1), { $0 > 0 ? $0 : 0.1 * $0 }),
+            (.clip(min: 0, max: 6), { Swift.min(Swift.max($0, 0), 6) }),
+            (.clip(min: -0.5, max: 0.25), { Swift.min(Swift.max($0, -0.5), 0.25) }),
+        ]
+        let dy = Tensor.random(shape: x.shape, seed: 4)
+        forEachSIMDLevel { level in
+            for (activation, definition) in definitions {
+                XCTAssertEqual(activation.forward(x).scalars.map(\.bitPattern), values.map(definition).map(\.bitPattern),
+                               "\(activation), \(level)")
+            }
+            let y = Activation.relu.forward(x)
+            let expected = zip(dy.scalars, y.scalars).map { gradient, output in output > 0 ? gradient : 0 }
+            XCTAssertEqual(Activation.relu.backward(dy, x: x, y: y).scalars.map(\.bitPattern), expected.map(\.bitPattern), "\(level)")
+        }
+    }
+
     /// Max and equality are exact: every level gives the same bits, forward and backward (the gradient is added in
     /// the same order too).
     func testMaxPoolGivesTheSameBitsAtEveryLevel() {

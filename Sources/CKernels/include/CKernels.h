@@ -53,6 +53,9 @@ typedef struct {
 /// y[i] = epilogue(x[i]) for i in 0..<count; x and y may be the same buffer.
 void dream_apply_epilogue(const float *x, float *y, int64_t count, dream_epilogue epilogue);
 
+/// dx[i] = y[i] > 0 ? dy[i] : 0 for i in 0..<count (ReLU backward from its output).
+void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t count);
+
 // MARK: - Depthwise 3x3 convolution (one input channel per group, multiplier 1, stride 1 or 2, dilation 1)
 
 /// Shape of one plane and the window. Plane p of x is x + p·h·w, of y is y + p·out_h·out_w; its channel is p % channels.
