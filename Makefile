@@ -16,7 +16,7 @@ SAMPLE := samples/chelsea.png
 help:
 	@echo "make demo    install system packages, build (release), fetch the default model, classify and dream on a sample"
 	@echo "make test    install system packages (and ONNX's test data), build (release), run the whole test suite"
-	@echo "make test-kernels  the numeric tests again under every OpenBLAS kernel family this CPU can run"
+	@echo "make test-kernels  the numeric tests again under every OpenBLAS kernel family (and SIMD level) this CPU can run"
 	@echo "make bench   forward-pass and dream-step benchmarks of the default model"
 	@echo "make bench-compare  dream vs onnxruntime (forward) and vs PyTorch (dream step), interleaved rounds (optional Python)"
 	@echo "make fuzz    libFuzzer + AddressSanitizer on the PNG, JPEG, ONNX, .npy and description parsers (FUZZ_SECONDS each)"
@@ -51,6 +51,9 @@ test: setup-test
 # golden logits and activations, input gradients, ONNX node tests, whole-graph gradients, dreams) runs again under
 # each kernel family this CPU can execute, so that the next CPU does not surprise us. Each run must report the
 # family it asked for (the gradient tests print it), or OpenBLAS silently used another one.
+# Our own C kernels (CKernels) have SIMD levels: their tests run every level the CPU supports in each run, and the
+# Prescott run is also the portable combination (DREAM_SIMD=baseline, as `dream --portable`), so every other numeric
+# test meets the baseline kernels once and the AVX2/AVX-512 ones in the other runs.
 NUMERIC_TESTS := TensorsTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|ONNXExportTests|DeepDreamTests
 KERNEL_FAMILIES := $(shell flags="$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)"; \
 	has() { for f in "$$@"; do echo "$$flags" | grep -qw -- "$$f" || return 1; done; }; \
@@ -63,14 +66,17 @@ test-kernels: setup-test
 
 test-kernels-run:
 	@for family in $(KERNEL_FAMILIES); do \
-	  echo "== numeric tests with OPENBLAS_CORETYPE=$$family"; \
+	  simd=$$([ $$family = Prescott ] && echo baseline || echo ""); \
+	  echo "== numeric tests with OPENBLAS_CORETYPE=$$family DREAM_SIMD=$${simd:-(best)}"; \
 	  log=$$(mktemp); \
-	  OPENBLAS_CORETYPE=$$family swift test -c release --skip-build --filter '$(NUMERIC_TESTS)' >$$log 2>&1; status=$$?; \
-	  grep -E 'BLAS [A-Za-z0-9]+\]|error:' $$log | cut -c1-240 | sed 's/^/   /'; grep -E 'Executed [0-9]+ tests' $$log | tail -1 | sed 's/^[[:space:]]*/   /'; \
+	  ( if [ -n "$$simd" ]; then export DREAM_SIMD=$$simd; else unset DREAM_SIMD; fi; \
+	    OPENBLAS_CORETYPE=$$family swift test -c release --skip-build --filter '$(NUMERIC_TESTS)|SIMDKernelTests' ) >$$log 2>&1; status=$$?; \
+	  grep -E 'BLAS [A-Za-z0-9]+\]|SIMD levels|error:' $$log | cut -c1-240 | sed 's/^/   /'; grep -E 'Executed [0-9]+ tests' $$log | tail -1 | sed 's/^[[:space:]]*/   /'; \
 	  if [ $$status -ne 0 ]; then echo "numeric tests failed with OPENBLAS_CORETYPE=$$family"; rm -f $$log; exit 1; fi; \
 	  if ! grep -q "\[BLAS $$family\]" $$log; then echo "OpenBLAS did not use the $$family kernels"; rm -f $$log; exit 1; fi; \
+	  if [ -n "$$simd" ] && ! grep -q "\[SIMD $$simd\]" $$log; then echo "the C kernels did not run at SIMD level $$simd"; rm -f $$log; exit 1; fi; \
 	  rm -f $$log; \
-	done; echo "numeric tests passed under: $(KERNEL_FAMILIES)"
+	done; echo "numeric tests passed under: $(KERNEL_FAMILIES) (SIMD levels: every one the CPU supports in the kernel tests)"
 
 bench: build
 	$(DREAM) bench --size 224 --runs 20
@@ -91,7 +97,10 @@ bench-compare: build
 # Crashes land in .build/fuzz/crashes/<target>/; every one found becomes a regression test.
 FUZZ_SECONDS ?= 60
 FUZZ := .build/fuzz
-FUZZ_FLAGS := -O -sanitize=fuzzer,address -parse-as-library -I $(FUZZ) -I Sources/CBLAS -I Sources/CPNG -I Sources/CJPEG
+FUZZ_FLAGS := -O -sanitize=fuzzer,address -parse-as-library -I $(FUZZ) -I Sources/CBLAS -I Sources/CPNG -I Sources/CJPEG \
+  -I Sources/CKernels/include
+CKERNELS_SOURCES := $(wildcard Sources/CKernels/*.c)
+CKERNELS_OBJECTS = $(patsubst Sources/CKernels/%.c,$(FUZZ)/CKernels-%.o,$(CKERNELS_SOURCES))
 PROTOBUF_SOURCES = $(wildcard .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift)
 
 # module name, object, sources
@@ -103,17 +112,20 @@ fuzz-build: setup
 	@test -n "$(PROTOBUF_SOURCES)" || swift package resolve
 	@mkdir -p $(FUZZ)
 	$(call fuzz_module,SafeIO,$(wildcard Sources/SafeIO/*.swift))
+	$(call fuzz_module,Parallel,$(wildcard Sources/Parallel/*.swift))
 	$(call fuzz_module,Imaging,$(wildcard Sources/Imaging/*.swift))
+	for f in $(CKERNELS_SOURCES); do \
+	  clang -O2 -fsanitize=address -I Sources/CKernels/include -c $$f -o $(FUZZ)/CKernels-$$(basename $$f .c).o || exit 1; done
 	$(call fuzz_module,Tensors,$(shell find Sources/Tensors -name '*.swift'))
 	$(call fuzz_module,SwiftProtobuf,$(wildcard .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift))
 	$(call fuzz_module,Network,$(shell find Sources/Network -name '*.swift'))
 	$(call fuzz_module,Models,$(wildcard Sources/Models/*.swift))
-	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzPNG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-png
-	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzJPEG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-jpeg
-	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzNPY.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-npy
-	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzONNX.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-onnx
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzPNG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o $(FUZZ)/Parallel.o -o $(FUZZ)/fuzz-png
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzJPEG.swift $(FUZZ)/Imaging.o $(FUZZ)/SafeIO.o $(FUZZ)/Parallel.o -o $(FUZZ)/fuzz-jpeg
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzNPY.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(CKERNELS_OBJECTS) $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o $(FUZZ)/Parallel.o -o $(FUZZ)/fuzz-npy
+	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzONNX.swift $(FUZZ)/Network.o $(FUZZ)/Tensors.o $(CKERNELS_OBJECTS) $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o $(FUZZ)/Parallel.o -o $(FUZZ)/fuzz-onnx
 	swiftc $(FUZZ_FLAGS) Tests/Fuzz/FuzzDescription.swift $(FUZZ)/Models.o $(FUZZ)/Network.o $(FUZZ)/Imaging.o $(FUZZ)/Tensors.o \
-	  $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o -o $(FUZZ)/fuzz-description
+	  $(CKERNELS_OBJECTS) $(FUZZ)/SwiftProtobuf.o $(FUZZ)/SafeIO.o $(FUZZ)/Parallel.o -o $(FUZZ)/fuzz-description
 
 fuzz-seeds:
 	@mkdir -p $(FUZZ)/seeds/jpeg $(FUZZ)/seeds/onnx

@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering (arrows = may import; each target declares exactly the targets its files import):
 //   dream (CLI) -> Dreaming, Training, Inspection -> Models -> Network, Imaging
-//   Network -> Tensors -> CBLAS, Parallel ;  Imaging -> CPNG, CJPEG, Parallel ;  Network, Imaging -> SafeIO
+//   Network -> Tensors -> CBLAS, CKernels, Parallel ;  Imaging -> CPNG, CJPEG, Parallel ;  Network, Imaging -> SafeIO
 // No unsafe compiler flags: kernels keep their preconditions, and the libraries stay usable as a dependency.
 let package = Package(
     name: "dream",
@@ -33,7 +33,10 @@ let package = Package(
         .target(name: "Parallel"),
         // Atomic writes, temporary-file cleanup on signals, never-overwrite-an-input checks, contained paths, terminal escaping.
         .target(name: "SafeIO"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "Parallel"]),
+        // Hot kernels in C, compiled for SSE2, AVX2 + FMA and AVX-512 with per-function target attributes; the level is
+        // chosen once at run time from the CPU (or DREAM_SIMD), so the binary runs on any x86-64.
+        .target(name: "CKernels"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels", "Parallel"]),
         .target(name: "Network", dependencies: ["Tensors", "SafeIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["ONNX/onnx-subset.proto"]),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG", "Parallel", "SafeIO"]),

@@ -74,6 +74,7 @@ struct BenchCommand: ParsableCommand {
         var gmacs: Double
         var gflops_per_second: Double
         var blas_core: String
+        var simd: String
     }
 
     struct DreamReport: Encodable {
@@ -85,6 +86,7 @@ struct BenchCommand: ParsableCommand {
         var dream_step_ms_median: Double
         var dream_step_ms_min: Double
         var blas_core: String
+        var simd: String
     }
 
     static func median(_ sorted: [Double]) -> Double {
@@ -113,12 +115,13 @@ struct BenchCommand: ParsableCommand {
         var image = RGBImage(width: size, height: size, pixels: (0..<(size * size * 3)).map { _ in Float.random(in: 0...255, using: &rng) })
         let times = try timings { _ in try engine.step(&image, rng: &rng) }
         let report = DreamReport(model: model.displayName, layer: engine.settings.layers[0].name, size: size, threads: Threading.threadCount,
-                                 runs: runs, dream_step_ms_median: Self.median(times), dream_step_ms_min: times[0], blas_core: BLASCore.name)
+                                 runs: runs, dream_step_ms_median: Self.median(times), dream_step_ms_min: times[0], blas_core: BLASCore.name,
+                                 simd: SIMDLevel.current.description)
         if json {
             print(try Console.json(report))
         } else {
-            print(String(format: "%@ to %@ at %dx%d, %d threads (OpenBLAS %@): DeepDream step median %.2f ms (min %.2f) over %d runs",
-                         report.model, report.layer, size, size, report.threads, report.blas_core, report.dream_step_ms_median, times[0], runs))
+            print(String(format: "%@ to %@ at %dx%d, %d threads (OpenBLAS %@, %@ SIMD): DeepDream step median %.2f ms (min %.2f) over %d runs",
+                         report.model, report.layer, size, size, report.threads, report.blas_core, report.simd, report.dream_step_ms_median, times[0], runs))
         }
     }
 
@@ -172,12 +175,12 @@ struct BenchCommand: ParsableCommand {
         let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
                             forward_ms_median: median, forward_ms_min: times[0], forward_ms_mean: times.reduce(0, +) / Double(times.count),
                             gmacs: Double(macs) / 1e9, gflops_per_second: 2 * Double(macs) / 1e9 / (median / 1000),
-                            blas_core: BLASCore.name)
+                            blas_core: BLASCore.name, simd: SIMDLevel.current.description)
         if json {
             print(try Console.json(report))
         } else {
-            print(String(format: "%@ at %dx%d, %d threads (OpenBLAS %@): forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
-                         report.model, size, size, report.threads, report.blas_core, median, times[0], report.forward_ms_mean, runs,
+            print(String(format: "%@ at %dx%d, %d threads (OpenBLAS %@, %@ SIMD): forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
+                         report.model, size, size, report.threads, report.blas_core, report.simd, median, times[0], report.forward_ms_mean, runs,
                          report.gmacs, report.gflops_per_second))
             if profile { print(breakdown.joined(separator: "\n")) }
         }

@@ -75,8 +75,8 @@ struct DreamOptions: ParsableArguments {
     var tracePlot: String?
 
     @Flag(name: .long, help: ArgumentHelp(
-        "Use OpenBLAS's SSE3 kernels, which every x86-64 CPU runs, so that the same seed, --threads and dream build give the same bytes on any machine (about 2x slower per step).",
-        discussion: "Without it, the same seed gives the same bytes on the same machine, build, thread count and OpenBLAS kernels, which the PNG records."))
+        "Use OpenBLAS's SSE3 kernels and our baseline SIMD kernels, which every x86-64 CPU runs, so that the same seed, --threads and dream build give the same bytes on any machine (about 2x slower per step).",
+        discussion: "Without it, the same seed gives the same bytes on the same machine, build, thread count, OpenBLAS kernels and SIMD level, which the PNG records."))
     var portable = false
 
     func validate() throws {
@@ -153,7 +153,7 @@ struct DreamOptions: ParsableArguments {
         for note in dream.notes { Console.status("note: \(note)") }
         let record = try DreamRecord(dream: dream, source: source, modelArgument: modelArgument, guide: guide,
                                      threads: Threading.threadCount, blas: BLASCore.summary,
-                                     portable: BLASCore.recommendedOverride(portable: true) == nil,
+                                     portable: BLASCore.recommendedOverride(portable: true) == nil && SIMDLevel.current == .portable,
                                      maxSide: maxSide, width: result.width, height: result.height)
         try ImageFile.write(result, to: outputURL, text: record.textChunks)
         Console.status("wrote \(outputURL.path) (\(result.width)x\(result.height), \(dream.settings.layers.map(\.description).joined(separator: ", ")), seed \(dream.settings.seed))")

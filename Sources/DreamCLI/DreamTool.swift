@@ -39,6 +39,10 @@ struct DreamTool: ParsableCommand {
 enum Main {
     static func main() {
         selectBLASKernels()
+        if let problem = SIMDLevel.environmentProblem {
+            FileHandle.standardError.write(Data("dream: error: \(problem)\n".utf8))
+            Foundation.exit(2)
+        }
         // `dream classify … | head -1`: a closed pipe is a failed write, not a death by SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         // Ctrl-C and SIGTERM remove every temporary file and folder (half-written outputs), then exit 130 / 143.
@@ -89,11 +93,17 @@ func dashArgumentProblem(_ arguments: [String]) -> String? {
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore), or
 /// with the portable kernels when `--portable` is among the options: the variable is only read when the library
 /// loads, so this looks at the raw arguments before they are parsed. DREAM_BLAS_CORE_CHOSEN prevents a second restart.
+/// `--portable` also pins our own C kernels to the baseline SIMD level (no FMA), here and in the restarted process.
 func selectBLASKernels() {
     let environment = ProcessInfo.processInfo.environment
     let options = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+    let portable = options.contains("--portable")
+    if portable {
+        setenv("DREAM_SIMD", SIMDLevel.portable.description, 1)
+        SIMDLevel.pin(.portable)
+    }
     guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil,
-          let core = BLASCore.recommendedOverride(environment: environment, portable: options.contains("--portable")) else { return }
+          let core = BLASCore.recommendedOverride(environment: environment, portable: portable) else { return }
     setenv("OPENBLAS_CORETYPE", core, 1)
     setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)

@@ -36,6 +36,10 @@ struct Rerun {
             i += takesValue ? 2 : 1
         }
         let merged = recorded + typed
+        if merged.contains("--portable") {
+            setenv("DREAM_SIMD", SIMDLevel.portable.description, 1)
+            SIMDLevel.pin(.portable)
+        }
         if merged.contains("--portable"), !typedNames.contains("--portable"),
            let core = BLASCore.recommendedOverride(portable: true) {
             // The kernels are chosen when OpenBLAS loads: start again with the portable ones, as --portable does.
@@ -64,8 +68,8 @@ struct Rerun {
                 throw RecordError(message: "\(recordFile) was dreamt with \(record.model) (SHA-256 \(record.modelSHA256)), but the model resolved now is \(modelURL.path) (SHA-256 \(sha)): give the recorded file with --model, or --model to use this one anyway")
             }
         }
-        if !record.blas.contains("\(BLASCore.name) kernels") {
-            Console.status("note: \(recordFile) was dreamt with \(record.blas); this run uses \(BLASCore.name) kernels, so the bytes may differ slightly (--portable avoids this)")
+        if !record.blas.contains("\(BLASCore.name) kernels") || !record.blas.hasSuffix(BLASCore.simdSummary) {
+            Console.status("note: \(recordFile) was dreamt with \(record.blas); this run uses \(BLASCore.name) kernels and \(BLASCore.simdSummary), so the bytes may differ slightly (--portable avoids this)")
         }
         if let guide = command.options.guide, guide == record.guide, !typedNames.contains("--guide"), let recordedSHA = record.guideSHA256 {
             let now = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: guide))

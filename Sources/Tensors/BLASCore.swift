@@ -15,9 +15,15 @@ public enum BLASCore {
         return config.split(separator: " ").prefix(2).joined(separator: " ")
     }
 
-    /// What decides the last bits of every result: library version, kernel family and thread count
-    /// (OpenBLAS splits a GEMM differently for another thread count, and each kernel family sums in its own order).
-    public static var summary: String { "\(version), \(name) kernels, \(Threading.threadCount) thread\(Threading.threadCount == 1 ? "" : "s")" }
+    /// What decides the last bits of every result: library version, kernel family, thread count and the SIMD level of
+    /// our own C kernels (OpenBLAS splits a GEMM differently for another thread count, each kernel family sums in its
+    /// own order, and AVX2 fuses the multiply-adds the baseline rounds twice).
+    public static var summary: String {
+        "\(version), \(name) kernels, \(Threading.threadCount) thread\(Threading.threadCount == 1 ? "" : "s"), \(simdSummary)"
+    }
+
+    /// The SIMD part of `summary`, e.g. "avx2 SIMD".
+    public static var simdSummary: String { "\(SIMDLevel.current) SIMD" }
 
     /// The kernel family that every x86-64 CPU runs (SSE3): with the same dream build, OpenBLAS version and thread
     /// count, results are the same bytes on any x86-64 machine.

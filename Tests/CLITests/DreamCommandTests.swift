@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Tensors
 import XCTest
 
 final class DreamCommandTests: XCTestCase {
@@ -23,8 +24,9 @@ final class DreamCommandTests: XCTestCase {
         XCTAssertTrue(text.contains("dream:blas") && text.contains(" kernels, "), "the PNG records the BLAS kernels and threads")
     }
 
-    /// --portable runs OpenBLAS's SSE3 kernels whatever the CPU (and whatever OPENBLAS_CORETYPE says), and records it:
-    /// the same bytes as a run told to use those kernels, with the same thread count.
+    /// --portable runs OpenBLAS's SSE3 kernels and our baseline SIMD kernels whatever the CPU (and whatever
+    /// OPENBLAS_CORETYPE and DREAM_SIMD say), and records them: the same bytes as a run told to use those kernels,
+    /// with the same thread count.
     func testPortableUsesTheKernelsEveryCPURunsAndRecordsThem() throws {
         let mirror = try SharedData.file("models")
         let home = try SharedData.temporaryDirectory(for: self)
@@ -32,14 +34,30 @@ final class DreamCommandTests: XCTestCase {
         let image = try SharedData.file("images/chelsea.png").path
         let args = [image, "--layer", "inception_3b_output", "--octaves", "2", "--iterations", "2", "--seed", "3", "--threads", "2"]
         let portable = try DreamExecutable.run(args + ["--portable", "-o", out.appendingPathComponent("p.png").path],
-                                               home: home, mirror: mirror, environment: ["OPENBLAS_CORETYPE": "Haswell"])
+                                               home: home, mirror: mirror,
+                                               environment: ["OPENBLAS_CORETYPE": "Haswell", "DREAM_SIMD": "avx512"])
         XCTAssertEqual(portable.status, 0, portable.stderr)
         let pinned = try DreamExecutable.run(args + ["-o", out.appendingPathComponent("q.png").path],
-                                             home: home, mirror: mirror, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+                                             home: home, mirror: mirror,
+                                             environment: ["OPENBLAS_CORETYPE": "Prescott", "DREAM_SIMD": "baseline"])
         XCTAssertEqual(pinned.status, 0, pinned.stderr)
         let bytes = try Data(contentsOf: out.appendingPathComponent("p.png"))
         XCTAssertEqual(bytes, try Data(contentsOf: out.appendingPathComponent("q.png")))
-        XCTAssertTrue(String(decoding: bytes, as: UTF8.self).contains("Prescott kernels, 2 threads"))
+        XCTAssertTrue(String(decoding: bytes, as: UTF8.self).contains("Prescott kernels, 2 threads, baseline SIMD"))
+        // Without --portable, the record names the level the kernels ran with: the best one unless DREAM_SIMD (inherited
+        // from this process, like our own level) lowers it.
+        let native = try DreamExecutable.run(args + ["--iterations", "1", "-o", out.appendingPathComponent("n.png").path],
+                                             home: home, mirror: mirror, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(native.status, 0, native.stderr)
+        let nativeText = String(decoding: try Data(contentsOf: out.appendingPathComponent("n.png")), as: UTF8.self)
+        XCTAssertTrue(nativeText.contains("Prescott kernels, 2 threads, \(SIMDLevel.current) SIMD"), "record names \(SIMDLevel.current)")
+    }
+
+    func testUnknownSIMDLevelInTheEnvironmentIsAUsageError() throws {
+        let r = try DreamExecutable.run(["layers"], home: try SharedData.temporaryDirectory(for: self),
+                                        mirror: try SharedData.file("models"), environment: ["DREAM_SIMD": "sse9"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("DREAM_SIMD must be baseline, avx2 or avx512"), r.stderr)
     }
 
     func testDefaultOutputGoesBesideTheInputAndNeverOverwritesIt() throws {

@@ -38,7 +38,7 @@ final class InputGradientTests: XCTestCase {
             let comparison = try RoundingTieComparison.compare(model: model, layer: layer, x: x, reference: expected)
             XCTAssertEqual(comparison.rawError, gradient.relativeL2Error(to: expected), accuracy: 1e-9,
                            "\(name) \(layer): the comparison must see the gradient DeepDream computes")
-            print("\(name) \(layer) [BLAS \(BLASCore.name)]: objective \(value) vs \(reference); input-gradient relative L2 error "
+            print("\(name) \(layer) [BLAS \(BLASCore.name)] [SIMD \(SIMDLevel.current)]: objective \(value) vs \(reference); input-gradient relative L2 error "
                   + "\(comparison.rawError), \(comparison.ambiguous.count) ambiguous units, \(comparison.flipped.count) flipped "
                   + "\(comparison.flipped), residual \(comparison.residualError)")
             XCTAssertLessThanOrEqual(comparison.residualError, Self.residualLimit,

@@ -13,14 +13,16 @@ final class ConvolutionEpilogueTests: XCTestCase {
     static let epilogues: [Activation] = [.relu, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25), .leakyRelu(alpha: 0.1)]
 
     func testEpilogueEqualsSeparateActivation() {
-        for (index, c) in Self.cases.enumerated() {
-            let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(700 + index))
-            for kernel in Convolution.kernels(x: x.shape, weight: weight.shape, window: c.window, groups: c.groups) {
-                let plain = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
-                for epilogue in Self.epilogues {
-                    let fused = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups,
-                                                    kernel: kernel, epilogue: epilogue)
-                    XCTAssertEqual(fused.scalars, epilogue.forward(plain).scalars, "\(c.name), \(kernel), \(epilogue)")
+        forEachSIMDLevel { level in
+            for (index, c) in Self.cases.enumerated() {
+                let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(700 + index))
+                for kernel in Convolution.kernels(x: x.shape, weight: weight.shape, window: c.window, groups: c.groups) {
+                    let plain = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
+                    for epilogue in Self.epilogues {
+                        let fused = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups,
+                                                        kernel: kernel, epilogue: epilogue)
+                        XCTAssertEqual(fused.scalars, epilogue.forward(plain).scalars, "\(c.name), \(kernel), \(epilogue), \(level)")
+                    }
                 }
             }
         }

@@ -82,80 +82,95 @@ final class PoolingTests: XCTestCase {
     }
 
     func testMaxPoolMatchesNaiveReferenceAndRoutesGradientsToTheNaiveArgmax() {
-        var windows = Self.windows
-        windows.append(("3x3 stride 2 ceil, large enough to run in parallel", [2, 16, 32, 32], Window2D(kernel: 3, stride: 2, ceilMode: true)))
-        for (index, c) in windows.enumerated() {
-            let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
-            let y = MaxPool.forward(x, window: c.window)
-            let (expected, expectedArgmax) = Self.naiveMaxPool(x, c.window)
-            XCTAssertEqual(y.shape, expected.shape, c.name)
-            XCTAssertEqual(y.maxAbsDifference(expected), 0, c.name)
-            let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 81))
-            let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
-            // Outputs sharing a winner add up in another order than the reference: allow rounding.
-            XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: expectedArgmax, inputShape: x.shape)), 1e-5, c.name)
+        forEachSIMDLevel { _ in
+            var windows = Self.windows
+            windows.append(("3x3 stride 2 ceil, large enough to run in parallel", [2, 16, 32, 32], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        // Rows longer than the widest vector (16 floats) with a partial tail, stride 1 and 2.
+        windows.append(("3x3 stride 1 pad 1, 37 wide", [1, 2, 5, 37], Window2D(kernel: 3, pad: 1)))
+        windows.append(("3x3 stride 2 pad 1, 45 wide", [1, 2, 6, 45], Window2D(kernel: 3, stride: 2, pad: 1)))
+            for (index, c) in windows.enumerated() {
+                let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
+                let y = MaxPool.forward(x, window: c.window)
+                let (expected, expectedArgmax) = Self.naiveMaxPool(x, c.window)
+                XCTAssertEqual(y.shape, expected.shape, c.name)
+                XCTAssertEqual(y.maxAbsDifference(expected), 0, c.name)
+                let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 81))
+                let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
+                // Outputs sharing a winner add up in another order than the reference: allow rounding.
+                XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: expectedArgmax, inputShape: x.shape)), 1e-5, c.name)
+            }
         }
     }
 
     func testMaxPoolNeverLetsPaddingWinOverNegativeInputs() {
-        let x = Tensor.random(shape: [1, 2, 5, 5], in: -3 ... -1, seed: 5)
-        let window = Window2D(kernel: 3, stride: 2, pad: 1)
-        let y = MaxPool.forward(x, window: window)
-        XCTAssertTrue(y.scalars.allSatisfy { $0 < -0.99 }, "padding value leaked into \(y)")
-        // Every output's gradient reaches a real input.
-        let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
-        XCTAssertEqual(dx.sum(), Double(y.count))
+        forEachSIMDLevel { _ in
+            let x = Tensor.random(shape: [1, 2, 5, 5], in: -3 ... -1, seed: 5)
+            let window = Window2D(kernel: 3, stride: 2, pad: 1)
+            let y = MaxPool.forward(x, window: window)
+            XCTAssertTrue(y.scalars.allSatisfy { $0 < -0.99 }, "padding value leaked into \(y)")
+            // Every output's gradient reaches a real input.
+            let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
+            XCTAssertEqual(dx.sum(), Double(y.count))
+        }
     }
 
     func testMaxPoolOfMinusInfinityInputsReturnsMinusInfinityAndRoutesToTheFirstRealElement() {
-        let x = Tensor(shape: [1, 1, 4, 4], repeating: -.infinity)
-        let window = Window2D(kernel: 2, stride: 2, pad: 1)
-        let y = MaxPool.forward(x, window: window)
-        XCTAssertTrue(y.scalars.allSatisfy { $0 == -.infinity })
-        let dy = Tensor(shape: y.shape, scalars: (1...9).map(Float.init))
-        let dx = MaxPool.backward(dy, x: x, y: y, window: window)
-        var expected = [Float](repeating: 0, count: 16)
-        for (i, winner) in [0, 1, 3, 4, 5, 7, 12, 13, 15].enumerated() { expected[winner] = Float(i + 1) }
-        XCTAssertEqual(dx.scalars, expected)
+        forEachSIMDLevel { _ in
+            let x = Tensor(shape: [1, 1, 4, 4], repeating: -.infinity)
+            let window = Window2D(kernel: 2, stride: 2, pad: 1)
+            let y = MaxPool.forward(x, window: window)
+            XCTAssertTrue(y.scalars.allSatisfy { $0 == -.infinity })
+            let dy = Tensor(shape: y.shape, scalars: (1...9).map(Float.init))
+            let dx = MaxPool.backward(dy, x: x, y: y, window: window)
+            var expected = [Float](repeating: 0, count: 16)
+            for (i, winner) in [0, 1, 3, 4, 5, 7, 12, 13, 15].enumerated() { expected[winner] = Float(i + 1) }
+            XCTAssertEqual(dx.scalars, expected)
+        }
     }
 
     func testMaxPoolTiesGoToTheFirstMaximumInScanOrder() {
-        // Ones with a few repeated twos: windows holding several equal maxima must pick the first, row by row.
-        var x = Tensor(shape: [1, 1, 5, 6], repeating: 1)
-        for (i, j) in [(0, 1), (0, 2), (1, 0), (2, 3), (3, 2), (3, 3), (4, 5)] { x[0, 0, i, j] = 2 }
-        for window in [Window2D(kernel: 3, pad: 1), Window2D(kernel: 3, stride: 2, ceilMode: true), Window2D(kernel: 2, stride: 1)] {
-            let y = MaxPool.forward(x, window: window)
-            let (expected, argmax) = Self.naiveMaxPool(x, window)
-            XCTAssertEqual(y.scalars, expected.scalars, "\(window)")
-            let dy = Tensor.random(shape: y.shape, seed: 91)
-            let dx = MaxPool.backward(dy, x: x, y: y, window: window)
-            XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: argmax, inputShape: x.shape)), 1e-5, "\(window)")
+        forEachSIMDLevel { _ in
+            // Ones with a few repeated twos: windows holding several equal maxima must pick the first, row by row.
+            var x = Tensor(shape: [1, 1, 5, 6], repeating: 1)
+            for (i, j) in [(0, 1), (0, 2), (1, 0), (2, 3), (3, 2), (3, 3), (4, 5)] { x[0, 0, i, j] = 2 }
+            for window in [Window2D(kernel: 3, pad: 1), Window2D(kernel: 3, stride: 2, ceilMode: true), Window2D(kernel: 2, stride: 1)] {
+                let y = MaxPool.forward(x, window: window)
+                let (expected, argmax) = Self.naiveMaxPool(x, window)
+                XCTAssertEqual(y.scalars, expected.scalars, "\(window)")
+                let dy = Tensor.random(shape: y.shape, seed: 91)
+                let dx = MaxPool.backward(dy, x: x, y: y, window: window)
+                XCTAssertLessThan(dx.maxAbsDifference(Self.naiveMaxPoolGradient(dy, argmax: argmax, inputShape: x.shape)), 1e-5, "\(window)")
+            }
         }
     }
 
     func testMaxPoolWindowOfPaddingOnlyYieldsZeroAndNoGradient() {
-        // A 1x1 window with pad 1: the border outputs see only padding.
-        let x = Tensor.random(shape: [1, 1, 2, 2], in: -3 ... -1, seed: 7)
-        let window = Window2D(kernel: 1, pad: 1)
-        let y = MaxPool.forward(x, window: window)
-        XCTAssertEqual(y.shape, [1, 1, 4, 4])
-        for i in 0..<4 {
-            for j in 0..<4 {
-                let inside = (1...2).contains(i) && (1...2).contains(j)
-                XCTAssertEqual(y[0, 0, i, j], inside ? x[0, 0, i - 1, j - 1] : 0)
+        forEachSIMDLevel { _ in
+            // A 1x1 window with pad 1: the border outputs see only padding.
+            let x = Tensor.random(shape: [1, 1, 2, 2], in: -3 ... -1, seed: 7)
+            let window = Window2D(kernel: 1, pad: 1)
+            let y = MaxPool.forward(x, window: window)
+            XCTAssertEqual(y.shape, [1, 1, 4, 4])
+            for i in 0..<4 {
+                for j in 0..<4 {
+                    let inside = (1...2).contains(i) && (1...2).contains(j)
+                    XCTAssertEqual(y[0, 0, i, j], inside ? x[0, 0, i - 1, j - 1] : 0)
+                }
             }
+            let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
+            XCTAssertEqual(dx.scalars, [1, 1, 1, 1])
         }
-        let dx = MaxPool.backward(Tensor(shape: y.shape, repeating: 1), x: x, y: y, window: window)
-        XCTAssertEqual(dx.scalars, [1, 1, 1, 1])
     }
 
     func testMaxPoolBackwardMatchesFiniteDifferences() {
-        for (index, c) in Self.windows.enumerated() {
-            let x = Self.distinctValues(c.x, seed: UInt64(index + 11))
-            let y = MaxPool.forward(x, window: c.window)
-            let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 21))
-            let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
-            FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window) }, at: x, upstream: dy, tolerance: 1e-3, c.name)
+        forEachSIMDLevel { _ in
+            for (index, c) in Self.windows.enumerated() {
+                let x = Self.distinctValues(c.x, seed: UInt64(index + 11))
+                let y = MaxPool.forward(x, window: c.window)
+                let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 21))
+                let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
+                FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window) }, at: x, upstream: dy, tolerance: 1e-3, c.name)
+            }
         }
     }
 

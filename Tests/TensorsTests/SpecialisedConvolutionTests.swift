@@ -20,6 +20,9 @@ final class SpecialisedConvolutionTests: XCTestCase {
         Case(name: "dw 3x3 s2 asymmetric pad", x: [1, 2, 11, 19], m: 2,
              window: Window2D(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 2, padLeft: 0, padBottom: 0, padRight: 1),
              groups: 2, bias: false),
+        // Wider than two AVX-512 vectors, with a partial tail: every level's full and partial paths.
+        Case(name: "dw 3x3 s1 p1 wide", x: [1, 2, 5, 37], m: 2, window: Window2D(kernel: 3, pad: 1), groups: 2),
+        Case(name: "dw 3x3 s2 p1 wide", x: [1, 2, 6, 71], m: 2, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
     ]
 
     /// Column slices (positions ≥ channels) and channel slices, with and without bias, batch 1 and 2.
@@ -64,7 +67,7 @@ final class SpecialisedConvolutionTests: XCTestCase {
     }
 
     func testDepthwise3x3MatchesNaiveLoopKernelAndFiniteDifferences() {
-        check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop)
+        forEachSIMDLevel { _ in check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop) }
     }
 
     func testSlicedPointwiseMatchesNaiveGemmAndFiniteDifferences() {

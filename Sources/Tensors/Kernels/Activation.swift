@@ -1,30 +1,6 @@
+import CKernels
 import Foundation
 import Parallel
-
-/// y[i] = max(x[i], 0) over r, sixteen lanes at a time (the scalar loop does not vectorise: x and y may alias).
-@inline(__always)
-func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
-    var i = r.lowerBound
-    while i + 16 <= r.upperBound {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < r.upperBound { let v = x[i]; y[i] = v < 0 ? 0 : v; i += 1 }
-}
-
-/// d[i] = y[i] > 0 ? g[i] : 0 over r; y = relu(x) is positive exactly where x is, so y alone decides.
-@inline(__always)
-func reluBackward(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
-    var i = r.lowerBound
-    while i + 16 <= r.upperBound {
-        let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-        let s = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(d + i).storeBytes(of: v.replacing(with: 0, where: s .<= 0), as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < r.upperBound { let v = g[i]; d[i] = y[i] > 0 ? v : 0; i += 1 }
-}
 
 /// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh).
 public enum Activation: Equatable {
@@ -41,15 +17,18 @@ public enum Activation: Equatable {
     }
 
     /// y[i] = f(x[i]) over r; x and y may be the same buffer (a convolution applies its epilogue in place this way).
+    /// ReLU, LeakyReLU and Clip run in the C kernels at the machine's SIMD level (`registerEpilogue`): exact
+    /// selections and one multiplication, so every level gives the bits of the scalar definitions
+    /// x < 0 ? 0 : x, x > 0 ? x : alpha·x and Swift.min(Swift.max(x, lo), hi).
     @inline(__always)
     public func forward(_ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+        if let registerEpilogue {
+            dream_apply_epilogue(xp + r.lowerBound, yp + r.lowerBound, Int64(r.count), registerEpilogue)
+            return
+        }
         switch self {
-        case .relu:
-            reluForward(xp, yp, r)
-        case .leakyRelu(let alpha):
-            for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
-        case .clip(let lo, let hi):
-            for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
+        case .relu, .leakyRelu, .clip:
+            preconditionFailure("handled by the C kernels above")
         case .sigmoid:
             for i in r { yp[i] = logistic(xp[i]) }
         case .hardSigmoid(let alpha, let beta):
@@ -70,7 +49,7 @@ public enum Activation: Equatable {
     }
 
     /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
-    /// relu'(0) = 0, leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
+    /// relu'(0) = 0 (read from y: y > 0 exactly where x > 0), leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
     /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).
     public func backward(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
         precondition(dy.count == x.count && y.count == x.count, "activation backward: \(dy.shape) \(x.shape) \(y.shape)")
@@ -82,7 +61,7 @@ public enum Activation: Equatable {
                         parallelRanges(xb.count) { r in
                             switch self {
                             case .relu:
-                                reluBackward(g, yp, d, r)
+                                dream_relu_backward(g + r.lowerBound, yp + r.lowerBound, d + r.lowerBound, Int64(r.count))
                             case .leakyRelu(let alpha):
                                 for i in r { d[i] = xp[i] > 0 ? g[i] : alpha * g[i] }
                             case .clip(let lo, let hi):

@@ -59,14 +59,16 @@ public enum Convolution {
                 weight.withUnsafeBufferPointer { wp in
                     let biasPointer = bias?.storage.pointer
                     let (x, w, y) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                    var epilogueApplied = false
                     switch chosen {
                     case .gemm: gemmForward(g, x: x, weight: w, bias: biasPointer, y: y)
                     case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y)
                     case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y)
-                    case .depthwise3x3: DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .depthwise3x3:
+                        epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     }
                     // For now a separate pass over the output; kernels take it over where they write their output.
-                    if let epilogue {
+                    if let epilogue, !epilogueApplied {
                         let count = g.n * g.m * g.p
                         parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
                     }

@@ -1,3 +1,4 @@
+import CKernels
 import Parallel
 
 // Spatial pooling over NCHW tensors. Every (image, channel) plane is independent, so all kernels parallelise over planes.
@@ -5,6 +6,8 @@ import Parallel
 /// Max pooling (ONNX MaxPool, with dilations and ceil_mode); padding never wins a max.
 /// The forward keeps no argmax: the backward finds each window's winner again from x and y, which is cheaper
 /// than maintaining indices in the forward pass and leaves nothing to store between the passes.
+/// The kernels are in C (CKernels/KernelBodies.h, one compilation per `SIMDLevel`; max and equality are exact, so
+/// every level gives the same bits); this file resolves the window and splits the planes over threads.
 public enum MaxPool {
     /// x [N,C,H,W] -> y [N,C,OH,OW]; a window that covers only padding yields 0 (keeps the network finite).
     public static func forward(_ x: Tensor, window: Window2D) -> Tensor {
@@ -16,27 +19,12 @@ public enum MaxPool {
             guard out.count > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelRanges(planes, work: planes * outH * (w + outW * window.kernelW), minimumWorkPerThread: 1 << 15) { range in
-                    // Max is separable: a column max over the window's rows, written into a -inf padded row, then
-                    // a row max over the window's columns. Both passes are branch-free, contiguous where stride 1.
-                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedWidth)
-                    defer { buffer.deallocate() }
-                    buffer.initialize(repeating: -.infinity, count: g.paddedWidth)
-                    let row = buffer + window.padLeft
-                    for plane in range {
-                        let src = input + plane * h * w
-                        for oh in 0..<outH {
-                            let yRow = dst + (plane * outH + oh) * outW
-                            let rows = g.realRows(oh)
-                            if rows.isEmpty {
-                                yRow.update(repeating: 0, count: outW)
-                                continue
-                            }
-                            row.update(from: src + g.inputRow(oh, rows.lowerBound) * w, count: w)
-                            for ki in rows.dropFirst() { maxInto(row, src + g.inputRow(oh, ki) * w, count: w) }
-                            rowMax(buffer, g, into: yRow)
-                            for ow in g.paddingColumns { yRow[ow] = 0 }
-                        }
+                g.withShape { shape in
+                    let floats = Int(dream_maxpool_forward_scratch_floats(shape))
+                    parallelRanges(planes, work: planes * outH * (w + outW * window.kernelW), minimumWorkPerThread: 1 << 15) { range in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+                        defer { scratch.deallocate() }
+                        dream_maxpool_forward(shape, input, dst, Int64(range.lowerBound), Int64(range.upperBound), scratch)
                     }
                 }
             }
@@ -52,64 +40,21 @@ public enum MaxPool {
         precondition(y.shape == [x.shape[0], x.shape[1], outH, outW] && dy.shape == y.shape,
                      "MaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape) and window \(window)")
         let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
-        let kW = window.kernelW, sW = window.strideW, dW = window.dilationW, padLeft = window.padLeft
         var dx = Tensor(shape: x.shape)
         guard dy.count > 0 else { return dx }
-        // A padded input row split into its sW phases: phase r, slot j holds column j*sW + r - padLeft, NaN where that
-        // is padding (NaN equals nothing, so padding never wins). Tap kj of output ow is then slot ow + q of phase r
-        // with kj*dW = q*sW + r: contiguous in ow, whatever the stride.
-        let phaseLength = (g.paddedWidth - 1) / sW + 1
         dx.withUnsafeMutableBufferPointer { dxp in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeBufferPointer { yp in
                     dy.withUnsafeBufferPointer { gp in
                         let grads = dxp.baseAddress!, input = xp.baseAddress!, outputs = yp.baseAddress!, upstream = gp.baseAddress!
-                        parallelRanges(planes, work: planes * outH * outW * window.kernelH * kW, minimumWorkPerThread: 1 << 15) { range in
-                            // Rows are rounded up to whole vectors: the extra lanes see NaN taps and are never scattered.
-                            let lanes = (outW + 7) / 8 * 8
-                            // The whole plane is split into phases once: each input row serves up to kH output rows.
-                            let rowStride = sW * phaseLength
-                            let phases = UnsafeMutablePointer<Float>.allocate(capacity: h * rowStride + lanes)
-                            let winners = UnsafeMutablePointer<Int32>.allocate(capacity: lanes)
-                            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: lanes)
-                            defer { phases.deallocate(); winners.deallocate(); maxima.deallocate() }
-                            // Slots that hold padding are never written below, so they stay NaN for every plane.
-                            phases.initialize(repeating: .nan, count: h * rowStride + lanes)
-                            maxima.initialize(repeating: .nan, count: lanes)
-                            for plane in range {
-                                let src = input + plane * h * w, dst = grads + plane * h * w
-                                for ih in 0..<h {
-                                    let xRow = src + ih * w, phaseRow = phases + ih * rowStride
-                                    if sW == 1 {
-                                        (phaseRow + padLeft).update(from: xRow, count: w)
-                                    } else {
-                                        for r in 0..<sW {
-                                            let phase = phaseRow + r * phaseLength
-                                            var j = (padLeft - r + sW - 1) / sW, column = j * sW + r - padLeft
-                                            while column < w { phase[j] = xRow[column]; j += 1; column += sW }
-                                        }
-                                    }
-                                }
-                                for oh in 0..<outH {
-                                    let o = (plane * outH + oh) * outW
-                                    let grad = upstream + o
-                                    maxima.update(from: outputs + o, count: outW)
-                                    winners.update(repeating: -1, count: lanes)
-                                    // Taps in reverse scan order, each overwriting earlier hits: the first hit survives.
-                                    for ki in g.realRows(oh).reversed() {
-                                        let ih = g.inputRow(oh, ki)
-                                        let phaseRow = phases + ih * rowStride
-                                        for kj in stride(from: kW - 1, through: 0, by: -1) {
-                                            let t = kj * dW
-                                            let taps = phaseRow + (t % sW) * phaseLength + t / sW
-                                            selectHits(taps, maxima, count: lanes, first: Int32(ih * w + t - padLeft), step: Int32(sW), winners: winners)
-                                        }
-                                    }
-                                    for ow in 0..<outW {
-                                        let i = Int(winners[ow])
-                                        if i >= 0 { dst[i] += grad[ow] }
-                                    }
-                                }
+                        g.withShape { shape in
+                            let floats = Int(dream_maxpool_backward_scratch_floats(shape))
+                            parallelRanges(planes, work: planes * outH * outW * window.kernelH * window.kernelW,
+                                           minimumWorkPerThread: 1 << 15) { range in
+                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+                                defer { scratch.deallocate() }
+                                dream_maxpool_backward(shape, input, outputs, upstream, grads,
+                                                       Int64(range.lowerBound), Int64(range.upperBound), scratch)
                             }
                         }
                     }
@@ -119,77 +64,49 @@ public enum MaxPool {
         return dx
     }
 
-    /// winners[o] = first + o*step wherever taps[o] == best[o]; count is a multiple of 8 (vector selects, no tail).
-    @inline(__always)
-    static func selectHits(_ taps: UnsafePointer<Float>, _ best: UnsafePointer<Float>, count: Int, first: Int32, step: Int32,
-                           winners: UnsafeMutablePointer<Int32>) {
-        var o = 0
-        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* step &+ first
-        while o < count {
-            let v = UnsafeRawPointer(taps + o).loadUnaligned(as: SIMD8<Float>.self)
-            let m = UnsafeRawPointer(best + o).loadUnaligned(as: SIMD8<Float>.self)
-            let current = UnsafeRawPointer(winners + o).loadUnaligned(as: SIMD8<Int32>.self)
-            let candidate = lanes &+ Int32(o) &* step
-            UnsafeMutableRawPointer(winners + o).storeBytes(of: current.replacing(with: candidate, where: v .== m), as: SIMD8<Int32>.self)
-            o += 8
-        }
-    }
-
     /// Window geometry resolved once per call.
     struct Geometry {
         let window: Window2D
         let h: Int, w: Int, outH: Int, outW: Int
         /// Width of the -inf padded row: enough for the last window, including ceil-mode overhang.
         let paddedWidth: Int
-        /// For kernel column kj, the outputs whose tap kj lands inside the input.
-        let realOutputColumns: [Range<Int>]
         /// Outputs whose window holds no input column at all.
-        let paddingColumns: [Int]
+        let paddingColumns: [Int32]
+        /// For each output row, the first kernel row that lands inside the input and how many do.
+        let rowFirst: [Int32], rowCount: [Int32]
 
         init(_ window: Window2D, h: Int, w: Int, outH: Int, outW: Int) {
             self.window = window
             self.h = h; self.w = w; self.outH = outH; self.outW = outW
             let reach = outW == 0 ? 0 : (outW - 1) * window.strideW + window.effectiveKernelW
             paddedWidth = max(window.padLeft + w, reach) + 1
-            realOutputColumns = (0..<window.kernelW).map {
+            let realOutputColumns = (0..<window.kernelW).map {
                 Im2Col.validOutputRange(offset: $0 * window.dilationW - window.padLeft, stride: window.strideW, input: w, output: outW)
             }
-            let columns = realOutputColumns
-            paddingColumns = (0..<outW).filter { ow in !columns.contains { $0.contains(ow) } }
+            paddingColumns = (0..<outW).filter { ow in !realOutputColumns.contains { $0.contains(ow) } }.map { Int32($0) }
+            let rows = (0..<outH).map { AveragePool.taps(window, axisH: true, position: $0, input: h, countIncludePad: false).real }
+            rowFirst = rows.map { Int32($0.lowerBound) }
+            rowCount = rows.map { Int32($0.count) }
         }
 
-        /// Kernel rows of output row oh that land inside the input.
-        @inline(__always)
-        func realRows(_ oh: Int) -> Range<Int> {
-            AveragePool.taps(window, axisH: true, position: oh, input: h, countIncludePad: false).real
-        }
-
-        @inline(__always)
-        func inputRow(_ oh: Int, _ ki: Int) -> Int { oh * window.strideH + ki * window.dilationH - window.padTop }
-    }
-
-    /// a[i] = max(a[i], b[i]); written as a select so that it compiles to a vector max.
-    @inline(__always)
-    static func maxInto(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { let v = b[i], m = a[i]; a[i] = v > m ? v : m }
-    }
-
-    /// y[ow] = max over kj of padded[ow*sW + kj*dW]; padded starts at the left pad.
-    @inline(__always)
-    static func rowMax(_ padded: UnsafePointer<Float>, _ g: Geometry, into y: UnsafeMutablePointer<Float>) {
-        let sW = g.window.strideW, dW = g.window.dilationW, outW = g.outW
-        if sW == 1 {
-            y.update(from: padded, count: outW)
-            for kj in 1..<max(1, g.window.kernelW) { maxInto(y, padded + kj * dW, count: outW) }
-        } else {
-            for ow in 0..<outW { y[ow] = padded[ow * sW] }
-            for kj in 1..<max(1, g.window.kernelW) {
-                let p = padded + kj * dW
-                for ow in 0..<outW { let v = p[ow * sW], m = y[ow]; y[ow] = v > m ? v : m }
+        /// The geometry as the C kernels take it, valid inside `body`.
+        func withShape<R>(_ body: (UnsafePointer<dream_maxpool_shape>) -> R) -> R {
+            rowFirst.withUnsafeBufferPointer { first in
+                rowCount.withUnsafeBufferPointer { count in
+                    paddingColumns.withUnsafeBufferPointer { padding in
+                        var shape = dream_maxpool_shape(
+                            h: Int64(h), w: Int64(w), out_h: Int64(outH), out_w: Int64(outW), kernel_w: Int64(window.kernelW),
+                            stride_h: Int64(window.strideH), stride_w: Int64(window.strideW),
+                            dilation_h: Int64(window.dilationH), dilation_w: Int64(window.dilationW),
+                            pad_top: Int64(window.padTop), pad_left: Int64(window.padLeft), padded_width: Int64(paddedWidth),
+                            row_first: first.baseAddress, row_count: count.baseAddress,
+                            padding_columns: padding.baseAddress, padding_column_count: Int64(padding.count))
+                        return withUnsafePointer(to: &shape) { body($0) }
+                    }
+                }
             }
         }
     }
-
 }
 
 /// Average pooling (ONNX AveragePool, with dilations and ceil_mode).

@@ -1,0 +1,6 @@
+// The kernels of KernelBodies.h for one instruction-set level (see Levels.h); x86-64 only.
+#if defined(__x86_64__)
+#define DREAM_LEVEL_AVX2
+#include "Levels.h"
+#include "KernelBodies.h"
+#endif

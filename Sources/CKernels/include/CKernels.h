@@ -1,0 +1,116 @@
+// Hot kernels compiled several times for different x86-64 instruction sets (SSE2 baseline, AVX2 + FMA, AVX-512),
+// one of which is chosen once at run time from the CPU: the binary runs on any x86-64 and uses what the CPU has.
+// Every entry point here dispatches to the chosen level; see Dispatch.c. Other architectures get the baseline
+// (portable C) versions only.
+#ifndef DREAM_CKERNELS_H
+#define DREAM_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Instruction-set level
+
+/// Levels in increasing order: each one's CPU can run the ones below it.
+typedef enum {
+    DREAM_SIMD_BASELINE = 0,  // SSE2, no FMA: every x86-64 CPU
+    DREAM_SIMD_AVX2 = 1,      // AVX2 + FMA (Haswell, Zen and later)
+    DREAM_SIMD_AVX512 = 2,    // AVX-512 F (Skylake-X, Ice Lake, Zen 4 and later)
+} dream_simd_level;
+
+/// The best level this CPU (and its operating system) supports.
+int dream_simd_detected_level(void);
+
+/// The level the kernels use now: the detected one, lowered by DREAM_SIMD=baseline|avx2|avx512 (read once, at the
+/// first call of any function here), or the one pinned by dream_simd_set_level.
+int dream_simd_current_level(void);
+
+/// Uses `level`, lowered to the detected level if the CPU cannot run it; returns the level now in use.
+/// Not meant to be called while kernels run on other threads (they would finish with the level they started with).
+int dream_simd_set_level(int level);
+
+/// What DREAM_SIMD asked for: -1 when unset, -2 when set to something that is not a level name, else the level
+/// asked for (which may be above the detected one; the kernels then use the detected level).
+int dream_simd_requested_level(void);
+
+// MARK: - Epilogue: an activation applied in registers before a kernel stores its output
+
+typedef enum {
+    DREAM_EPILOGUE_NONE = 0,
+    DREAM_EPILOGUE_RELU = 1,        // x < 0 ? 0 : x
+    DREAM_EPILOGUE_CLIP = 2,        // min(max(x, a), b) with Swift's operand order: NaN passes through
+    DREAM_EPILOGUE_LEAKY_RELU = 3,  // x > 0 ? x : a·x
+} dream_epilogue_kind;
+
+typedef struct {
+    int32_t kind;
+    float a, b;
+} dream_epilogue;
+
+/// y[i] = epilogue(x[i]) for i in 0..<count; x and y may be the same buffer.
+void dream_apply_epilogue(const float *x, float *y, int64_t count, dream_epilogue epilogue);
+
+/// dx[i] = y[i] > 0 ? dy[i] : 0 for i in 0..<count (ReLU backward from its output).
+void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t count);
+
+// MARK: - Depthwise 3x3 convolution (one input channel per group, multiplier 1, stride 1 or 2, dilation 1)
+
+/// Shape of one plane and the window. Plane p of x is x + p·h·w, of y is y + p·out_h·out_w; its channel is p % channels.
+typedef struct {
+    int64_t h, w, out_h, out_w;
+    int64_t stride, pad_top, pad_left;
+    int64_t channels;
+} dream_dw3x3_shape;
+
+/// Floats of scratch each call below needs (one caller thread, one scratch).
+int64_t dream_dw3x3_scratch_floats(const dream_dw3x3_shape *shape);
+
+/// Planes [first, end): y = epilogue(conv(x) + bias); bias may be NULL.
+void dream_dw3x3_forward(const dream_dw3x3_shape *shape, const float *x, const float *weight, const float *bias,
+                         float *y, int64_t first, int64_t end, float *scratch, dream_epilogue epilogue);
+
+/// Planes [first, end): dx = conv_transpose(dy) (every element of those planes written).
+void dream_dw3x3_input_gradient(const dream_dw3x3_shape *shape, const float *dy, const float *weight, float *dx,
+                                int64_t first, int64_t end, float *scratch);
+
+/// Channels [first, end), summed over `images` images: dweight[channel·9 + tap] += Σ dy · x (shifted).
+void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images, const float *dy, const float *x,
+                                 float *dweight, int64_t first, int64_t end, float *scratch);
+
+// MARK: - Max pooling (any window, stride, dilation, padding, ceil mode)
+
+/// The window resolved for one plane. For output row oh the kernel rows [row_first[oh], row_first[oh] + row_count[oh])
+/// land inside the input; its input row for kernel row ki is oh·stride_h + ki·dilation_h - pad_top. Output columns
+/// in padding_columns[0..<padding_column_count] see no input column and are written as 0.
+typedef struct {
+    int64_t h, w, out_h, out_w;
+    int64_t kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+    int64_t padded_width;  // ≥ pad_left + w and ≥ the reach of the last window, + 1
+    const int32_t *row_first, *row_count;
+    const int32_t *padding_columns;
+    int64_t padding_column_count;
+} dream_maxpool_shape;
+
+/// Floats of scratch dream_maxpool_forward needs.
+int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *shape);
+
+/// Planes [first, end): y = max over each window (a window of padding only: 0).
+void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, float *y, int64_t first, int64_t end,
+                           float *scratch);
+
+/// Floats (4-byte units) of scratch dream_maxpool_backward needs.
+int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *shape);
+
+/// Planes [first, end): dx[winner] += dy, where the winner of a window is its first element (in row-major window
+/// order) equal to y. dx must hold zeros (or gradients to add to) in those planes.
+void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
+                            float *dx, int64_t first, int64_t end, float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
