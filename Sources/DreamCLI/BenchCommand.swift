@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
           dream bench --model squeezenet --size 512 --runs 20 --json
           dream bench --dream --size 512    # one DeepDream step at inception_4c_output
           dream bench --model mobilenetv2-shapes --runs 20
-          dream bench --model mobilenetv2-shapes --save-onnx mnv2.onnx   # for other engines
+          dream bench --model squeezenet --save-onnx sq.onnx  # for other engines
 
         --model mobilenetv2-shapes builds MobileNetV2 (width 1.0: depthwise 3x3 \
         Conv, BatchNormalization, Clip, residual Add) in memory with random \
