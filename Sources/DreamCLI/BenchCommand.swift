@@ -51,6 +51,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Layer for --dream (default: the model's classic dream layer).")
     var layer: String?
 
+    @Flag(name: .long, help: "Run every layer on its own: no Conv fused with the BatchNormalization and activation after it (to measure what fusion brings).")
+    var noFusion = false
+
     func validate() throws {
         try OptionCheck.range(size, "--size", 1...8192)
         try OptionCheck.range(runs, "--runs", 1...1000)
@@ -118,6 +121,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
+        model.executor.fusesLayers = !noFusion
         if dream { return try runDream(model) }
         let inputName = try model.inputName
         let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
@@ -128,12 +132,13 @@ struct BenchCommand: ParsableCommand {
         var perOperator: [String: Double] = [:]
         let times = try timings { timed in
             var last = DispatchTime.now().uptimeNanoseconds
-            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, _ in
-                guard profile && timed else { return }
+            // Fused steps are timed as one ("Conv+BatchNormalization+Clip"): their parts never run apart.
+            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: [], onStep: !profile ? nil : { step in
+                guard timed else { return }
                 let now = DispatchTime.now().uptimeNanoseconds
-                perOperator[model.graph.nodes[i].opType, default: 0] += Double(now - last) / 1e6
+                perOperator[step.label, default: 0] += Double(now - last) / 1e6
                 last = now
-            }
+            })
         }
         let breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
             op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
