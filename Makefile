@@ -50,7 +50,7 @@ test: setup-test
 # golden logits and activations, input gradients, ONNX node tests, whole-graph gradients, dreams) runs again under
 # each kernel family this CPU can execute, so that the next CPU does not surprise us. Each run must report the
 # family it asked for (the gradient tests print it), or OpenBLAS silently used another one.
-NUMERIC_TESTS := TensorsTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|ONNXExportTests|DeepDreamTests
+NUMERIC_TESTS := TensorsTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|LayerFusionTests|ONNXExportTests|DeepDreamTests
 KERNEL_FAMILIES := $(shell flags="$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)"; \
 	has() { for f in "$$@"; do echo "$$flags" | grep -qw -- "$$f" || return 1; done; }; \
 	has pni && echo Prescott; has sse4_2 && echo Nehalem; has avx && echo Sandybridge; \

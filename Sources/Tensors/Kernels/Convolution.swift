@@ -60,13 +60,13 @@ public enum Convolution {
                     let biasPointer = bias?.storage.pointer
                     let (x, w, y) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
                     switch chosen {
-                    case .gemm: gemmForward(g, x: x, weight: w, bias: biasPointer, y: y)
-                    case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y)
-                    case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .gemm: gemmForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     case .depthwise3x3: DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y)
                     }
-                    // For now a separate pass over the output; kernels take it over where they write their output.
-                    if let epilogue {
+                    // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
+                    if let epilogue, !kernelsApplyingEpilogue.contains(chosen) {
                         let count = g.n * g.m * g.p
                         parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
                     }
@@ -74,6 +74,9 @@ public enum Convolution {
             }
         }
     }
+
+    /// The kernels that apply `forward`'s epilogue themselves, while the output they just wrote is in cache.
+    static let kernelsApplyingEpilogue: Set<Kernel> = [.gemm, .pointwiseSliced, .depthwiseLoop]
 
     /// dy [N,M,OH,OW] -> dx [N,C,H,W] (if needInputGradient), dWeight [M,C/g,kH,kW] and dBias [M] (if needParameterGradients)
     public static func backward(_ dy: Tensor, x: Tensor, weight: Tensor, window: Window2D, groups: Int,
@@ -154,9 +157,10 @@ public enum Convolution {
         return min(g.outH, max((1 << 18) / max(1, floats), (256 + g.outW - 1) / g.outW, 1))
     }
 
-    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band]
+    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band],
+    /// then epilogue(y) on the band's rows of every channel while they are in cache.
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation? = nil) {
         let band = g.isPointwise ? g.outH : bandRows(g)
         // One scratch band for all images; a pointwise convolution reads the image itself as its columns.
         let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
@@ -183,6 +187,14 @@ public enum Convolution {
                     Gemm.sgemm(transA: false, transB: false, m: g.mg, n: columns, k: g.k, alpha: 1,
                                a: weight + group * g.mg * g.k, lda: g.k, b: cols + group * g.k * ldb, ldb: ldb,
                                beta: bias == nil ? 0 : 1, c: yn + group * g.mg * g.p + first, ldc: g.p)
+                }
+                if let epilogue {
+                    parallelRanges(g.m, work: g.m * columns) { channels in
+                        for channel in channels {
+                            let row = yn + channel * g.p + first
+                            epilogue.forward(UnsafePointer(row), row, 0..<columns)
+                        }
+                    }
                 }
             }
         }
@@ -269,9 +281,10 @@ public enum Convolution {
         }
     }
 
-    /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g)
+    /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g).
+    /// The epilogue goes over each output row once its taps are summed, while the row is in L1.
     static func depthwiseForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation? = nil) {
         let taps = g.window.kernelH * g.window.kernelW, sW = g.window.strideW
         parallelFor(g.n * g.m) { plane in
             let image = plane / g.m, channel = plane % g.m
@@ -291,6 +304,7 @@ public enum Convolution {
                         for ow in columns { out[ow] += t * row[ow * sW] }
                     }
                 }
+                epilogue?.forward(UnsafePointer(out), out, 0..<g.outW)
             }
         }
     }
