@@ -87,4 +87,25 @@ final class FusedKernelTests: XCTestCase {
             FiniteDifference.checkSampled(dx, of: { LocalResponseNorm.forward($0, p) }, at: x, upstream: dy, eps: 1e-2, "\(p)")
         }
     }
+
+    /// A fused step's backward masks dy in place from the saved output: the values of the activation's backward,
+    /// in dy's own storage when nothing else holds it (a backward pass then allocates no extra gradient), and in a
+    /// copy when it is shared.
+    func testBackwardFromOutputEqualsBackwardAndReusesUnsharedStorage() {
+        let x = Tensor(shape: [Self.edgeValues.count], scalars: Self.edgeValues.map { $0.isNaN ? 1 : $0 })
+        for activation in [Activation.relu, .leakyRelu(alpha: 0.1), .leakyRelu(alpha: 0)] {
+            let y = activation.forward(x)
+            let want = activation.backward(Tensor.random(shape: x.shape, seed: 16), x: x, y: y)
+            var dy = Tensor.random(shape: x.shape, seed: 16)
+            let storage = dy.storage.pointer
+            activation.backwardFromOutput(&dy, y: y)
+            XCTAssertEqual(dy.scalars.map(\.bitPattern), want.scalars.map(\.bitPattern), "\(activation)")
+            XCTAssertEqual(dy.storage.pointer, storage, "\(activation): unshared dy is overwritten in place")
+            let held = Tensor.random(shape: x.shape, seed: 16)
+            var shared = held
+            activation.backwardFromOutput(&shared, y: y)
+            XCTAssertEqual(shared.scalars, dy.scalars)
+            XCTAssertEqual(held.scalars, Tensor.random(shape: x.shape, seed: 16).scalars, "a shared gradient is not modified")
+        }
+    }
 }

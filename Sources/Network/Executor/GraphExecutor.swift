@@ -131,11 +131,11 @@ public final class GraphExecutor {
         var grads = seeds
         while let record = tape.records.popLast() {
             let step = record.step
-            let outputGrads = step.outputs.map { $0.isEmpty ? nil : grads[$0] }
+            var outputGrads = step.outputs.map { $0.isEmpty ? nil : grads[$0] }
             if outputGrads.allSatisfy({ $0 == nil }) { continue }
             for name in step.outputs where !tape.wrt.contains(name) { grads[name] = nil }
             let need = step.inputs.map { !$0.isEmpty && tape.requiresGrad.contains($0) }
-            let inputGrads = try step.op.backward(outputGrads, inputs: record.inputs, result: record.result, need: need)
+            let inputGrads = try step.op.backward(consuming: &outputGrads, inputs: record.inputs, result: record.result, need: need)
             for (k, name) in step.inputs.enumerated() where need[k] {
                 guard k < inputGrads.count, let g = inputGrads[k] else { continue }
                 // Taken out of the dictionary first so that the buffer is uniquely owned: add then works in place

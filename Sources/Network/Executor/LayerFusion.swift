@@ -66,14 +66,22 @@ struct FusedConvolutionOperator: GraphOperator {
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        var gradients = outputGradients
+        return try backward(consuming: &gradients, inputs: inputs, result: result, need: need)
+    }
+
+    /// The activation's gradient overwrites dy where the executor hands over the only reference to it, so a backward
+    /// pass through a fused step allocates no more than through the unfused nodes (whose activation writes a new dz
+    /// while dy is alive).
+    func backward(consuming outputGradients: inout [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         let none = [Tensor?](repeating: nil, count: inputs.count)
         guard var dy = outputGradients.first ?? nil else { return none }
+        outputGradients[0] = nil
         if let activation {
             guard Self.differentiableFromOutput(activation), case .float(let y)? = result.outputs.first else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
             }
-            // Relu reads only y; LeakyRelu (alpha >= 0) reads the sign of x, which is the sign of y.
-            dy = activation.backward(dy, x: y, y: y)
+            activation.backwardFromOutput(&dy, y: y)
         }
         let convolutionNeed = folded == nil ? need : [need.first ?? false, false, false]
         let gradients = try convolution.backward([dy], inputs: convolutionInputs(inputs), result: result, need: convolutionNeed)
