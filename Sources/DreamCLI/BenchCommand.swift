@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
     var json = false
 
-    @Flag(name: .long, help: "Also print the time spent per operator type (summed over the timed runs).")
+    @Flag(name: .long, help: "Also print the time spent per operator type (summed over the timed runs); a fused layer counts as one type, e.g. Conv+BatchNormalization+Clip.")
     var profile = false
 
     @Flag(name: .long, help: "Time one DeepDream step instead (forward to the layer, backward to the image, update): dream_step_ms_median.")

@@ -111,8 +111,8 @@ final class FoldedWeights {
         guard weight.rank >= 2, m > 0, bias.map({ $0.count == m }) ?? true,
               [scale, beta, mean, variance].allSatisfy({ $0.count == m }) else { return nil }
         let perChannel = weight.count / m
-        let s = (0..<m).map { Double(scale.scalars[$0]) / (Double(variance.scalars[$0]) + Double(epsilon)).squareRoot() }
-        let w = weight.scalars, b = bias?.scalars, mu = mean.scalars, shift = beta.scalars
+        let w = weight.scalars, b = bias?.scalars, mu = mean.scalars, shift = beta.scalars, gamma = scale.scalars, v = variance.scalars
+        let s = (0..<m).map { Double(gamma[$0]) / (Double(v[$0]) + Double(epsilon)).squareRoot() }
         let foldedWeight = Tensor(shape: weight.shape) { out in
             for channel in 0..<m {
                 for i in (channel * perChannel)..<((channel + 1) * perChannel) { out[i] = Float(Double(w[i]) * s[channel]) }
