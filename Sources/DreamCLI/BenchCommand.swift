@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
     var json = false
 
-    @Flag(name: .long, help: "Also print the time spent per operator type and the slowest layers (over the timed runs).")
+    @Flag(name: .long, help: "Also print the time spent per operator type and the slowest layers (over the timed runs); a fused layer counts as one, e.g. Conv+BatchNormalization+Clip.")
     var profile = false
 
     @Flag(name: .long, help: "Time one DeepDream step instead (forward to the layer, backward to the image, update): dream_step_ms_median.")
@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("save-onnx"), help: ArgumentHelp(
         "Also write the benchmarked graph as ONNX (to time the same model in another engine).", valueName: "file"))
     var saveONNX: String?
+
+    @Flag(name: .long, help: "Run every layer on its own: no Conv fused with the BatchNormalization and activation after it (to measure what fusion brings).")
+    var noFusion = false
 
     func validate() throws {
         try OptionCheck.range(size, "--size", 1...8192)
@@ -133,6 +136,7 @@ struct BenchCommand: ParsableCommand {
             try ONNXExporter.write(model.graph, to: URL(fileURLWithPath: saveONNX))
             Console.status("wrote \(saveONNX)")
         }
+        model.executor.fusesLayers = !noFusion
         if dream { return try runDream(model) }
         let inputName = try model.inputName
         let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
@@ -142,18 +146,21 @@ struct BenchCommand: ParsableCommand {
                                    inputName: inputName, inputShape: x.shape, frozen: [])
         let macs = table.totalMACs
         var perOperator: [String: Double] = [:]
-        var perNode: [Int: Double] = [:]
-        var outputShapes: [Int: [Int]] = [:]
+        var perStep: [[Int]: Double] = [:]
+        var stepLabels: [[Int]: String] = [:]
+        var outputShapes: [[Int]: [Int]] = [:]
         let times = try timings { timed in
             var last = DispatchTime.now().uptimeNanoseconds
-            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: []) { i, values in
-                guard profile && timed else { return }
+            // Fused steps are timed as one ("Conv+BatchNormalization+Clip"): their parts never run apart.
+            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: [], onStep: !profile ? nil : { step in
+                guard timed else { return }
                 let now = DispatchTime.now().uptimeNanoseconds
-                perOperator[model.graph.nodes[i].opType, default: 0] += Double(now - last) / 1e6
-                perNode[i, default: 0] += Double(now - last) / 1e6
-                outputShapes[i] = values.first?.shape
+                perOperator[step.label, default: 0] += Double(now - last) / 1e6
+                perStep[step.nodes, default: 0] += Double(now - last) / 1e6
+                stepLabels[step.nodes] = step.label
+                outputShapes[step.nodes] = step.outputs.first?.shape
                 last = now
-            }
+            })
         }
         var breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
             op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
@@ -162,12 +169,14 @@ struct BenchCommand: ParsableCommand {
             // The slowest layers, with the rate of those that multiply (what a kernel change would be judged by).
             let macsByNode = Dictionary(table.rows.map { ($0.index, $0.macs) }, uniquingKeysWith: +)
             breakdown.append("slowest layers:")
-            for (i, ms) in perNode.sorted(by: { $0.value > $1.value }).prefix(12) {
-                let node = model.graph.nodes[i]
+            for (nodes, ms) in perStep.sorted(by: { $0.value > $1.value }).prefix(12) {
+                let node = model.graph.nodes[nodes[0]]
                 let perRun = ms / Double(runs)
-                let shape = outputShapes[i].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
-                var line = String(format: "  %8.2f ms  ", perRun) + TerminalText.escaped(node.name) + "  " + node.opType + " " + shape
-                if let macs = macsByNode[i], macs > 0 { line += String(format: "  %.1f GFLOP/s", 2 * Double(macs) / 1e9 / (perRun / 1000)) }
+                let shape = outputShapes[nodes].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
+                var line = String(format: "  %8.2f ms  ", perRun) + TerminalText.escaped(node.name) + "  "
+                    + (stepLabels[nodes] ?? node.opType) + " " + shape
+                let macs = nodes.reduce(0) { $0 + (macsByNode[$1] ?? 0) }
+                if macs > 0 { line += String(format: "  %.1f GFLOP/s", 2 * Double(macs) / 1e9 / (perRun / 1000)) }
                 breakdown.append(line)
             }
         }

@@ -12,6 +12,8 @@ public enum ExecutionError: Error, CustomStringConvertible, LocalizedError, Equa
     case notDifferentiable(node: String, op: String)
     /// A backward pass found no record of what its forward saved: a bug in the engine, reported rather than ignored.
     case missingSavedValue(node: String, op: String)
+    /// A gradient was seeded on a value that a fused step computed inside itself.
+    case fusedValue(name: String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,8 @@ public enum ExecutionError: Error, CustomStringConvertible, LocalizedError, Equa
             return "node '\(node)' (\(op)) has no gradient"
         case let .missingSavedValue(node, op):
             return "node '\(node)' (\(op)): the backward pass is missing what the forward pass saved (an engine bug)"
+        case let .fusedValue(name):
+            return "the value '\(name)' was fused into the layer after it in this forward pass; request it as an output to put a gradient on it"
         }
     }
 

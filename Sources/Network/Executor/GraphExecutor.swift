@@ -8,6 +8,11 @@ public final class GraphExecutor {
     let operators: [GraphOperator]
     /// Value name -> index of the node that produces it.
     public let producer: [String: Int]
+    /// Whether forward passes fuse a convolution with the BatchNormalization and activation after it where that
+    /// is invisible to the caller (see `plan`). Off: every node runs on its own (tests compare the two).
+    public var fusesLayers = true
+    /// BatchNormalizations folded into their convolutions' weights, computed on first use.
+    let foldedWeights = FoldedWeights()
 
     public init(graph: Graph) throws {
         self.graph = graph
@@ -40,37 +45,41 @@ public final class GraphExecutor {
     }
 
     /// Forward pass that also records what a backward pass to `wrt` (graph inputs and/or parameter names) needs.
-    /// `observe` sees every node's outputs as they are computed (for shape tables and feature dumps).
+    /// `observe` sees every node's outputs as they are computed (for shape tables and feature dumps); a pass with an
+    /// observer runs every node on its own, so that it sees every value. `onStep` sees each step of the pass as it
+    /// runs, fused steps as one (`ExecutedStep`: which nodes, "Conv+Relu"), without changing what runs.
     public func forward(_ feeds: [String: Value], outputs: [String], recordingFor wrt: Set<String>,
-                        observe: ((Int, [Value]) -> Void)? = nil) throws -> ForwardTape {
+                        observe: ((Int, [Value]) -> Void)? = nil, onStep: ((ExecutedStep) -> Void)? = nil) throws -> ForwardTape {
         let order = try nodesNeeded(for: outputs, feeds: Set(feeds.keys))
         // Values on a path from something we differentiate with respect to.
         var requiresGrad = wrt
-        var recorded = Set<Int>()
         if !wrt.isEmpty {
             for i in order where graph.nodes[i].inputs.contains(where: { requiresGrad.contains($0) }) {
-                recorded.insert(i)
                 requiresGrad.formUnion(graph.nodes[i].outputs.filter { !$0.isEmpty })
             }
         }
+        let keep = Set(outputs)
+        let steps = plan(order: order, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad,
+                         fuse: fusesLayers && observe == nil)
         // Remaining uses of each value, so that it can be dropped after its last consumer.
         var uses: [String: Int] = [:]
-        for i in order { for input in graph.nodes[i].inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
-        let keep = Set(outputs)
+        for step in steps { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
 
         var values: [String: Value] = feeds
         var records: [ForwardTape.Record] = []
+        var fusedAway = Set<String>()
         // Elements held at once by computed values: refused beyond half the machine's memory, with what helps.
         var live = 0
-        for i in order {
-            let node = graph.nodes[i]
-            let inputs: [Value?] = try node.inputs.map { name in
+        for step in steps {
+            let node = graph.nodes[step.nodes.last!]
+            for i in step.nodes.dropLast() { fusedAway.formUnion(graph.nodes[i].outputs) }
+            let inputs: [Value?] = try step.inputs.map { name in
                 if name.isEmpty { return nil }
                 if let v = values[name] ?? graph.initializers[name] { return v }
                 throw ExecutionError.missingFeed(name: name)
             }
-            let result = try operators[i].forward(inputs)
-            for (name, value) in zip(node.outputs, result.outputs) where !name.isEmpty {
+            let result = try step.op.forward(inputs)
+            for (name, value) in zip(step.outputs, result.outputs) where !name.isEmpty {
                 values[name] = value
                 live += checkedElementCount(value.shape) ?? 0
             }
@@ -78,28 +87,28 @@ public final class GraphExecutor {
                 throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail:
                     "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than a quarter of this machine's memory; use a smaller input (--size, --tile)")
             }
-            observe?(i, result.outputs)
-            if recorded.contains(i) {
-                let needs = operators[i].backwardNeeds
-                records.append(.init(node: i,
+            observe?(step.nodes[0], result.outputs)
+            onStep?(ExecutedStep(nodes: step.nodes, label: label(step.nodes), outputs: result.outputs))
+            if step.inputs.contains(where: { requiresGrad.contains($0) }) {
+                let needs = step.op.backwardNeeds
+                records.append(.init(step: step,
                                      inputs: needs.contains(.inputs) ? inputs : inputs.map { _ in nil },
-                                     result: needs.contains(.outputs) ? result : ForwardResult(outputs: [], saved: result.saved),
-                                     outputShapes: result.outputs.map(\.shape)))
+                                     result: needs.contains(.outputs) ? result : ForwardResult(outputs: [], saved: result.saved)))
             }
-            for input in node.inputs where !input.isEmpty {
+            for input in step.inputs where !input.isEmpty {
                 uses[input]! -= 1
                 if uses[input] == 0 && !keep.contains(input) && feeds[input] == nil, let freed = values.removeValue(forKey: input) {
                     live -= checkedElementCount(freed.shape) ?? 0
                 }
             }
             // Outputs nobody consumes and nobody asked for (e.g. Dropout's mask) are dropped at once.
-            for name in node.outputs where !name.isEmpty && uses[name] == nil && !keep.contains(name) {
+            for name in step.outputs where !name.isEmpty && uses[name] == nil && !keep.contains(name) {
                 if let freed = values.removeValue(forKey: name) { live -= checkedElementCount(freed.shape) ?? 0 }
             }
         }
         var result: [String: Value] = [:]
         for name in outputs { result[name] = values[name] ?? feeds[name] ?? graph.initializers[name] }
-        return ForwardTape(values: result, records: records, wrt: wrt, requiresGrad: requiresGrad)
+        return ForwardTape(values: result, records: records, wrt: wrt, requiresGrad: requiresGrad, fusedAway: fusedAway)
     }
 
     /// Shapes of every value computed on the way to the graph outputs, by value name.
@@ -115,15 +124,19 @@ public final class GraphExecutor {
     /// Backward pass: `seeds` are gradients on forward values (same shapes); returns gradients for every name in
     /// `tape.wrt` that the seeds reach. Records are released as the pass goes back.
     public func backward(_ tape: inout ForwardTape, seeds: [String: Tensor]) throws -> [String: Tensor] {
+        // A value computed inside a fused step never existed: a gradient on it could reach nothing.
+        if let name = seeds.keys.sorted().first(where: { tape.fusedAway.contains($0) }) {
+            throw ExecutionError.fusedValue(name: name)
+        }
         var grads = seeds
         while let record = tape.records.popLast() {
-            let node = graph.nodes[record.node]
-            let outputGrads = node.outputs.map { $0.isEmpty ? nil : grads[$0] }
+            let step = record.step
+            var outputGrads = step.outputs.map { $0.isEmpty ? nil : grads[$0] }
             if outputGrads.allSatisfy({ $0 == nil }) { continue }
-            for name in node.outputs where !tape.wrt.contains(name) { grads[name] = nil }
-            let need = node.inputs.map { !$0.isEmpty && tape.requiresGrad.contains($0) }
-            let inputGrads = try operators[record.node].backward(outputGrads, inputs: record.inputs, result: record.result, need: need)
-            for (k, name) in node.inputs.enumerated() where need[k] {
+            for name in step.outputs where !tape.wrt.contains(name) { grads[name] = nil }
+            let need = step.inputs.map { !$0.isEmpty && tape.requiresGrad.contains($0) }
+            let inputGrads = try step.op.backward(consuming: &outputGrads, inputs: record.inputs, result: record.result, need: need)
+            for (k, name) in step.inputs.enumerated() where need[k] {
                 guard k < inputGrads.count, let g = inputGrads[k] else { continue }
                 // Taken out of the dictionary first so that the buffer is uniquely owned: add then works in place
                 // instead of copying it (copy-on-write).
@@ -142,14 +155,15 @@ public final class GraphExecutor {
 /// What a forward pass keeps for the backward pass.
 public struct ForwardTape {
     struct Record {
-        let node: Int
+        let step: ExecutionStep
         let inputs: [Value?]
         let result: ForwardResult
-        let outputShapes: [[Int]]
     }
     /// The requested outputs.
     public var values: [String: Value]
     var records: [Record]
     public let wrt: Set<String>
     let requiresGrad: Set<String>
+    /// Values computed inside fused steps, which were never materialised.
+    let fusedAway: Set<String>
 }

@@ -50,6 +50,10 @@ protocol GraphOperator {
     /// Vector-Jacobian product: gradients for the inputs marked in `need` (nil elsewhere) from the outputs' gradients.
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?]
     var backwardNeeds: BackwardNeeds { get }
+    /// `backward`, free to reuse the storage of the output gradients it takes out of `outputGradients` (the executor
+    /// passes gradients that only it holds; a tensor still shared elsewhere is copied on write, as always).
+    /// Default: `backward`.
+    func backward(consuming outputGradients: inout [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?]
 
     /// Whether an initializer at input `index` is a trainable parameter (a weight, bias or scale) rather than
     /// configuration (Clip's bounds, a shape, pads, a dropout ratio) or statistics (BatchNormalization's mean and
@@ -67,6 +71,9 @@ protocol GraphOperator {
 
 extension GraphOperator {
     var backwardNeeds: BackwardNeeds { [.inputs, .outputs] }
+    func backward(consuming outputGradients: inout [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        try backward(outputGradients, inputs: inputs, result: result, need: need)
+    }
     func isParameterInput(_ index: Int) -> Bool { true }
     func multiplyAccumulates(inputShapes: [[Int]?], outputShapes: [[Int]?]) -> Int { 0 }
     var isActivation: Bool { false }

@@ -40,6 +40,19 @@ struct ActivationOperator: GraphOperator {
         return .clip(min: lo, max: hi)
     }
 
+    /// The activation when its bounds are known before the run: always, except for a Clip whose bounds are inputs,
+    /// which `constant` must then supply (nil: not constant, e.g. fed or computed). For fusing it into a convolution.
+    func fixedActivation(_ constant: (String) -> Value?) -> Activation? {
+        if let activation { return activation }
+        var bounds: [Value?] = [nil]
+        for name in node.inputs.dropFirst() {
+            if name.isEmpty { bounds.append(nil); continue }
+            guard let value = constant(name) else { return nil }
+            bounds.append(value)
+        }
+        return try? resolved(bounds)
+    }
+
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         ForwardResult(try resolved(inputs).forward(try inputs.float(0, node.opType)))
     }

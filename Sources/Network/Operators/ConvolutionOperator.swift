@@ -53,10 +53,13 @@ struct ConvolutionOperator: GraphOperator {
         return (x, w, window)
     }
 
-    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+    func forward(_ inputs: [Value?]) throws -> ForwardResult { try forward(inputs, epilogue: nil) }
+
+    /// Y = epilogue(conv(X) + B): a fused step (`LayerFusion`) applies its activation where the kernel writes Y.
+    func forward(_ inputs: [Value?], epilogue: Activation?) throws -> ForwardResult {
         let (x, w, window) = try prepared(inputs)
         let bias = try inputs.optionalFloat(2, "Conv")
-        let y = Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups)
+        let y = Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups, epilogue: epilogue)
         return ForwardResult(restoringRank(y, like: try inputs.float(0, "Conv").shape))
     }
 

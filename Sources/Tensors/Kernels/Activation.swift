@@ -48,6 +48,32 @@ public enum Activation: Equatable {
         }
     }
 
+    /// dy *= f'(x) in place, with f'(x) read from y = f(x): relu, and leakyRelu with alpha >= 0 (y > 0 exactly where
+    /// x > 0). The same values as `backward(dy, x: y, y: y)`, without a new tensor when dy's storage is not shared.
+    public func backwardFromOutput(_ dy: inout Tensor, y: Tensor) {
+        precondition(dy.count == y.count, "activation backward: \(dy.shape) vs \(y.shape)")
+        switch self {
+        case .relu: break
+        case .leakyRelu(let alpha): precondition(alpha >= 0, "leakyRelu with alpha < 0 is not differentiable from its output")
+        default: preconditionFailure("\(self) is not differentiable from its output")
+        }
+        y.withUnsafeBufferPointer { yb in
+            dy.withUnsafeMutableBufferPointer { db in
+                let yp = yb.baseAddress!, d = db.baseAddress!
+                parallelRanges(db.count) { r in
+                    switch self {
+                    case .relu:
+                        dream_relu_backward(d + r.lowerBound, yp + r.lowerBound, d + r.lowerBound, Int64(r.count))
+                    case .leakyRelu(let alpha):
+                        for i in r { d[i] = yp[i] > 0 ? d[i] : alpha * d[i] }
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+    }
+
     /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
     /// relu'(0) = 0 (read from y: y > 0 exactly where x > 0), leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
     /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).

@@ -61,13 +61,19 @@ public enum Convolution {
                     let (x, w, y) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
                     var epilogueApplied = false
                     switch chosen {
-                    case .gemm: gemmForward(g, x: x, weight: w, bias: biasPointer, y: y)
-                    case .pointwiseSliced: PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y)
-                    case .depthwiseLoop: depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y)
+                    case .gemm:
+                        gemmForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                        epilogueApplied = true
+                    case .pointwiseSliced:
+                        PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                        epilogueApplied = true
+                    case .depthwiseLoop:
+                        depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                        epilogueApplied = true
                     case .depthwise3x3:
                         epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     }
-                    // For now a separate pass over the output; kernels take it over where they write their output.
+                    // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
                     if let epilogue, !epilogueApplied {
                         let count = g.n * g.m * g.p
                         parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
@@ -156,9 +162,10 @@ public enum Convolution {
         return min(g.outH, max((1 << 18) / max(1, floats), (256 + g.outW - 1) / g.outW, 1))
     }
 
-    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band]
+    /// x [N,C,H,W] -> y [N,M,OH,OW]: per image, band of output rows and group, y_g [M/g, band] = W_g [M/g, K] * cols_g [K, band],
+    /// then epilogue(y) on the band's rows of every channel while they are in cache.
     static func gemmForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation? = nil) {
         let band = g.isPointwise ? g.outH : bandRows(g)
         // One scratch band for all images; a pointwise convolution reads the image itself as its columns.
         let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
@@ -185,6 +192,14 @@ public enum Convolution {
                     Gemm.sgemm(transA: false, transB: false, m: g.mg, n: columns, k: g.k, alpha: 1,
                                a: weight + group * g.mg * g.k, lda: g.k, b: cols + group * g.k * ldb, ldb: ldb,
                                beta: bias == nil ? 0 : 1, c: yn + group * g.mg * g.p + first, ldc: g.p)
+                }
+                if let epilogue {
+                    parallelRanges(g.m, work: g.m * columns) { channels in
+                        for channel in channels {
+                            let row = yn + channel * g.p + first
+                            epilogue.forward(UnsafePointer(row), row, 0..<columns)
+                        }
+                    }
                 }
             }
         }
@@ -271,9 +286,10 @@ public enum Convolution {
         }
     }
 
-    /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g)
+    /// x [N,C,H,W], weight [M,1,kH,kW] -> y [N,M,OH,OW]; output channel m reads input channel m / (M/g).
+    /// The epilogue goes over each output row once its taps are summed, while the row is in L1.
     static func depthwiseForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation? = nil) {
         let taps = g.window.kernelH * g.window.kernelW, sW = g.window.strideW
         parallelFor(g.n * g.m) { plane in
             let image = plane / g.m, channel = plane % g.m
@@ -293,6 +309,7 @@ public enum Convolution {
                         for ow in columns { out[ow] += t * row[ow * sW] }
                     }
                 }
+                epilogue?.forward(UnsafePointer(out), out, 0..<g.outW)
             }
         }
     }

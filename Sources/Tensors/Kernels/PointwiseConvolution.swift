@@ -42,23 +42,38 @@ enum PointwiseConvolution {
     /// Whether to slice the columns (positions) rather than the output channels.
     static func slicesColumns(_ g: Convolution.Geometry) -> Bool { g.p >= g.m }
 
-    /// x [N,C,H,W], weight [M,C,1,1], bias [M]? -> y [N,M,H,W]
+    /// x [N,C,H,W], weight [M,C,1,1], bias [M]? -> y [N,M,H,W] = epilogue(W x + bias); each thread applies the
+    /// epilogue to the slice it has just computed, while it is in that core's cache.
     static func forward(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation? = nil) {
         for image in 0..<g.n {
             let xn = x + image * g.c * g.p, yn = y + image * g.m * g.p
-            if g.c == 0 { for channel in 0..<g.m { (yn + channel * g.p).update(repeating: bias?[channel] ?? 0, count: g.p) }; continue }
+            if g.c == 0 {
+                for channel in 0..<g.m {
+                    let row = yn + channel * g.p
+                    row.update(repeating: bias?[channel] ?? 0, count: g.p)
+                    epilogue?.forward(UnsafePointer(row), row, 0..<g.p)
+                }
+                continue
+            }
             if slicesColumns(g) {
                 sliced(g.p, quantum: 16) { columns in
                     if let bias { for channel in 0..<g.m { (yn + channel * g.p + columns.lowerBound).update(repeating: bias[channel], count: columns.count) } }
                     gemm(transA: false, transB: false, m: g.m, n: columns.count, k: g.c, a: weight, lda: g.c,
                          b: xn + columns.lowerBound, ldb: g.p, beta: bias == nil ? 0 : 1, c: yn + columns.lowerBound, ldc: g.p)
+                    if let epilogue {
+                        for channel in 0..<g.m { let row = yn + channel * g.p; epilogue.forward(UnsafePointer(row), row, columns) }
+                    }
                 }
             } else {
                 sliced(g.m, quantum: 4) { channels in
                     if let bias { for channel in channels { (yn + channel * g.p).update(repeating: bias[channel], count: g.p) } }
                     gemm(transA: false, transB: false, m: channels.count, n: g.p, k: g.c, a: weight + channels.lowerBound * g.c, lda: g.c,
                          b: xn, ldb: g.p, beta: bias == nil ? 0 : 1, c: yn + channels.lowerBound * g.p, ldc: g.p)
+                    if let epilogue {
+                        let rows = yn + channels.lowerBound * g.p
+                        epilogue.forward(UnsafePointer(rows), rows, 0..<(channels.count * g.p))
+                    }
                 }
             }
         }

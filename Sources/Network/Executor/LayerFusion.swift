@@ -1,0 +1,210 @@
+import Foundation
+import Tensors
+
+/// One step of a forward pass: a single node, or a convolution with the nodes that only post-process its output
+/// fused into it (Conv → BatchNormalization → Relu / LeakyRelu / Clip, any prefix of that chain after the Conv).
+struct ExecutionStep {
+    /// Graph node indices the step computes, the convolution first.
+    let nodes: [Int]
+    /// Values it reads (the first node's inputs) and writes (the last node's outputs).
+    let inputs: [String]
+    let outputs: [String]
+    let op: GraphOperator
+}
+
+/// What a step observer sees after each step of a forward pass (see `GraphExecutor.forward(…, onStep:)`).
+public struct ExecutedStep {
+    /// The graph nodes the step computed, in graph order (one, or a convolution and the nodes fused into it).
+    public let nodes: [Int]
+    /// The nodes' operator types joined by "+" ("Conv", "Conv+BatchNormalization+Clip").
+    public let label: String
+    /// The outputs of the step's last node; the values inside a fused step never exist.
+    public let outputs: [Value]
+}
+
+/// A convolution with a folded BatchNormalization and/or an activation applied where the kernel writes its output.
+///
+/// Forward: y = act(conv(x, W') + b') with W' = W·s, b' = (b − mean)·s + beta, s = scale / sqrt(var + eps) when a
+/// BatchNormalization is folded (W, b otherwise).
+///
+/// Backward: the activation's derivative is taken from the saved output y, so the pre-activation is never kept
+/// (a backward pass holds no more memory than the unfused graph, which keeps y for the next layer anyway). That is
+/// exact only where y decides the subgradient the unfused operator takes from x:
+/// - Relu: y > 0 exactly where x > 0 (relu'(0) = 0 either way; NaN passes the gradient both ways).
+/// - LeakyRelu with alpha >= 0: y > 0 exactly where x > 0; elsewhere both give alpha·dy.
+/// - Clip is not fused into a step a backward pass goes through: y == min holds both for x == min, where PyTorch's
+///   subgradient passes dy, and for x < min, where it is 0 (likewise at max), and y alone cannot tell them apart.
+///   Keeping the pre-activation instead would cost the memory the fusion is meant to save, for a pass over memory
+///   the forward then still makes; so a recorded Clip stays its own step and the planner fuses Clip only into
+///   convolutions that no gradient flows through.
+/// A folded BatchNormalization differentiates through W' (dx = convᵀ(W', dy)); the planner folds only when no
+/// parameter of the convolution or the normalisation is differentiated in the run.
+struct FusedConvolutionOperator: GraphOperator {
+    let convolution: ConvolutionOperator
+    let folded: (weight: Tensor, bias: Tensor)?
+    let activation: Activation?
+
+    /// Whether the activation's backward can be computed from y alone (see above).
+    static func differentiableFromOutput(_ activation: Activation) -> Bool {
+        switch activation {
+        case .relu: return true
+        case .leakyRelu(let alpha): return alpha >= 0
+        default: return false
+        }
+    }
+
+    var backwardNeeds: BackwardNeeds { activation == nil ? .inputs : [.inputs, .outputs] }
+
+    /// The convolution's inputs with the folded weight and bias in place of the file's.
+    private func convolutionInputs(_ inputs: [Value?]) -> [Value?] {
+        guard let folded else { return inputs }
+        return [inputs.first ?? nil, .float(folded.weight), .float(folded.bias)]
+    }
+
+    func forward(_ inputs: [Value?]) throws -> ForwardResult {
+        try convolution.forward(convolutionInputs(inputs), epilogue: activation)
+    }
+
+    func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        var gradients = outputGradients
+        return try backward(consuming: &gradients, inputs: inputs, result: result, need: need)
+    }
+
+    /// The activation's gradient overwrites dy where the executor hands over the only reference to it, so a backward
+    /// pass through a fused step allocates no more than through the unfused nodes (whose activation writes a new dz
+    /// while dy is alive).
+    func backward(consuming outputGradients: inout [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
+        let none = [Tensor?](repeating: nil, count: inputs.count)
+        guard var dy = outputGradients.first ?? nil else { return none }
+        outputGradients[0] = nil
+        if let activation {
+            guard Self.differentiableFromOutput(activation), case .float(let y)? = result.outputs.first else {
+                throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
+            }
+            activation.backwardFromOutput(&dy, y: y)
+        }
+        let convolutionNeed = folded == nil ? need : [need.first ?? false, false, false]
+        let gradients = try convolution.backward([dy], inputs: convolutionInputs(inputs), result: result, need: convolutionNeed)
+        return folded == nil ? gradients : [gradients.first ?? nil] + none.dropFirst()
+    }
+}
+
+/// BatchNormalization folded into the convolution before it, computed once per executor and node.
+final class FoldedWeights {
+    private let lock = NSLock()
+    private var cache: [Int: (weight: Tensor, bias: Tensor)] = [:]
+
+    /// The folded weight and bias of convolution node `conv` followed by normalisation node `norm`.
+    func get(_ conv: Int, make: () -> (weight: Tensor, bias: Tensor)?) -> (weight: Tensor, bias: Tensor)? {
+        lock.lock(); defer { lock.unlock() }
+        if let cached = cache[conv] { return cached }
+        guard let made = make() else { return nil }
+        cache[conv] = made
+        return made
+    }
+
+    /// W' [M,...] = W·s, b' = (b − mean)·s + beta with s = scale / sqrt(var + eps), per output channel m; in Double,
+    /// rounded once to Float. Nil when the shapes do not fit (the unfused operators then report the problem).
+    static func fold(weight: Tensor, bias: Tensor?, scale: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                     epsilon: Float) -> (weight: Tensor, bias: Tensor)? {
+        let m = weight.shape.first ?? 0
+        guard weight.rank >= 2, m > 0, bias.map({ $0.count == m }) ?? true,
+              [scale, beta, mean, variance].allSatisfy({ $0.count == m }) else { return nil }
+        let perChannel = weight.count / m
+        let w = weight.scalars, b = bias?.scalars, mu = mean.scalars, shift = beta.scalars, gamma = scale.scalars, v = variance.scalars
+        let s = (0..<m).map { Double(gamma[$0]) / (Double(v[$0]) + Double(epsilon)).squareRoot() }
+        let foldedWeight = Tensor(shape: weight.shape) { out in
+            for channel in 0..<m {
+                for i in (channel * perChannel)..<((channel + 1) * perChannel) { out[i] = Float(Double(w[i]) * s[channel]) }
+            }
+        }
+        let foldedBias = Tensor(shape: [m], scalars: (0..<m).map { channel in
+            Float((Double(b?[channel] ?? 0) - Double(mu[channel])) * s[channel] + Double(shift[channel]))
+        })
+        return (foldedWeight, foldedBias)
+    }
+}
+
+extension GraphExecutor {
+    /// The steps of a forward pass over the nodes `order` (graph order). With `fuse`, a Conv absorbs the nodes that
+    /// only post-process its output, where that changes nothing a caller can see:
+    /// - each absorbed intermediate value has exactly one consumer (the next node of the chain), is not requested,
+    ///   not fed, and not differentiated with respect to (`wrt`);
+    /// - BatchNormalization (inference form) is folded only when its scale, bias, mean and variance and the Conv's
+    ///   weight and bias are the file's initializers (not fed) and none of them is differentiated in this run;
+    /// - Relu, LeakyRelu and Clip with bounds known before the run; where a backward pass goes through the step
+    ///   (`requiresGrad` reaches the Conv), only activations differentiable from their output (Relu, LeakyRelu with
+    ///   alpha >= 0; see `FusedConvolutionOperator`).
+    /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
+    func plan(order: [Int], keep: Set<String>, feeds: [String: Value], wrt: Set<String>, requiresGrad: Set<String>,
+              fuse: Bool) -> [ExecutionStep] {
+        func single(_ i: Int) -> ExecutionStep {
+            ExecutionStep(nodes: [i], inputs: graph.nodes[i].inputs, outputs: graph.nodes[i].outputs, op: operators[i])
+        }
+        guard fuse else { return order.map(single) }
+        var consumers: [String: [Int]] = [:]
+        for i in order { for input in graph.nodes[i].inputs where !input.isEmpty { consumers[input, default: []].append(i) } }
+        /// The only consumer of `value`, if fusing it away is invisible to the caller.
+        func soleConsumer(_ value: String) -> Int? {
+            guard !keep.contains(value), !wrt.contains(value), feeds[value] == nil,
+                  let users = consumers[value], users.count == 1, graph.nodes[users[0]].inputs.first == value,
+                  graph.nodes[users[0]].outputs.count == 1, !graph.nodes[users[0]].outputs[0].isEmpty else { return nil }
+            return users[0]
+        }
+        /// A value known before the run: an initializer that is not fed, or a Constant node's value.
+        func constant(_ name: String) -> Value? {
+            if feeds[name] != nil { return nil }
+            if let value = graph.initializers[name] { return value }
+            if let p = producer[name], let c = operators[p] as? ConstantOperator { return c.value }
+            return nil
+        }
+        /// A parameter the fold may bake in: the file's own float tensor, not fed and not differentiated.
+        func frozen(_ name: String) -> Tensor? {
+            guard !name.isEmpty, feeds[name] == nil, !requiresGrad.contains(name) else { return nil }
+            return graph.initializers[name]?.floatTensor
+        }
+
+        var absorbed = Set<Int>()
+        var steps: [ExecutionStep] = []
+        for i in order where !absorbed.contains(i) {
+            let node = graph.nodes[i]
+            guard let conv = operators[i] as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
+                steps.append(single(i)); continue
+            }
+            let recorded = node.inputs.contains { requiresGrad.contains($0) }
+            var chain = [i], value = node.outputs[0]
+            var folded: (weight: Tensor, bias: Tensor)?
+            if let j = soleConsumer(value), let norm = operators[j] as? BatchNormOperator {
+                let n = graph.nodes[j]
+                let bias = node.inputs.count > 2 && !node.inputs[2].isEmpty ? node.inputs[2] : nil
+                let stats = n.inputs.dropFirst().compactMap(frozen)
+                if n.inputs.count == 5, stats.count == 4, let w = frozen(node.inputs[1]), bias.map({ frozen($0) != nil }) ?? true {
+                    folded = foldedWeights.get(i) {
+                        FoldedWeights.fold(weight: w, bias: bias.flatMap(frozen), scale: stats[0], beta: stats[1],
+                                           mean: stats[2], variance: stats[3], epsilon: norm.epsilon)
+                    }
+                    if folded != nil { chain.append(j); value = n.outputs[0] }
+                }
+            }
+            var activation: Activation?
+            if let j = soleConsumer(value), let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
+                let kind: Bool
+                switch a {
+                case .relu, .leakyRelu, .clip: kind = true
+                default: kind = false
+                }
+                if kind && (!recorded || FusedConvolutionOperator.differentiableFromOutput(a)) {
+                    activation = a; chain.append(j); value = graph.nodes[j].outputs[0]
+                }
+            }
+            if chain.count == 1 { steps.append(single(i)); continue }
+            absorbed.formUnion(chain)
+            steps.append(ExecutionStep(nodes: chain, inputs: node.inputs, outputs: graph.nodes[chain.last!].outputs,
+                                       op: FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation)))
+        }
+        return steps
+    }
+
+    /// "Conv+BatchNormalization+Clip" for a step's nodes.
+    func label(_ nodes: [Int]) -> String { nodes.map { graph.nodes[$0].opType }.joined(separator: "+") }
+}
