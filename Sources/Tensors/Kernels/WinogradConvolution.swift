@@ -320,25 +320,38 @@ enum WinogradConvolution {
 
     // MARK: - Driver
 
-    /// Runs the correlation `p` with transformed weights u: whole blocks per thread when there are enough of them,
-    /// otherwise each block's three phases split over the threads.
-    static func run(_ p: Problem, x: UnsafePointer<Float>, u: UnsafePointer<Float>, transposedU: Bool,
+    /// Runs the correlation `p` of kernel `weight` [M,C,3,3] (`flipped` and transposed for the data gradient): the
+    /// weight transform, then whole blocks per thread when they split evenly enough, otherwise each block's three
+    /// phases split over the threads (one sync per phase). All scratch (U, and V, Mo and the row buffers of each
+    /// worker) is one buffer from the pool, as the im2col path's is, so that the pool keeps one size per call.
+    static func run(_ p: Problem, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, flipped: Bool,
                     bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>) {
         let rpb = rowsPerBlock(p)
         let blocksPerImage = (p.tilesH + rpb - 1) / rpb, blocks = p.n * blocksPerImage
         let sharedFloats = Scratch.sharedFloats(p, rowsPerBlock: rpb), privateFloats = Scratch.privateFloats(p, rowsPerBlock: rpb)
         let threads = Threading.threadCount
+        // Whole blocks per thread when that keeps the threads at least 80 % busy (2 blocks on 2 threads: yes, 3: no).
+        let rounds = (blocks + threads - 1) / threads
+        let wholeBlocks = threads == 1 || 5 * blocks >= 4 * rounds * threads
+        let workers = max(1, min(threads, wholeBlocks ? blocks : threads))
+        let uFloats = p.variant.positions * p.inputs * p.outputs
+        let buffer = ScratchPool.take(uFloats + (wholeBlocks ? workers : 1) * sharedFloats + workers * privateFloats)
+        defer { ScratchPool.give(buffer) }
+        let u = buffer.pointer, sharedBase = u + uFloats
+        let privateBase = sharedBase + (wholeBlocks ? workers : 1) * sharedFloats
+        // The forward kernel is [outputs][inputs]; the data gradient's is the forward one's [inputs][outputs], flipped.
+        transformWeights(p.variant, weight: weight, m: flipped ? p.inputs : p.outputs, c: flipped ? p.outputs : p.inputs,
+                         flipped: flipped, into: u)
+        let transposedU = flipped
         @inline(__always) func rows(_ block: Int) -> (image: Int, rows: Range<Int>) {
             let first = (block % blocksPerImage) * rpb
             return (block / blocksPerImage, first..<min(p.tilesH, first + rpb))
         }
         BLASThreads.useSingleThread()
-        if threads == 1 || blocks >= wholeBlocksPerThread * threads {
-            let workers = min(threads, blocks)
+        if wholeBlocks {
             parallelFor(workers) { worker in
-                let shared = ScratchPool.take(sharedFloats), own = ScratchPool.take(privateFloats)
-                defer { ScratchPool.give(shared); ScratchPool.give(own) }
-                let s = Scratch(p, rowsPerBlock: rpb, shared: shared.pointer, private: own.pointer)
+                let s = Scratch(p, rowsPerBlock: rpb, shared: sharedBase + worker * sharedFloats,
+                                private: privateBase + worker * privateFloats)
                 for block in (blocks * worker / workers)..<(blocks * (worker + 1) / workers) {
                     let (image, tileRows) = rows(block)
                     transformInput(p, x: x, image: image, tileRows: tileRows, channels: 0..<p.inputs, scratch: s)
@@ -349,16 +362,11 @@ enum WinogradConvolution {
                 }
             }
         } else {
-            let shared = ScratchPool.take(sharedFloats)
-            defer { ScratchPool.give(shared) }
-            // The per-thread buffers of every worker in one allocation.
-            let own = ScratchPool.take(privateFloats * threads)
-            defer { ScratchPool.give(own) }
             func split(_ count: Int, _ body: (Range<Int>, Scratch) -> Void) {
-                let workers = min(threads, count)
-                parallelFor(workers) { w in
-                    body((count * w / workers)..<(count * (w + 1) / workers),
-                         Scratch(p, rowsPerBlock: rpb, shared: shared.pointer, private: own.pointer + w * privateFloats))
+                let parts = min(workers, count)
+                parallelFor(parts) { w in
+                    body((count * w / parts)..<(count * (w + 1) / parts),
+                         Scratch(p, rowsPerBlock: rpb, shared: sharedBase, private: privateBase + w * privateFloats))
                 }
             }
             for block in 0..<blocks {
@@ -377,18 +385,12 @@ enum WinogradConvolution {
         }
     }
 
-    /// Blocks per thread from which threads take whole blocks rather than sharing each block's phases.
-    static let wholeBlocksPerThread = 2
-
     /// x [N,C,H,W], weight [M,C,3,3], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias)
     static func forward(_ g: Convolution.Geometry, variant: Variant, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>) {
         let p = Problem(n: g.n, inputs: g.c, outputs: g.m, h: g.h, w: g.w, outH: g.outH, outW: g.outW,
                         top: g.window.padTop, left: g.window.padLeft, variant: variant)
-        let u = ScratchPool.take(variant.positions * g.m * g.c)
-        defer { ScratchPool.give(u) }
-        transformWeights(variant, weight: weight, m: g.m, c: g.c, flipped: false, into: u.pointer)
-        run(p, x: x, u: u.pointer, transposedU: false, bias: bias, epilogue: epilogue, y: y)
+        run(p, x: x, weight: weight, flipped: false, bias: bias, epilogue: epilogue, y: y)
     }
 
     /// dy [N,M,OH,OW], weight [M,C,3,3] -> dx [N,C,H,W] (overwritten): dx[c][iy][ix] = Σ_m Σ_{a,b} dy[m][iy + a - (2 - top)]
@@ -397,10 +399,7 @@ enum WinogradConvolution {
                               dx: UnsafeMutablePointer<Float>) {
         let p = Problem(n: g.n, inputs: g.m, outputs: g.c, h: g.outH, w: g.outW, outH: g.h, outW: g.w,
                         top: 2 - g.window.padTop, left: 2 - g.window.padLeft, variant: variant)
-        let u = ScratchPool.take(variant.positions * g.m * g.c)
-        defer { ScratchPool.give(u) }
-        transformWeights(variant, weight: weight, m: g.m, c: g.c, flipped: true, into: u.pointer)
-        run(p, x: dy, u: u.pointer, transposedU: true, bias: nil, epilogue: nil, y: dx)
+        run(p, x: dy, weight: weight, flipped: true, bias: nil, epilogue: nil, y: dx)
     }
 }
 
