@@ -14,6 +14,10 @@ public enum Convolution {
         case depthwiseLoop
         /// The direct SIMD kernel for depthwise 3x3 with stride 1 or 2.
         case depthwise3x3
+        /// Winograd F(2x2,3x3) for 3x3, stride-1, ungrouped convolutions: 2.25x fewer multiplications (small maps).
+        case winograd2x2
+        /// Winograd F(4x4,3x3) for the same layers: 4x fewer multiplications.
+        case winograd4x4
 
         /// Whether this kernel can compute that convolution.
         func handles(_ g: Geometry) -> Bool {
@@ -22,6 +26,7 @@ public enum Convolution {
             case .pointwiseSliced: return PointwiseConvolution.handles(g)
             case .depthwiseLoop: return g.isDepthwise
             case .depthwise3x3: return DepthwiseConvolution3x3.handles(g)
+            case .winograd2x2, .winograd4x4: return WinogradConvolution.handles(g)
             }
         }
     }
@@ -41,7 +46,11 @@ public enum Convolution {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
         if g.isDepthwise { return .depthwiseLoop }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
-        return .gemm
+        switch WinogradConvolution.variant(for: g) {
+        case .f2: return .winograd2x2
+        case .f4: return .winograd4x4
+        case nil: return .gemm
+        }
     }
 
     /// x [N,C,H,W], weight [M, C/groups, kH, kW], bias [M]? -> y [N, M, OH, OW] = epilogue(conv(x) + bias)
@@ -72,6 +81,10 @@ public enum Convolution {
                         epilogueApplied = true
                     case .depthwise3x3:
                         epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    case .winograd2x2, .winograd4x4:
+                        WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: w,
+                                                    bias: biasPointer, epilogue: epilogue, y: y)
+                        epilogueApplied = true
                     }
                     // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
                     if let epilogue, !epilogueApplied {
@@ -114,6 +127,16 @@ public enum Convolution {
                     case .depthwise3x3:
                         if let dxPointer { DepthwiseConvolution3x3.inputGradient(g, dy: dy, weight: w, dx: dxPointer) }
                         if let dwPointer { DepthwiseConvolution3x3.weightGradient(g, dy: dy, x: x, dWeight: dwPointer) }
+                    case .winograd2x2, .winograd4x4:
+                        // dx is itself a 3x3 stride-1 convolution (of dy); dWeight stays a GEMM.
+                        if let dxPointer {
+                            if let variant = WinogradConvolution.inputGradientVariant(g, forward: chosen == .winograd2x2 ? .f2 : .f4) {
+                                WinogradConvolution.inputGradient(g, variant: variant, dy: dy, weight: w, dx: dxPointer)
+                            } else {
+                                gemmBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: nil)
+                            }
+                        }
+                        if let dwPointer { gemmBackward(g, dy: dy, x: x, weight: w, dx: nil, dWeight: dwPointer) }
                     }
                 }
             }
