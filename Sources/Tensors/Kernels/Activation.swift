@@ -26,32 +26,6 @@ func reluBackward(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ d: Uns
     while i < r.upperBound { let v = g[i]; d[i] = y[i] > 0 ? v : 0; i += 1 }
 }
 
-/// y[i] = x[i] > 0 ? x[i] : alpha·x[i] over r, sixteen lanes at a time (x and y may alias).
-@inline(__always)
-func leakyReluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Range<Int>, _ alpha: Float) {
-    var i = r.lowerBound
-    while i + 16 <= r.upperBound {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: (alpha * v).replacing(with: v, where: v .> 0), as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < r.upperBound { let v = x[i]; y[i] = v > 0 ? v : alpha * v; i += 1 }
-}
-
-/// y[i] = min(max(x[i], lo), hi) over r with Swift's min/max semantics lane by lane (max picks lo when x <= lo, so
-/// -0 becomes +0 at lo = 0, and NaN passes through), sixteen lanes at a time (x and y may alias).
-@inline(__always)
-func clipForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Range<Int>, _ lo: Float, _ hi: Float) {
-    var i = r.lowerBound
-    while i + 16 <= r.upperBound {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-        let low = v.replacing(with: lo, where: v .<= lo)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: low.replacing(with: hi, where: low .> hi), as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < r.upperBound { y[i] = Swift.min(Swift.max(x[i], lo), hi); i += 1 }
-}
-
 /// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh).
 public enum Activation: Equatable {
     case relu, leakyRelu(alpha: Float), clip(min: Float, max: Float), sigmoid, hardSigmoid(alpha: Float, beta: Float), hardSwish, tanh
@@ -73,9 +47,9 @@ public enum Activation: Equatable {
         case .relu:
             reluForward(xp, yp, r)
         case .leakyRelu(let alpha):
-            leakyReluForward(xp, yp, r, alpha)
+            for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
         case .clip(let lo, let hi):
-            clipForward(xp, yp, r, lo, hi)
+            for i in r { yp[i] = Swift.min(Swift.max(xp[i], lo), hi) }
         case .sigmoid:
             for i in r { yp[i] = logistic(xp[i]) }
         case .hardSigmoid(let alpha, let beta):
