@@ -3,8 +3,9 @@ import Tensors
 import XCTest
 
 /// The kernels behind fused layers: epilogues applied inside the convolution kernels (also when the GEMM path works
-/// band by band), and the SIMD loops of Clip, LeakyRelu, BatchNormalization and LRN, which must compute the very
-/// values of their scalar definitions, bit for bit, including signed zeros, NaN and tails shorter than a vector.
+/// band by band), the range loops of Clip, LeakyRelu and BatchNormalization that epilogues and unfused layers share
+/// (vectorised by the compiler; they must keep the values of their scalar definitions, bit for bit, including signed
+/// zeros, NaN and tails shorter than a vector), and LRN over pixel tiles whose widths are no multiple of a vector.
 final class FusedKernelTests: XCTestCase {
     /// A convolution whose im2col matrix is larger than 16 MB, so that the GEMM path works in bands of output rows
     /// and applies the epilogue band by band.
@@ -58,7 +59,7 @@ final class FusedKernelTests: XCTestCase {
         }
     }
 
-    /// LRN in one pass per channel against the definition in Double: planes that split into tiles whose widths are
+    /// LRN's running window sum against the definition in Double: planes that split into tiles whose widths are
     /// not multiples of 16, windows wider than the channel count, and an exponent without a special path.
     func testLRNForwardOverTilesWithTailsMatchesTheDefinition() {
         let x = Tensor.random(shape: [1, 7, 37, 29], in: -3...3, seed: 13)

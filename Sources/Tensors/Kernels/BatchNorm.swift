@@ -13,27 +13,14 @@ public enum BatchNorm {
         return Tensor(shape: x.shape) { yb in
             x.withUnsafeBufferPointer { xb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                a.withUnsafeBufferPointer { a in
-                    b.withUnsafeBufferPointer { b in
-                        parallelRanges(n * c, work: n * c * plane) { planes in
-                            for k in planes { affineRow(xp + k * plane, yp + k * plane, plane, a[k % c], b[k % c]) }
-                        }
+                parallelRanges(n * c, work: n * c * plane) { planes in
+                    for k in planes {
+                        let m = a[k % c], o = b[k % c], xs = xp + k * plane, ys = yp + k * plane
+                        for i in 0..<plane { ys[i] = m * xs[i] + o }
                     }
                 }
             }
         }
-    }
-
-    /// y[i] = m·x[i] + o for i < count, sixteen lanes at a time (the scalar loop stays scalar: x and y could alias).
-    @inline(__always)
-    static func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ m: Float, _ o: Float) {
-        var i = 0
-        while i + 16 <= count {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: m * v + o, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count { y[i] = m * x[i] + o; i += 1 }
     }
 
     /// dy, x [N,C,...] -> dx [N,C,...], dScale [C], dBias [C] (mean and variance are fixed statistics here).

@@ -19,11 +19,8 @@ public struct LRNParameters: Equatable {
 
 /// Local response normalisation across channels (ONNX LRN, as in AlexNet / GoogLeNet).
 /// Each pixel keeps a running sum of squares while the window slides over the channels, so the cost is
-/// O(C·H·W) whatever the window size; each channel is one pass over a tile of pixels that computes the output and
-/// moves the window on, sixteen pixels at a time.
+/// O(C·H·W) whatever the window size.
 public enum LocalResponseNorm {
-    typealias Lanes = SIMD16<Float>
-
     /// x [N,C,...] -> y [N,C,...]; y = x * s^-beta with s = bias + alpha/size * sum_{window(c)} x^2.
     public static func forward(_ x: Tensor, _ p: LRNParameters) -> Tensor {
         precondition(x.rank >= 3, "LRN expects [N,C,...], got \(x.shape)")
@@ -35,27 +32,16 @@ public enum LocalResponseNorm {
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
                 forEachTile(n: n, c: c, plane: plane) { sample, p0, p1 in
                     let width = p1 - p0
-                    let running = UnsafeMutablePointer<Float>.allocate(capacity: width)
+                    let running = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
                     defer { running.deallocate() }
+                    let scale = running + width
                     let base = sample * c * plane + p0
-                    let window = Window(x: xp + base, channels: c, plane: plane, before: p.before, after: p.after)
-                    window.start(running, width)
-                    for channel in 0..<c {
+                    windowSums(xp + base, channels: c, plane: plane, width: width, before: p.before, after: p.after,
+                               running: running) { channel, sum in
                         let xs = xp + base + channel * plane, ys = yp + base + channel * plane
-                        let (entering, leaving) = window.moving(after: channel)
-                        var i = 0
-                        while i + 16 <= width {
-                            let sum = load(running + i)
-                            store(load(xs + i) * powNegBeta(p.bias + coefficient * sum, p.beta), ys + i)
-                            store(Window.next(sum, entering.map { load($0 + i) }, leaving.map { load($0 + i) }), running + i)
-                            i += 16
-                        }
-                        while i < width {
-                            let sum = running[i]
-                            ys[i] = xs[i] * powNegBeta(p.bias + coefficient * sum, p.beta)
-                            running[i] = Window.next(sum, entering.map { $0[i] }, leaving.map { $0[i] })
-                            i += 1
-                        }
+                        for i in 0..<width { scale[i] = p.bias + coefficient * sum[i] }
+                        powNegBeta(scale, width, p.beta)
+                        for i in 0..<width { ys[i] = xs[i] * scale[i] }
                     }
                 }
             }
@@ -76,116 +62,46 @@ public enum LocalResponseNorm {
                     let xp = xb.baseAddress!, gp = gb.baseAddress!, dp = db.baseAddress!
                     forEachTile(n: n, c: c, plane: plane) { sample, p0, p1 in
                         let width = p1 - p0
-                        let running = UnsafeMutablePointer<Float>.allocate(capacity: width)
+                        let running = UnsafeMutablePointer<Float>.allocate(capacity: 3 * width)
+                        let s = running + width, scale = running + 2 * width
                         // t_i = dy_i x_i s_i^(-beta-1), kept per channel for the second sweep.
                         let t = UnsafeMutablePointer<Float>.allocate(capacity: c * width)
                         defer { running.deallocate(); t.deallocate() }
                         let base = sample * c * plane + p0
-                        let window = Window(x: xp + base, channels: c, plane: plane, before: p.before, after: p.after)
-                        window.start(running, width)
-                        for channel in 0..<c {
+                        windowSums(xp + base, channels: c, plane: plane, width: width, before: p.before, after: p.after,
+                                   running: running) { channel, sum in
                             let o = base + channel * plane
                             let xs = xp + o, gs = gp + o, ds = dp + o, ts = t + channel * width
-                            let (entering, leaving) = window.moving(after: channel)
-                            var i = 0
-                            while i + 16 <= width {
-                                let sum = load(running + i)
-                                let s = p.bias + coefficient * sum, scale = powNegBeta(s, p.beta)
-                                let g = load(gs + i)
-                                store(g * scale, ds + i)
-                                store(g * load(xs + i) * scale / s, ts + i)
-                                store(Window.next(sum, entering.map { load($0 + i) }, leaving.map { load($0 + i) }), running + i)
-                                i += 16
-                            }
-                            while i < width {
-                                let sum = running[i]
-                                let s = p.bias + coefficient * sum, scale = powNegBeta(s, p.beta)
-                                ds[i] = gs[i] * scale
-                                ts[i] = gs[i] * xs[i] * scale / s
-                                running[i] = Window.next(sum, entering.map { $0[i] }, leaving.map { $0[i] })
-                                i += 1
+                            for i in 0..<width { s[i] = p.bias + coefficient * sum[i]; scale[i] = s[i] }
+                            powNegBeta(scale, width, p.beta)
+                            for i in 0..<width {
+                                ds[i] = gs[i] * scale[i]
+                                ts[i] = gs[i] * xs[i] * scale[i] / s[i]
                             }
                         }
                         // j receives from every i whose window holds j: i in [j - after, j + before].
                         for i in 0..<width { running[i] = 0 }
-                        for k in 0...min(p.before, c - 1) { add(t + k * width, to: running, width) }
+                        for k in 0...min(p.before, c - 1) {
+                            let ts = t + k * width
+                            for i in 0..<width { running[i] += ts[i] }
+                        }
                         for channel in 0..<c {
                             let o = base + channel * plane
                             let xs = xp + o, ds = dp + o
-                            let entering = channel + 1 + p.before < c ? UnsafePointer(t + (channel + 1 + p.before) * width) : nil
-                            let leaving = channel - p.after >= 0 ? UnsafePointer(t + (channel - p.after) * width) : nil
-                            var i = 0
-                            while i + 16 <= width {
-                                var r = load(running + i)
-                                store(load(ds + i) - factor * load(xs + i) * r, ds + i)
-                                if let entering { r += load(entering + i) }
-                                if let leaving { r -= load(leaving + i) }
-                                store(r, running + i)
-                                i += 16
+                            for i in 0..<width { ds[i] -= factor * xs[i] * running[i] }
+                            let entering = channel + 1 + p.before, leaving = channel - p.after
+                            if entering < c {
+                                let ts = t + entering * width
+                                for i in 0..<width { running[i] += ts[i] }
                             }
-                            while i < width {
-                                ds[i] -= factor * xs[i] * running[i]
-                                if let entering { running[i] += entering[i] }
-                                if let leaving { running[i] -= leaving[i] }
-                                i += 1
+                            if leaving >= 0 {
+                                let ts = t + leaving * width
+                                for i in 0..<width { running[i] -= ts[i] }
                             }
                         }
                     }
                 }
             }
-        }
-    }
-
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Lanes { load(UnsafePointer(p)) }
-    @inline(__always) static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self) }
-
-    /// sums[i] += v[i] for i < count.
-    static func add(_ v: UnsafePointer<Float>, to sums: UnsafeMutablePointer<Float>, _ count: Int) {
-        var i = 0
-        while i + 16 <= count { store(load(sums + i) + load(v + i), sums + i); i += 16 }
-        while i < count { sums[i] += v[i]; i += 1 }
-    }
-
-    /// The channel window over one tile of pixels: which channels enter and leave it after each channel, and its
-    /// running sum of squares. x points at channel 0, pixel 0 of the tile; channels are `plane` apart.
-    struct Window {
-        let x: UnsafePointer<Float>
-        let channels: Int, plane: Int, before: Int, after: Int
-
-        /// sums[i] = sum of x^2 over the window of channel 0 (channels 0 ... after).
-        func start(_ sums: UnsafeMutablePointer<Float>, _ width: Int) {
-            for i in 0..<width { sums[i] = 0 }
-            for k in 0...min(after, channels - 1) {
-                let xs = x + k * plane
-                var i = 0
-                while i + 16 <= width { let v = load(xs + i); store(load(sums + i) + v * v, sums + i); i += 16 }
-                while i < width { sums[i] += xs[i] * xs[i]; i += 1 }
-            }
-        }
-
-        /// The rows entering and leaving the window when it moves from `channel` to the next one.
-        func moving(after channel: Int) -> (entering: UnsafePointer<Float>?, leaving: UnsafePointer<Float>?) {
-            let entering = channel + 1 + after, leaving = channel - before
-            return (entering < channels ? x + entering * plane : nil, leaving >= 0 ? x + leaving * plane : nil)
-        }
-
-        /// The next running sum: + entering^2, then - leaving^2 clamped at 0 (subtracting can leave a tiny negative
-        /// rounding residue; Swift.max(0, t) semantics, so NaN becomes 0 as in the scalar form).
-        @inline(__always)
-        static func next(_ sum: Lanes, _ entering: Lanes?, _ leaving: Lanes?) -> Lanes {
-            var r = sum
-            if let e = entering { r += e * e }
-            if let l = leaving { let t = r - l * l; r = t.replacing(with: 0, where: .!(t .>= 0)) }
-            return r
-        }
-
-        @inline(__always)
-        static func next(_ sum: Float, _ entering: Float?, _ leaving: Float?) -> Float {
-            var r = sum
-            if let e = entering { r += e * e }
-            if let l = leaving { r = max(0, r - l * l) }
-            return r
         }
     }
 
@@ -203,23 +119,48 @@ public enum LocalResponseNorm {
         }
     }
 
-    /// s^-beta lane by lane, with cheap paths for the common exponents (0.75 in AlexNet / GoogLeNet, 0.5, 1).
-    @inline(__always)
-    static func powNegBeta(_ s: Lanes, _ beta: Float) -> Lanes {
-        if beta == 0.75 { let r = s.squareRoot(); return 1 / (r * r.squareRoot()) }
-        if beta == 0.5 { return 1 / s.squareRoot() }
-        if beta == 1 { return 1 / s }
-        var out = s
-        for lane in 0..<Lanes.scalarCount { out[lane] = powNegBeta(s[lane], beta) }
-        return out
+    /// For each channel in order, calls body(channel, sums) with sums[i] = sum of x^2 over the channel window at
+    /// pixel i of the tile. x points at channel 0, pixel 0 of the tile; channels are `plane` apart.
+    static func windowSums(_ x: UnsafePointer<Float>, channels c: Int, plane: Int, width: Int, before: Int, after: Int,
+                           running: UnsafeMutablePointer<Float>, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        for i in 0..<width { running[i] = 0 }
+        for k in 0...min(after, c - 1) {
+            let xs = x + k * plane
+            for i in 0..<width { running[i] += xs[i] * xs[i] }
+        }
+        for channel in 0..<c {
+            body(channel, running)
+            let entering = channel + 1 + after, leaving = channel - before
+            if entering < c {
+                let xs = x + entering * plane
+                for i in 0..<width { running[i] += xs[i] * xs[i] }
+            }
+            if leaving >= 0 {
+                // Clamp: subtracting can leave a tiny negative rounding residue.
+                let xs = x + leaving * plane
+                for i in 0..<width { running[i] = max(0, running[i] - xs[i] * xs[i]) }
+            }
+        }
     }
 
-    /// s^-beta for one value, the same operations as the lanes above.
-    @inline(__always)
-    static func powNegBeta(_ s: Float, _ beta: Float) -> Float {
-        if beta == 0.75 { let r = s.squareRoot(); return 1 / (r * r.squareRoot()) }
-        if beta == 0.5 { return 1 / s.squareRoot() }
-        if beta == 1 { return 1 / s }
-        return Foundation.exp(-beta * Foundation.log(s))
+    /// s = s^-beta in place, with cheap paths for the common exponents (0.75 in AlexNet / GoogLeNet, 0.5, 1).
+    static func powNegBeta(_ s: UnsafeMutablePointer<Float>, _ count: Int, _ beta: Float) {
+        if beta == 0.75 {
+            // Explicit vectors: the scalar loop stays scalar (sqrt and divide per element dominate LRN).
+            var i = 0
+            while i + 8 <= count {
+                let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+                let r = v.squareRoot()
+                UnsafeMutableRawPointer(s + i).storeBytes(of: 1 / (r * r.squareRoot()), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { let r = s[i].squareRoot(); s[i] = 1 / (r * r.squareRoot()); i += 1 }
+        } else if beta == 0.5 {
+            for i in 0..<count { s[i] = 1 / s[i].squareRoot() }
+        } else if beta == 1 {
+            for i in 0..<count { s[i] = 1 / s[i] }
+        } else {
+            for i in 0..<count { s[i] = Foundation.exp(-beta * Foundation.log(s[i])) }
+        }
     }
 }
