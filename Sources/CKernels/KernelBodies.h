@@ -22,10 +22,21 @@ KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(epilogue)(vf v, int
 }
 
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, int64_t count, dream_epilogue e) {
-    vf a = vset1(e.a), b = vset1(e.b);
-    int64_t i = 0;
-    for (; i + VL <= count; i += VL) vstore(y + i, LEVEL_SUFFIX(epilogue)(vload(x + i), e.kind, a, b));
-    if (i < count) vstore_n(y + i, LEVEL_SUFFIX(epilogue)(vload_n(x + i, count - i), e.kind, a, b), count - i);
+    const vf a = vset1(e.a), b = vset1(e.b);
+    // One loop per kind, so that the selection is decided outside the loop.
+#define EPILOGUE_LOOP(KIND)                                                                                           \
+    {                                                                                                                 \
+        int64_t i = 0;                                                                                                \
+        for (; i + VL <= count; i += VL) vstore(y + i, LEVEL_SUFFIX(epilogue)(vload(x + i), KIND, a, b));            \
+        if (i < count) vstore_n(y + i, LEVEL_SUFFIX(epilogue)(vload_n(x + i, count - i), KIND, a, b), count - i);    \
+    }
+    switch (e.kind) {
+    case DREAM_EPILOGUE_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_RELU) break;
+    case DREAM_EPILOGUE_CLIP: EPILOGUE_LOOP(DREAM_EPILOGUE_CLIP) break;
+    case DREAM_EPILOGUE_LEAKY_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_LEAKY_RELU) break;
+    default: if (x != y) memmove(y, x, sizeof(float) * (size_t)count); break;
+    }
+#undef EPILOGUE_LOOP
 }
 
 /// dx[i] = y[i] > 0 ? dy[i] : 0: the ReLU's gradient from its output (positive exactly where its input is).

@@ -9,6 +9,15 @@ public enum BenchmarkModels {
     /// Names `--model` accepts for them.
     public static let names = ["mobilenetv2-shapes"]
 
+    /// What their random weights assume (torchvision's ImageNet preprocessing), so that `dream bench --dream` can time
+    /// a dream step on them; no labels.
+    public static func description(named name: String) -> ModelDescription? {
+        guard names.contains(name.lowercased()) else { return nil }
+        return ModelDescription(architecture: name, input: ModelDescription.Input(name: "input", defaultSize: [224, 224], minSize: nil,
+                                                                                 preprocessing: .imagenetRGB),
+                                outputs: ["logits": [1, 1000]], labels: nil, deepdreamLayers: nil, featureVector: nil)
+    }
+
     /// The graph for a name in `names`, or nil.
     public static func graph(named name: String) -> Graph? {
         switch name.lowercased() {

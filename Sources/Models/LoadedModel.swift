@@ -43,12 +43,13 @@ public final class LoadedModel {
         return try LoadedModel(url: try store.resolve(nameOrPath))
     }
 
-    /// A graph built in code (`BenchmarkModels`): no description, no labels; `name` is its display name.
+    /// A graph built in code (`BenchmarkModels`): the benchmark's description if it has one, no labels; `name` is its
+    /// display name.
     public init(graph: Graph, name: String) throws {
         url = URL(fileURLWithPath: name)
         self.graph = graph
         executor = try GraphExecutor(graph: graph)
-        modelDescription = nil
+        modelDescription = BenchmarkModels.description(named: name)
         labels = nil
     }
 
