@@ -420,3 +420,131 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
         }
     }
 }
+
+// MARK: - Local response normalisation
+//
+// One vector of pixels at a time walks down the channels with the window's sum of squares in a register: a channel
+// entering the window adds its square, one leaving subtracts it (clamped at 0: the difference can leave a tiny negative
+// residue). Every element takes the operations of the scalar definition in the same order, and sqrt and division are
+// correctly rounded, so every level gives the same bits. The power is the cost: s^-0.75 = 1 / (√s · √√s) (AlexNet and
+// GoogLeNet), 1 / √s, 1 / s, or exp(-beta · log s) lane by lane for any other exponent.
+
+/// The first n lanes (all of them when n == VL): loads and stores of a column's last, partial vector.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_load)(const float *p, int64_t n) {
+    return n == VL ? vload(p) : vload_n(p, n);
+}
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_store)(float *p, vf v, int64_t n) {
+    if (n == VL) vstore(p, v); else vstore_n(p, v, n);
+}
+
+/// s^-beta.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_power)(vf s, float beta) {
+    const vf one = vset1(1.0f);
+    if (beta == 0.75f) {
+        const vf r = vsqrt(s);
+        return vdiv(one, vmul(r, vsqrt(r)));
+    }
+    if (beta == 0.5f) return vdiv(one, vsqrt(s));
+    if (beta == 1.0f) return vdiv(one, s);
+    float lanes[VL];
+    vstore(lanes, s);
+    for (int i = 0; i < VL; i++) lanes[i] = __builtin_expf(-beta * __builtin_logf(lanes[i]));
+    return vload(lanes);
+}
+
+/// The window sum of channel 0: Σ x² over channels 0 ... min(after, channels - 1).
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_first_sum)(const dream_lrn_shape *g, const float *x, int64_t n) {
+    vf sum = vzero();
+    const int64_t last = g->after < g->channels - 1 ? g->after : g->channels - 1;
+    for (int64_t k = 0; k <= last; k++) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + k * g->plane, n);
+        sum = vadd(sum, vmul(v, v));
+    }
+    return sum;
+}
+
+/// The window sum moved from channel ch to ch + 1.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_slide)(const dream_lrn_shape *g, const float *x, int64_t n,
+                                                                          int64_t ch, vf sum) {
+    const int64_t entering = ch + 1 + g->after, leaving = ch - g->before;
+    if (entering < g->channels) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + entering * g->plane, n);
+        sum = vadd(sum, vmul(v, v));
+    }
+    if (leaving >= 0) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + leaving * g->plane, n);
+        const vf d = vsub(sum, vmul(v, v));
+        sum = vselect(vge(d, vzero()), d, vzero());  // max(0, d), NaN to 0 like Swift.max(0, d)
+    }
+    return sum;
+}
+
+/// One column of n ≤ VL pixels at x, y (channel 0).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_forward_column)(const dream_lrn_shape *g, const float *x,
+                                                                                     float *y, int64_t n) {
+    const vf bias = vset1(g->bias), coefficient = vset1(g->coefficient);
+    vf sum = LEVEL_SUFFIX(lrn_first_sum)(g, x, n);
+    for (int64_t ch = 0; ch < g->channels; ch++) {
+        const vf scale = LEVEL_SUFFIX(lrn_power)(vadd(bias, vmul(coefficient, sum)), g->beta);
+        LEVEL_SUFFIX(lrn_store)(y + ch * g->plane, vmul(LEVEL_SUFFIX(lrn_load)(x + ch * g->plane, n), scale), n);
+        sum = LEVEL_SUFFIX(lrn_slide)(g, x, n, ch, sum);
+    }
+}
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_lrn_forward)(const dream_lrn_shape *g, const float *x, float *y, int64_t first,
+                                                   int64_t end) {
+    if (end - first < VL) {
+        if (end > first) LEVEL_SUFFIX(lrn_forward_column)(g, x + first, y + first, end - first);
+        return;
+    }
+    // The last column overlaps the one before it: its lanes compute the same values again.
+    for (int64_t next = first;; next += VL) {
+        const int64_t j = next < end - VL ? next : end - VL;
+        LEVEL_SUFFIX(lrn_forward_column)(g, x + j, y + j, VL);
+        if (j == end - VL) break;
+    }
+}
+
+/// One column: first dx = dy·s^-beta and t = dy·x·s^-beta / s per channel (t kept in `t`, a vector per channel),
+/// then dx -= factor · x · Σ t over the channels whose window holds this one, again with a running sum.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_backward_column)(const dream_lrn_shape *g, const float *x,
+                                                                                      const float *dy, float *dx, int64_t n,
+                                                                                      float *t) {
+    const int64_t c = g->channels, plane = g->plane;
+    const vf bias = vset1(g->bias), coefficient = vset1(g->coefficient);
+    const vf factor = vset1(g->factor);
+    vf sum = LEVEL_SUFFIX(lrn_first_sum)(g, x, n);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const vf s = vadd(bias, vmul(coefficient, sum));
+        const vf scale = LEVEL_SUFFIX(lrn_power)(s, g->beta);
+        const vf gradient = LEVEL_SUFFIX(lrn_load)(dy + ch * plane, n), v = LEVEL_SUFFIX(lrn_load)(x + ch * plane, n);
+        LEVEL_SUFFIX(lrn_store)(dx + ch * plane, vmul(gradient, scale), n);
+        vstore(t + ch * VL, vdiv(vmul(vmul(gradient, v), scale), s));
+        sum = LEVEL_SUFFIX(lrn_slide)(g, x, n, ch, sum);
+    }
+    // Channel j receives from every i whose window holds j: i in [j - after, j + before].
+    vf running = vzero();
+    const int64_t last = g->before < c - 1 ? g->before : c - 1;
+    for (int64_t k = 0; k <= last; k++) running = vadd(running, vload(t + k * VL));
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *d = dx + ch * plane;
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + ch * plane, n);
+        LEVEL_SUFFIX(lrn_store)(d, vsub(LEVEL_SUFFIX(lrn_load)(d, n), vmul(vmul(factor, v), running)), n);
+        const int64_t entering = ch + 1 + g->before, leaving = ch - g->after;
+        if (entering < c) running = vadd(running, vload(t + entering * VL));
+        if (leaving >= 0) running = vsub(running, vload(t + leaving * VL));
+    }
+}
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_lrn_backward)(const dream_lrn_shape *g, const float *x, const float *dy, float *dx,
+                                                    int64_t first, int64_t end, float *t) {
+    if (end - first < VL) {
+        if (end > first) LEVEL_SUFFIX(lrn_backward_column)(g, x + first, dy + first, dx + first, end - first, t);
+        return;
+    }
+    for (int64_t next = first;; next += VL) {
+        const int64_t j = next < end - VL ? next : end - VL;
+        LEVEL_SUFFIX(lrn_backward_column)(g, x + j, dy + j, dx + j, VL, t);
+        if (j == end - VL) break;
+    }
+}

@@ -6,6 +6,7 @@
 //   KERNEL / KERNEL_EXPORT  a static / an exported function of this level
 //   vf / VL        a vector of VL floats; vi: of VL int32; vmask: the result of a comparison
 //   vmadd(c,a,b)   c + a·b: two roundings in the baseline, one (FMA) from AVX2 up
+//   vsub, vdiv, vsqrt  a - b, a / b, √a: correctly rounded at every level (same bits everywhere)
 //   vmax(v, m)     v > m ? v : m, lane by lane (MAXPS: a NaN in either operand gives m)
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
@@ -30,6 +31,9 @@ INLINE vf vset1(float x) { return (vf){x, x, x, x}; }
 INLINE vf vzero(void) { return (vf){0, 0, 0, 0}; }
 #define vadd(a, b) ((a) + (b))
 #define vmul(a, b) ((a) * (b))
+#define vsub(a, b) ((a) - (b))
+#define vdiv(a, b) ((a) / (b))
+#define vsqrt(a) __builtin_elementwise_sqrt(a)
 INLINE vf vmadd(vf c, vf a, vf b) { vf p = a * b; return c + p; }
 #define vlt(a, b) ((vmask)((a) < (b)))
 #define vgt(a, b) ((vmask)((a) > (b)))
@@ -75,6 +79,9 @@ typedef __m256 vmask;
 #define vzero() _mm256_setzero_ps()
 #define vadd(a, b) _mm256_add_ps((a), (b))
 #define vmul(a, b) _mm256_mul_ps((a), (b))
+#define vsub(a, b) _mm256_sub_ps((a), (b))
+#define vdiv(a, b) _mm256_div_ps((a), (b))
+#define vsqrt(a) _mm256_sqrt_ps(a)
 #define vmadd(c, a, b) _mm256_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm256_max_ps((v), (m))
 #define vlt(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
@@ -123,6 +130,9 @@ typedef __mmask16 vmask;
 #define vzero() _mm512_setzero_ps()
 #define vadd(a, b) _mm512_add_ps((a), (b))
 #define vmul(a, b) _mm512_mul_ps((a), (b))
+#define vsub(a, b) _mm512_sub_ps((a), (b))
+#define vdiv(a, b) _mm512_div_ps((a), (b))
+#define vsqrt(a) _mm512_sqrt_ps(a)
 #define vmadd(c, a, b) _mm512_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm512_max_ps((v), (m))
 #define vlt(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)

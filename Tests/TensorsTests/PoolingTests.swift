@@ -10,7 +10,58 @@ final class PoolingTests: XCTestCase {
          Window2D(kernelH: 2, kernelW: 3, strideH: 2, strideW: 1, padTop: 0, padLeft: 1, padBottom: 1, padRight: 2)),
         ("2x2 stride 2 dilation 2 pad 1", [1, 2, 9, 8], Window2D(kernel: 2, stride: 2, pad: 1, dilation: 2)),
         ("2x2 stride 2 ceil, odd input", [2, 1, 5, 7], Window2D(kernel: 2, stride: 2, ceilMode: true)),
+        // ceil_mode with a window that overhangs the (padded) input by less than a stride: one output per axis.
+        ("3x3 stride 2 ceil, window larger than the 2x2 input", [1, 2, 2, 2], Window2D(kernel: 3, stride: 2, ceilMode: true)),
+        ("4x4 stride 3 pad 1 ceil, window past the padded 2x3 input", [2, 1, 2, 3],
+         Window2D(kernelH: 4, kernelW: 4, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0, ceilMode: true)),
     ]
+
+    /// ONNX: out = floor(span / stride + 1), or ceil(span / stride + 1) with ceil_mode, span = input + pads -
+    /// effective kernel (negative spans included); with ceil_mode a window that would start in the right padding is
+    /// dropped. Written in Double to be independent of the integer arithmetic under test.
+    static func onnxOutputLength(input: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, ceil: Bool) -> Int {
+        let ratio = Double(input + padBegin + padEnd - kernel) / Double(stride) + 1
+        var out = max(0, Int(ceil ? ratio.rounded(.up) : ratio.rounded(.down)))
+        if ceil && out > 0 && (out - 1) * stride >= input + padBegin { out -= 1 }
+        return out
+    }
+
+    func testOutputSizeFollowsTheONNXFormulaIncludingWindowsLargerThanTheInput() {
+        for input in 1...9 {
+            for kernel in 1...6 {
+                for stride in 1...4 {
+                    for padBegin in 0..<kernel {
+                        for padEnd in [0, padBegin, kernel - 1] {
+                            for ceil in [false, true] {
+                                let window = Window2D(kernelH: 1, kernelW: kernel, strideW: stride, padLeft: padBegin, padRight: padEnd, ceilMode: ceil)
+                                XCTAssertEqual(window.outputSize(inputH: 1, inputW: input).width,
+                                               Self.onnxOutputLength(input: input, kernel: kernel, stride: stride, padBegin: padBegin, padEnd: padEnd, ceil: ceil),
+                                               "input \(input), \(window)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sizes onnxruntime 1.32 gives for MaxPool with ceil_mode=1 on an H x W input (checked by running it).
+    func testCeilModeOutputSizesAreThoseOfOnnxruntime() {
+        let cases: [(h: Int, w: Int, window: Window2D, expected: Int)] = [
+            (2, 2, Window2D(kernel: 3, stride: 2, ceilMode: true), 1),
+            (1, 1, Window2D(kernel: 2, stride: 2, ceilMode: true), 1),
+            (1, 1, Window2D(kernel: 3, stride: 2, ceilMode: true), 0),
+            (2, 2, Window2D(kernel: 3, stride: 3, ceilMode: true), 1),
+            (2, 2, Window2D(kernelH: 4, kernelW: 4, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0, ceilMode: true), 1),
+            (112, 112, Window2D(kernel: 3, stride: 2, ceilMode: true), 56),
+            (55, 55, Window2D(kernel: 3, stride: 2, ceilMode: true), 27),
+        ]
+        for c in cases {
+            let size = c.window.outputSize(inputH: c.h, inputW: c.w)
+            XCTAssertEqual(size.height, c.expected, "\(c.h)x\(c.w) \(c.window)")
+            XCTAssertEqual(size.width, c.expected, "\(c.h)x\(c.w) \(c.window)")
+        }
+    }
 
     /// Distinct values spaced 0.05 apart in random order, so that a max never ties even after a finite-difference nudge.
     static func distinctValues(_ shape: [Int], seed: UInt64) -> Tensor {
