@@ -134,7 +134,11 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t phase_length = (g->padded_width + g->stride_w - 1) / g->stride_w;
-    return g->padded_width + g->stride_w * phase_length;
+    const int64_t rows = g->padded_width + g->stride_w * phase_length;
+    // The width-keeping path: a band of column maxima (see maxpool_band_rows) with kernel_w + 16 floats either side.
+    const int64_t band = 2048 / (g->w > 0 ? g->w : 1) > 0 ? 2048 / (g->w > 0 ? g->w : 1) : 1;
+    const int64_t bands = band * g->w + 2 * (g->kernel_w + 16);
+    return rows > bands ? rows : bands;
 }
 
 void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, float *y, int64_t first, int64_t end,

@@ -295,8 +295,110 @@ static inline int64_t maxpool_phase_length(const dream_maxpool_shape *g) {
     return (g->padded_width + g->stride_w - 1) / g->stride_w;
 }
 
+/// out[j] = max over the `count` rows src + k·row_stride (k in order) of column j, for j in 0..<length: the first
+/// row, then each next value v replacing m where v > m. The last vector overlaps the one before it (it reads the
+/// rows, not out, so recomputing is harmless).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_column_max)(const float *src, int64_t row_stride,
+                                                                                     int64_t count, int64_t length, float *out) {
+    if (length >= VL) {
+        for (int64_t j = 0;; j += VL) {
+            if (j > length - VL) j = length - VL;
+            vf m = vload(src + j);
+            for (int64_t k = 1; k < count; k++) m = vmax(vload(src + k * row_stride + j), m);
+            vstore(out + j, m);
+            if (j == length - VL) break;
+        }
+    } else if (length > 0) {
+        vf m = vload_n(src, length);
+        for (int64_t k = 1; k < count; k++) m = vmax(vload_n(src + k * row_stride, length), m);
+        vstore_n(out, m, length);
+    }
+}
+
+/// The scalar vmax: v > m ? v : m (a NaN v never replaces m; a NaN m stays).
+static inline float maxpool_max(float v, float m) { return v > m ? v : m; }
+
+/// Whether the window keeps the width (stride 1, no dilation, pad_left + pad_right = kernel_w - 1) and every output
+/// row sees some input row: then a band of output rows is two flat passes (column max, row max) over whole rows,
+/// with no per-row set-up, which is what dominates small planes (14x14 and 7x7 in GoogLeNet's inception pools).
+static inline int maxpool_keeps_width(const dream_maxpool_shape *g) {
+    if (g->stride_h != 1 || g->stride_w != 1 || g->dilation_h != 1 || g->dilation_w != 1) return 0;
+    if (g->out_w != g->w || g->padding_column_count != 0 || g->pad_left >= g->kernel_w) return 0;
+    for (int64_t oh = 0; oh < g->out_h; oh++) if (g->row_count[oh] == 0) return 0;
+    return 1;
+}
+
+/// Output rows per band of the width-keeping path: about 2048 floats of column maxima (L1-resident).
+static inline int64_t maxpool_band_rows(const dream_maxpool_shape *g) {
+    const int64_t rows = 2048 / (g->w > 0 ? g->w : 1);
+    return rows > 0 ? rows : 1;
+}
+
+/// Planes [first, end) through the width-keeping path. `maxima` holds a band's column maxima with kernel_w + VL
+/// floats of margin on either side (their values are never used: border columns are recomputed).
+KERNEL void LEVEL_SUFFIX(maxpool_forward_keeping_width)(const dream_maxpool_shape *g, const float *x, float *y,
+                                                        int64_t first, int64_t end, float *scratch) {
+    const int64_t w = g->w, kw = g->kernel_w, pl = g->pad_left, band = maxpool_band_rows(g);
+    const int64_t margin = kw + VL;
+    float *maxima = scratch + margin;
+    // The margins are read by the flat pass (for border columns that are then recomputed): keep them defined.
+    for (int64_t i = 0; i < margin; i++) scratch[i] = -__builtin_inff();
+    for (int64_t i = 0; i < margin; i++) maxima[band * w + i] = -__builtin_inff();
+    // Output columns whose window reaches past the row: [0, pl) and [w - (kw - 1 - pl), w).
+    const int64_t right = w - (kw - 1 - pl) > pl ? w - (kw - 1 - pl) : pl;
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *src = x + plane * g->h * w;
+        for (int64_t r0 = 0; r0 < g->out_h; r0 += band) {
+            const int64_t r1 = r0 + band < g->out_h ? r0 + band : g->out_h;
+            // Column maxima, one flat pass per run of rows with the same window rows (all interior rows are one run).
+            for (int64_t a = r0; a < r1;) {
+                int64_t b = a + 1;
+                while (b < r1 && g->row_first[b] == g->row_first[a] && g->row_count[b] == g->row_count[a]) b++;
+                LEVEL_SUFFIX(maxpool_column_max)(src + (a - g->pad_top + g->row_first[a]) * w, w, g->row_count[a],
+                                                 (b - a) * w, maxima + (a - r0) * w);
+                a = b;
+            }
+            // Row maxima over the whole band as one flat row; the columns whose window crosses a row's end are
+            // recomputed below with padding (-inf) in the taps beyond the row.
+            float *dst = y + (plane * g->out_h + r0) * w;
+            const float *taps = maxima - pl;
+            const int64_t length = (r1 - r0) * w;
+            if (length >= VL) {
+                for (int64_t j = 0;; j += VL) {
+                    if (j > length - VL) j = length - VL;
+                    vf m = vload(taps + j);
+                    for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload(taps + kj + j), m);
+                    vstore(dst + j, m);
+                    if (j == length - VL) break;
+                }
+            } else {
+                vf m = vload_n(taps, length);
+                for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload_n(taps + kj, length), m);
+                vstore_n(dst, m, length);
+            }
+            for (int64_t r = 0; r < r1 - r0; r++) {
+                const float *row = maxima + r * w;
+                for (int64_t j = 0; j < w; j++) {
+                    if (j == pl) j = right;  // columns [pl, right) see only their own row: done by the flat pass
+                    if (j >= w) break;
+                    // The taps in order: a padding tap (-inf) first is m's start; later ones change nothing, as
+                    // vmax(-inf, m) = m for every m, NaN included.
+                    const int64_t lo = j - pl, hi = lo + kw < w ? lo + kw : w;
+                    float m = lo >= 0 ? row[lo] : -__builtin_inff();
+                    for (int64_t c = lo + 1 > 0 ? lo + 1 : 0; c < hi; c++) m = maxpool_max(row[c], m);
+                    dst[r * w + j] = m;
+                }
+            }
+        }
+    }
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape *g, const float *x, float *y,
                                                 int64_t first, int64_t end, float *scratch) {
+    if (maxpool_keeps_width(g)) {
+        LEVEL_SUFFIX(maxpool_forward_keeping_width)(g, x, y, first, end, scratch);
+        return;
+    }
     const int64_t w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w;
     const int64_t phase_length = maxpool_phase_length(g);
     float *padded = scratch, *phases = scratch + g->padded_width, *row = padded + g->pad_left;
@@ -310,22 +412,21 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape
             const int64_t count = g->row_count[oh];
             if (count == 0) { memset(yrow, 0, sizeof(float) * (size_t)out_w); continue; }
             const int64_t base = oh * g->stride_h - g->pad_top, k0 = g->row_first[oh];
-            // Column max: row = max over the window's input rows (each new row v replaces m where v > m).
-            memcpy(row, src + (base + k0 * g->dilation_h) * w, sizeof(float) * (size_t)w);
-            for (int64_t k = k0 + 1; k < k0 + count; k++) {
-                const float *next = src + (base + k * g->dilation_h) * w;
-                // In place, the last block overlapping the one before: max(v, max(v, m)) = max(v, m), NaN included.
-                if (w >= VL) {
-                    for (int64_t j = 0;; j += VL) {
-                        if (j > w - VL) j = w - VL;
-                        vstore(row + j, vmax(vload(next + j), vload(row + j)));
-                        if (j == w - VL) break;
-                    }
-                } else {
-                    vstore_n(row, vmax(vload_n(next, w), vload_n(row, w)), w);
+            // Column max over the window's input rows, in one pass.
+            LEVEL_SUFFIX(maxpool_column_max)(src + (base + k0 * g->dilation_h) * w, g->dilation_h * w, count, w, row);
+            if (s == 2) {
+                // Even and odd padded columns of 2·VL columns at a time, the rest one by one.
+                int64_t i = 0;
+                for (; 2 * i + 2 * VL <= g->padded_width; i += VL) {
+                    const vf a = vload(padded + 2 * i), b = vload(padded + 2 * i + VL);
+                    vstore(phases + i, vevens(a, b));
+                    vstore(phases + phase_length + i, vodds(a, b));
                 }
-            }
-            if (s > 1) {
+                for (; 2 * i < g->padded_width; i++) {
+                    phases[i] = padded[2 * i];
+                    if (2 * i + 1 < g->padded_width) phases[phase_length + i] = padded[2 * i + 1];
+                }
+            } else if (s > 2) {
                 for (int64_t r = 0; r < s; r++)
                     for (int64_t i = 0; i * s + r < g->padded_width; i++) phases[r * phase_length + i] = padded[i * s + r];
             }

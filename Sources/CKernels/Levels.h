@@ -11,7 +11,7 @@
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
 //   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
-//   vevens(a, b)         the even lanes of a, then those of b
+//   vevens(a, b)         the even lanes of a, then those of b (vodds: the odd lanes)
 #include <stdint.h>
 #include <string.h>
 
@@ -58,6 +58,7 @@ INLINE void vstore_n(float *p, vf v, int64_t n) {
 }
 INLINE float vhsum(vf v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7)
 INLINE vf vkeep_from(vf v, int64_t k) {
     const vi ramp = {0, 1, 2, 3};
     const int32_t first = (int32_t)k;
@@ -104,6 +105,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void vstore_n(f
     _mm256_maskstore_ps(p, lane_mask(n), v);
 }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
 static inline __attribute__((always_inline, target("avx2,fma"))) vf vkeep_from(vf v, int64_t k) {
     return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                                    _mm256_set1_epi32((int)k - 1))));
@@ -149,6 +151,7 @@ typedef __mmask16 vmask;
 #define vstore_n(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_ps(v)
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 #define vkeep_from(v, k) _mm512_maskz_mov_ps((__mmask16)(0xFFFFu << (k)), (v))
 
 #else
