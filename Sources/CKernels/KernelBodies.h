@@ -490,6 +490,22 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
             float *phase_row = phases + ih * row_stride;
             if (s == 1) {
                 memcpy(phase_row + pad_left, xrow, sizeof(float) * (size_t)w);
+            } else if (s == 2) {
+                // Padded column c + pad_left lives in phase (c + pad_left) % 2 at slot (c + pad_left) / 2: from the
+                // first column with an even padded index, 2·VL columns at a time split into even and odd lanes.
+                float *even = phase_row, *odd = phase_row + phase_length;
+                int64_t column = pad_left % 2;
+                if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
+                for (; column + 2 * VL <= w; column += 2 * VL) {
+                    const vf a = vload(xrow + column), b = vload(xrow + column + VL);
+                    const int64_t slot = (column + pad_left) / 2;
+                    vstore(even + slot, vevens(a, b));
+                    vstore(odd + slot, vodds(a, b));
+                }
+                for (; column < w; column++) {
+                    const int64_t padded = column + pad_left;
+                    (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
+                }
             } else {
                 for (int64_t r = 0; r < s; r++) {
                     float *phase = phase_row + r * phase_length;
