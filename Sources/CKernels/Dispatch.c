@@ -135,9 +135,8 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t phase_length = (g->padded_width + g->stride_w - 1) / g->stride_w;
     const int64_t rows = g->padded_width + g->stride_w * phase_length;
-    // The width-keeping path: a band of column maxima (see maxpool_band_rows) with kernel_w + 16 floats either side.
-    const int64_t band = 2048 / (g->w > 0 ? g->w : 1) > 0 ? 2048 / (g->w > 0 ? g->w : 1) : 1;
-    const int64_t bands = band * g->w + 2 * (g->kernel_w + 16);
+    // The width-keeping path: a band of column maxima with kernel_w + 16 floats of margin either side.
+    const int64_t bands = dream_maxpool_band_rows(g) * g->w + 2 * (g->kernel_w + 16);
     return rows > bands ? rows : bands;
 }
 

@@ -328,17 +328,11 @@ static inline int maxpool_keeps_width(const dream_maxpool_shape *g) {
     return 1;
 }
 
-/// Output rows per band of the width-keeping path: about 2048 floats of column maxima (L1-resident).
-static inline int64_t maxpool_band_rows(const dream_maxpool_shape *g) {
-    const int64_t rows = 2048 / (g->w > 0 ? g->w : 1);
-    return rows > 0 ? rows : 1;
-}
-
 /// Planes [first, end) through the width-keeping path. `maxima` holds a band's column maxima with kernel_w + VL
 /// floats of margin on either side (their values are never used: border columns are recomputed).
 KERNEL void LEVEL_SUFFIX(maxpool_forward_keeping_width)(const dream_maxpool_shape *g, const float *x, float *y,
                                                         int64_t first, int64_t end, float *scratch) {
-    const int64_t w = g->w, kw = g->kernel_w, pl = g->pad_left, band = maxpool_band_rows(g);
+    const int64_t w = g->w, kw = g->kernel_w, pl = g->pad_left, band = dream_maxpool_band_rows(g);
     const int64_t margin = kw + VL;
     float *maxima = scratch + margin;
     // The margins are read by the flat pass (for border columns that are then recomputed): keep them defined.

@@ -97,6 +97,13 @@ typedef struct {
 /// Floats of scratch dream_maxpool_forward needs.
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *shape);
 
+/// Output rows per band when a stride-1 window keeps the width (the forward then makes two flat passes per band):
+/// about 2048 floats of column maxima, which stay in the L1 cache.
+static inline int64_t dream_maxpool_band_rows(const dream_maxpool_shape *g) {
+    const int64_t rows = 2048 / (g->w > 0 ? g->w : 1);
+    return rows > 0 ? rows : 1;
+}
+
 /// Planes [first, end): y = max over each window (a window of padding only: 0).
 void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, float *y, int64_t first, int64_t end,
                            float *scratch);
