@@ -18,7 +18,10 @@
     void dream_maxpool_forward_##suffix(const dream_maxpool_shape *, const float *, float *, int64_t, int64_t,    \
                                         float *);                                                                 \
     void dream_maxpool_backward_##suffix(const dream_maxpool_shape *, const float *, const float *, const float *, \
-                                         float *, int64_t, int64_t, float *);
+                                         float *, int64_t, int64_t, float *);                                    \
+    void dream_lrn_forward_##suffix(const dream_lrn_shape *, const float *, float *, int64_t, int64_t);          \
+    void dream_lrn_backward_##suffix(const dream_lrn_shape *, const float *, const float *, float *, int64_t,     \
+                                     int64_t, float *);
 
 typedef struct {
     void (*apply_epilogue)(const float *, float *, int64_t, dream_epilogue);
@@ -32,12 +35,15 @@ typedef struct {
     void (*maxpool_forward)(const dream_maxpool_shape *, const float *, float *, int64_t, int64_t, float *);
     void (*maxpool_backward)(const dream_maxpool_shape *, const float *, const float *, const float *, float *,
                              int64_t, int64_t, float *);
+    void (*lrn_forward)(const dream_lrn_shape *, const float *, float *, int64_t, int64_t);
+    void (*lrn_backward)(const dream_lrn_shape *, const float *, const float *, float *, int64_t, int64_t, float *);
 } kernel_table;
 
 #define TABLE(suffix)                                                                                              \
     {dream_apply_epilogue_##suffix, dream_relu_backward_##suffix, dream_dw3x3_forward_##suffix,                   \
      dream_dw3x3_input_gradient_##suffix,                                                                         \
-     dream_dw3x3_weight_gradient_##suffix, dream_maxpool_forward_##suffix, dream_maxpool_backward_##suffix}
+     dream_dw3x3_weight_gradient_##suffix, dream_maxpool_forward_##suffix, dream_maxpool_backward_##suffix,       \
+     dream_lrn_forward_##suffix, dream_lrn_backward_##suffix}
 
 DECLARE_LEVEL(baseline)
 #if defined(__x86_64__)
@@ -128,7 +134,10 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t phase_length = (g->padded_width + g->stride_w - 1) / g->stride_w;
-    return g->padded_width + g->stride_w * phase_length;
+    const int64_t rows = g->padded_width + g->stride_w * phase_length;
+    // The width-keeping path: a band of column maxima with kernel_w + 16 floats of margin either side.
+    const int64_t bands = dream_maxpool_band_rows(g) * g->w + 2 * (g->kernel_w + 16);
+    return rows > bands ? rows : bands;
 }
 
 void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, float *y, int64_t first, int64_t end,
@@ -145,4 +154,15 @@ int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *g) {
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
                             float *dx, int64_t first, int64_t end, float *scratch) {
     table()->maxpool_backward(shape, x, y, dy, dx, first, end, scratch);
+}
+
+void dream_lrn_forward(const dream_lrn_shape *shape, const float *x, float *y, int64_t first, int64_t end) {
+    table()->lrn_forward(shape, x, y, first, end);
+}
+
+int64_t dream_lrn_backward_scratch_floats(const dream_lrn_shape *g) { return g->channels * 16; }  // a vector per channel
+
+void dream_lrn_backward(const dream_lrn_shape *shape, const float *x, const float *dy, float *dx, int64_t first,
+                        int64_t end, float *scratch) {
+    table()->lrn_backward(shape, x, dy, dx, first, end, scratch);
 }

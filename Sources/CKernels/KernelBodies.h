@@ -295,8 +295,104 @@ static inline int64_t maxpool_phase_length(const dream_maxpool_shape *g) {
     return (g->padded_width + g->stride_w - 1) / g->stride_w;
 }
 
+/// out[j] = max over the `count` rows src + k·row_stride (k in order) of column j, for j in 0..<length: the first
+/// row, then each next value v replacing m where v > m. The last vector overlaps the one before it (it reads the
+/// rows, not out, so recomputing is harmless).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_column_max)(const float *src, int64_t row_stride,
+                                                                                     int64_t count, int64_t length, float *out) {
+    if (length >= VL) {
+        for (int64_t j = 0;; j += VL) {
+            if (j > length - VL) j = length - VL;
+            vf m = vload(src + j);
+            for (int64_t k = 1; k < count; k++) m = vmax(vload(src + k * row_stride + j), m);
+            vstore(out + j, m);
+            if (j == length - VL) break;
+        }
+    } else if (length > 0) {
+        vf m = vload_n(src, length);
+        for (int64_t k = 1; k < count; k++) m = vmax(vload_n(src + k * row_stride, length), m);
+        vstore_n(out, m, length);
+    }
+}
+
+/// The scalar vmax: v > m ? v : m (a NaN v never replaces m; a NaN m stays).
+static inline float maxpool_max(float v, float m) { return v > m ? v : m; }
+
+/// Whether the window keeps the width (stride 1, no dilation, pad_left + pad_right = kernel_w - 1) and every output
+/// row sees some input row: then a band of output rows is two flat passes (column max, row max) over whole rows,
+/// with no per-row set-up, which is what dominates small planes (14x14 and 7x7 in GoogLeNet's inception pools).
+static inline int maxpool_keeps_width(const dream_maxpool_shape *g) {
+    if (g->stride_h != 1 || g->stride_w != 1 || g->dilation_h != 1 || g->dilation_w != 1) return 0;
+    if (g->out_w != g->w || g->padding_column_count != 0 || g->pad_left >= g->kernel_w) return 0;
+    for (int64_t oh = 0; oh < g->out_h; oh++) if (g->row_count[oh] == 0) return 0;
+    return 1;
+}
+
+/// Planes [first, end) through the width-keeping path. `maxima` holds a band's column maxima with kernel_w + VL
+/// floats of margin on either side (their values are never used: border columns are recomputed).
+KERNEL void LEVEL_SUFFIX(maxpool_forward_keeping_width)(const dream_maxpool_shape *g, const float *x, float *y,
+                                                        int64_t first, int64_t end, float *scratch) {
+    const int64_t w = g->w, kw = g->kernel_w, pl = g->pad_left, band = dream_maxpool_band_rows(g);
+    const int64_t margin = kw + VL;
+    float *maxima = scratch + margin;
+    // The margins are read by the flat pass (for border columns that are then recomputed): keep them defined.
+    for (int64_t i = 0; i < margin; i++) scratch[i] = -__builtin_inff();
+    for (int64_t i = 0; i < margin; i++) maxima[band * w + i] = -__builtin_inff();
+    // Output columns whose window reaches past the row: [0, pl) and [w - (kw - 1 - pl), w).
+    const int64_t right = w - (kw - 1 - pl) > pl ? w - (kw - 1 - pl) : pl;
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *src = x + plane * g->h * w;
+        for (int64_t r0 = 0; r0 < g->out_h; r0 += band) {
+            const int64_t r1 = r0 + band < g->out_h ? r0 + band : g->out_h;
+            // Column maxima, one flat pass per run of rows with the same window rows (all interior rows are one run).
+            for (int64_t a = r0; a < r1;) {
+                int64_t b = a + 1;
+                while (b < r1 && g->row_first[b] == g->row_first[a] && g->row_count[b] == g->row_count[a]) b++;
+                LEVEL_SUFFIX(maxpool_column_max)(src + (a - g->pad_top + g->row_first[a]) * w, w, g->row_count[a],
+                                                 (b - a) * w, maxima + (a - r0) * w);
+                a = b;
+            }
+            // Row maxima over the whole band as one flat row; the columns whose window crosses a row's end are
+            // recomputed below with padding (-inf) in the taps beyond the row.
+            float *dst = y + (plane * g->out_h + r0) * w;
+            const float *taps = maxima - pl;
+            const int64_t length = (r1 - r0) * w;
+            if (length >= VL) {
+                for (int64_t j = 0;; j += VL) {
+                    if (j > length - VL) j = length - VL;
+                    vf m = vload(taps + j);
+                    for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload(taps + kj + j), m);
+                    vstore(dst + j, m);
+                    if (j == length - VL) break;
+                }
+            } else {
+                vf m = vload_n(taps, length);
+                for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload_n(taps + kj, length), m);
+                vstore_n(dst, m, length);
+            }
+            for (int64_t r = 0; r < r1 - r0; r++) {
+                const float *row = maxima + r * w;
+                for (int64_t j = 0; j < w; j++) {
+                    if (j == pl) j = right;  // columns [pl, right) see only their own row: done by the flat pass
+                    if (j >= w) break;
+                    // The taps in order: a padding tap (-inf) first is m's start; later ones change nothing, as
+                    // vmax(-inf, m) = m for every m, NaN included.
+                    const int64_t lo = j - pl, hi = lo + kw < w ? lo + kw : w;
+                    float m = lo >= 0 ? row[lo] : -__builtin_inff();
+                    for (int64_t c = lo + 1 > 0 ? lo + 1 : 0; c < hi; c++) m = maxpool_max(row[c], m);
+                    dst[r * w + j] = m;
+                }
+            }
+        }
+    }
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape *g, const float *x, float *y,
                                                 int64_t first, int64_t end, float *scratch) {
+    if (maxpool_keeps_width(g)) {
+        LEVEL_SUFFIX(maxpool_forward_keeping_width)(g, x, y, first, end, scratch);
+        return;
+    }
     const int64_t w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w;
     const int64_t phase_length = maxpool_phase_length(g);
     float *padded = scratch, *phases = scratch + g->padded_width, *row = padded + g->pad_left;
@@ -310,22 +406,21 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape
             const int64_t count = g->row_count[oh];
             if (count == 0) { memset(yrow, 0, sizeof(float) * (size_t)out_w); continue; }
             const int64_t base = oh * g->stride_h - g->pad_top, k0 = g->row_first[oh];
-            // Column max: row = max over the window's input rows (each new row v replaces m where v > m).
-            memcpy(row, src + (base + k0 * g->dilation_h) * w, sizeof(float) * (size_t)w);
-            for (int64_t k = k0 + 1; k < k0 + count; k++) {
-                const float *next = src + (base + k * g->dilation_h) * w;
-                // In place, the last block overlapping the one before: max(v, max(v, m)) = max(v, m), NaN included.
-                if (w >= VL) {
-                    for (int64_t j = 0;; j += VL) {
-                        if (j > w - VL) j = w - VL;
-                        vstore(row + j, vmax(vload(next + j), vload(row + j)));
-                        if (j == w - VL) break;
-                    }
-                } else {
-                    vstore_n(row, vmax(vload_n(next, w), vload_n(row, w)), w);
+            // Column max over the window's input rows, in one pass.
+            LEVEL_SUFFIX(maxpool_column_max)(src + (base + k0 * g->dilation_h) * w, g->dilation_h * w, count, w, row);
+            if (s == 2) {
+                // Even and odd padded columns of 2·VL columns at a time, the rest one by one.
+                int64_t i = 0;
+                for (; 2 * i + 2 * VL <= g->padded_width; i += VL) {
+                    const vf a = vload(padded + 2 * i), b = vload(padded + 2 * i + VL);
+                    vstore(phases + i, vevens(a, b));
+                    vstore(phases + phase_length + i, vodds(a, b));
                 }
-            }
-            if (s > 1) {
+                for (; 2 * i < g->padded_width; i++) {
+                    phases[i] = padded[2 * i];
+                    if (2 * i + 1 < g->padded_width) phases[phase_length + i] = padded[2 * i + 1];
+                }
+            } else if (s > 2) {
                 for (int64_t r = 0; r < s; r++)
                     for (int64_t i = 0; i * s + r < g->padded_width; i++) phases[r * phase_length + i] = padded[i * s + r];
             }
@@ -389,6 +484,22 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
             float *phase_row = phases + ih * row_stride;
             if (s == 1) {
                 memcpy(phase_row + pad_left, xrow, sizeof(float) * (size_t)w);
+            } else if (s == 2) {
+                // Padded column c + pad_left lives in phase (c + pad_left) % 2 at slot (c + pad_left) / 2: from the
+                // first column with an even padded index, 2·VL columns at a time split into even and odd lanes.
+                float *even = phase_row, *odd = phase_row + phase_length;
+                int64_t column = pad_left % 2;
+                if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
+                for (; column + 2 * VL <= w; column += 2 * VL) {
+                    const vf a = vload(xrow + column), b = vload(xrow + column + VL);
+                    const int64_t slot = (column + pad_left) / 2;
+                    vstore(even + slot, vevens(a, b));
+                    vstore(odd + slot, vodds(a, b));
+                }
+                for (; column < w; column++) {
+                    const int64_t padded = column + pad_left;
+                    (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
+                }
             } else {
                 for (int64_t r = 0; r < s; r++) {
                     float *phase = phase_row + r * phase_length;
@@ -418,5 +529,133 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
                 if (i >= 0) dst[i] += grad[ow];
             }
         }
+    }
+}
+
+// MARK: - Local response normalisation
+//
+// One vector of pixels at a time walks down the channels with the window's sum of squares in a register: a channel
+// entering the window adds its square, one leaving subtracts it (clamped at 0: the difference can leave a tiny negative
+// residue). Every element takes the operations of the scalar definition in the same order, and sqrt and division are
+// correctly rounded, so every level gives the same bits. The power is the cost: s^-0.75 = 1 / (√s · √√s) (AlexNet and
+// GoogLeNet), 1 / √s, 1 / s, or exp(-beta · log s) lane by lane for any other exponent.
+
+/// The first n lanes (all of them when n == VL): loads and stores of a column's last, partial vector.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_load)(const float *p, int64_t n) {
+    return n == VL ? vload(p) : vload_n(p, n);
+}
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_store)(float *p, vf v, int64_t n) {
+    if (n == VL) vstore(p, v); else vstore_n(p, v, n);
+}
+
+/// s^-beta.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_power)(vf s, float beta) {
+    const vf one = vset1(1.0f);
+    if (beta == 0.75f) {
+        const vf r = vsqrt(s);
+        return vdiv(one, vmul(r, vsqrt(r)));
+    }
+    if (beta == 0.5f) return vdiv(one, vsqrt(s));
+    if (beta == 1.0f) return vdiv(one, s);
+    float lanes[VL];
+    vstore(lanes, s);
+    for (int i = 0; i < VL; i++) lanes[i] = __builtin_expf(-beta * __builtin_logf(lanes[i]));
+    return vload(lanes);
+}
+
+/// The window sum of channel 0: Σ x² over channels 0 ... min(after, channels - 1).
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_first_sum)(const dream_lrn_shape *g, const float *x, int64_t n) {
+    vf sum = vzero();
+    const int64_t last = g->after < g->channels - 1 ? g->after : g->channels - 1;
+    for (int64_t k = 0; k <= last; k++) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + k * g->plane, n);
+        sum = vadd(sum, vmul(v, v));
+    }
+    return sum;
+}
+
+/// The window sum moved from channel ch to ch + 1.
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(lrn_slide)(const dream_lrn_shape *g, const float *x, int64_t n,
+                                                                          int64_t ch, vf sum) {
+    const int64_t entering = ch + 1 + g->after, leaving = ch - g->before;
+    if (entering < g->channels) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + entering * g->plane, n);
+        sum = vadd(sum, vmul(v, v));
+    }
+    if (leaving >= 0) {
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + leaving * g->plane, n);
+        const vf d = vsub(sum, vmul(v, v));
+        sum = vselect(vge(d, vzero()), d, vzero());  // max(0, d), NaN to 0 like Swift.max(0, d)
+    }
+    return sum;
+}
+
+/// One column of n ≤ VL pixels at x, y (channel 0).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_forward_column)(const dream_lrn_shape *g, const float *x,
+                                                                                     float *y, int64_t n) {
+    const vf bias = vset1(g->bias), coefficient = vset1(g->coefficient);
+    vf sum = LEVEL_SUFFIX(lrn_first_sum)(g, x, n);
+    for (int64_t ch = 0; ch < g->channels; ch++) {
+        const vf scale = LEVEL_SUFFIX(lrn_power)(vadd(bias, vmul(coefficient, sum)), g->beta);
+        LEVEL_SUFFIX(lrn_store)(y + ch * g->plane, vmul(LEVEL_SUFFIX(lrn_load)(x + ch * g->plane, n), scale), n);
+        sum = LEVEL_SUFFIX(lrn_slide)(g, x, n, ch, sum);
+    }
+}
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_lrn_forward)(const dream_lrn_shape *g, const float *x, float *y, int64_t first,
+                                                   int64_t end) {
+    if (end - first < VL) {
+        if (end > first) LEVEL_SUFFIX(lrn_forward_column)(g, x + first, y + first, end - first);
+        return;
+    }
+    // The last column overlaps the one before it: its lanes compute the same values again.
+    for (int64_t next = first;; next += VL) {
+        const int64_t j = next < end - VL ? next : end - VL;
+        LEVEL_SUFFIX(lrn_forward_column)(g, x + j, y + j, VL);
+        if (j == end - VL) break;
+    }
+}
+
+/// One column: first dx = dy·s^-beta and t = dy·x·s^-beta / s per channel (t kept in `t`, a vector per channel),
+/// then dx -= factor · x · Σ t over the channels whose window holds this one, again with a running sum.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(lrn_backward_column)(const dream_lrn_shape *g, const float *x,
+                                                                                      const float *dy, float *dx, int64_t n,
+                                                                                      float *t) {
+    const int64_t c = g->channels, plane = g->plane;
+    const vf bias = vset1(g->bias), coefficient = vset1(g->coefficient);
+    const vf factor = vset1(g->factor);
+    vf sum = LEVEL_SUFFIX(lrn_first_sum)(g, x, n);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const vf s = vadd(bias, vmul(coefficient, sum));
+        const vf scale = LEVEL_SUFFIX(lrn_power)(s, g->beta);
+        const vf gradient = LEVEL_SUFFIX(lrn_load)(dy + ch * plane, n), v = LEVEL_SUFFIX(lrn_load)(x + ch * plane, n);
+        LEVEL_SUFFIX(lrn_store)(dx + ch * plane, vmul(gradient, scale), n);
+        vstore(t + ch * VL, vdiv(vmul(vmul(gradient, v), scale), s));
+        sum = LEVEL_SUFFIX(lrn_slide)(g, x, n, ch, sum);
+    }
+    // Channel j receives from every i whose window holds j: i in [j - after, j + before].
+    vf running = vzero();
+    const int64_t last = g->before < c - 1 ? g->before : c - 1;
+    for (int64_t k = 0; k <= last; k++) running = vadd(running, vload(t + k * VL));
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *d = dx + ch * plane;
+        const vf v = LEVEL_SUFFIX(lrn_load)(x + ch * plane, n);
+        LEVEL_SUFFIX(lrn_store)(d, vsub(LEVEL_SUFFIX(lrn_load)(d, n), vmul(vmul(factor, v), running)), n);
+        const int64_t entering = ch + 1 + g->before, leaving = ch - g->after;
+        if (entering < c) running = vadd(running, vload(t + entering * VL));
+        if (leaving >= 0) running = vsub(running, vload(t + leaving * VL));
+    }
+}
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_lrn_backward)(const dream_lrn_shape *g, const float *x, const float *dy, float *dx,
+                                                    int64_t first, int64_t end, float *t) {
+    if (end - first < VL) {
+        if (end > first) LEVEL_SUFFIX(lrn_backward_column)(g, x + first, dy + first, dx + first, end - first, t);
+        return;
+    }
+    for (int64_t next = first;; next += VL) {
+        const int64_t j = next < end - VL ? next : end - VL;
+        LEVEL_SUFFIX(lrn_backward_column)(g, x + j, dy + j, dx + j, VL, t);
+        if (j == end - VL) break;
     }
 }

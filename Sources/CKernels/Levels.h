@@ -6,11 +6,12 @@
 //   KERNEL / KERNEL_EXPORT  a static / an exported function of this level
 //   vf / VL        a vector of VL floats; vi: of VL int32; vmask: the result of a comparison
 //   vmadd(c,a,b)   c + a·b: two roundings in the baseline, one (FMA) from AVX2 up
+//   vsub, vdiv, vsqrt  a - b, a / b, √a: correctly rounded at every level (same bits everywhere)
 //   vmax(v, m)     v > m ? v : m, lane by lane (MAXPS: a NaN in either operand gives m)
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
 //   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
-//   vevens(a, b)         the even lanes of a, then those of b
+//   vevens(a, b)         the even lanes of a, then those of b (vodds: the odd lanes)
 #include <stdint.h>
 #include <string.h>
 
@@ -30,6 +31,9 @@ INLINE vf vset1(float x) { return (vf){x, x, x, x}; }
 INLINE vf vzero(void) { return (vf){0, 0, 0, 0}; }
 #define vadd(a, b) ((a) + (b))
 #define vmul(a, b) ((a) * (b))
+#define vsub(a, b) ((a) - (b))
+#define vdiv(a, b) ((a) / (b))
+#define vsqrt(a) __builtin_elementwise_sqrt(a)
 INLINE vf vmadd(vf c, vf a, vf b) { vf p = a * b; return c + p; }
 #define vlt(a, b) ((vmask)((a) < (b)))
 #define vgt(a, b) ((vmask)((a) > (b)))
@@ -54,6 +58,7 @@ INLINE void vstore_n(float *p, vf v, int64_t n) {
 }
 INLINE float vhsum(vf v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7)
 INLINE vf vkeep_from(vf v, int64_t k) {
     const vi ramp = {0, 1, 2, 3};
     const int32_t first = (int32_t)k;
@@ -75,6 +80,9 @@ typedef __m256 vmask;
 #define vzero() _mm256_setzero_ps()
 #define vadd(a, b) _mm256_add_ps((a), (b))
 #define vmul(a, b) _mm256_mul_ps((a), (b))
+#define vsub(a, b) _mm256_sub_ps((a), (b))
+#define vdiv(a, b) _mm256_div_ps((a), (b))
+#define vsqrt(a) _mm256_sqrt_ps(a)
 #define vmadd(c, a, b) _mm256_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm256_max_ps((v), (m))
 #define vlt(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
@@ -97,6 +105,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void vstore_n(f
     _mm256_maskstore_ps(p, lane_mask(n), v);
 }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
 static inline __attribute__((always_inline, target("avx2,fma"))) vf vkeep_from(vf v, int64_t k) {
     return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                                    _mm256_set1_epi32((int)k - 1))));
@@ -123,6 +132,9 @@ typedef __mmask16 vmask;
 #define vzero() _mm512_setzero_ps()
 #define vadd(a, b) _mm512_add_ps((a), (b))
 #define vmul(a, b) _mm512_mul_ps((a), (b))
+#define vsub(a, b) _mm512_sub_ps((a), (b))
+#define vdiv(a, b) _mm512_div_ps((a), (b))
+#define vsqrt(a) _mm512_sqrt_ps(a)
 #define vmadd(c, a, b) _mm512_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm512_max_ps((v), (m))
 #define vlt(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
@@ -139,6 +151,7 @@ typedef __mmask16 vmask;
 #define vstore_n(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_ps(v)
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 #define vkeep_from(v, k) _mm512_maskz_mov_ps((__mmask16)(0xFFFFu << (k)), (v))
 
 #else

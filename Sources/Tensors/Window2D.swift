@@ -28,12 +28,22 @@ public struct Window2D: Equatable, CustomStringConvertible {
     public var effectiveKernelH: Int { (kernelH - 1) * dilationH + 1 }
     public var effectiveKernelW: Int { (kernelW - 1) * dilationW + 1 }
 
+    /// ONNX (MaxPool, AveragePool, Conv): out = floor(span / stride) + 1, or ceil(span / stride) + 1 with ceil_mode,
+    /// where span = input + pads - effective kernel. The span may be negative: with ceil_mode a window that overhangs
+    /// the padded input by less than a stride still gives one output (ceil(-1/2) + 1 = 1), as in onnxruntime and
+    /// PyTorch; in floor mode a negative span gives none.
     static func outputLength(input: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, ceil: Bool) -> Int {
         let span = input + padBegin + padEnd - kernel
-        if span < 0 { return 0 }
-        var out = (ceil ? (span + stride - 1) / stride : span / stride) + 1
+        // Integer floor / ceil of span / stride for either sign (Swift's / truncates towards zero).
+        let quotient: Int
+        if span >= 0 {
+            quotient = ceil ? (span + stride - 1) / stride : span / stride
+        } else {
+            quotient = ceil ? -(-span / stride) : -((-span + stride - 1) / stride)
+        }
+        var out = max(0, quotient + 1)
         // The last window must start inside the input or the leading pad (PyTorch / ONNX rule for ceil_mode).
-        if ceil && (out - 1) * stride >= input + padBegin { out -= 1 }
+        if ceil && out > 0 && (out - 1) * stride >= input + padBegin { out -= 1 }
         return out
     }
 

@@ -108,14 +108,17 @@ final class AttributionTests: XCTestCase {
             return (try logit(plus) - logit(minus)) / Double(2 * h)
         }
         // A ReLU whose input is within a step of zero makes the logit piecewise linear there: the two step sizes
-        // then disagree and that pixel says nothing about the gradient; the rest must match.
+        // then disagree and that pixel says nothing about the gradient; the rest must match, up to the float32
+        // rounding of the two logits in the quotient: a few ulps of the logit over 2h (at logit 2.5, h = 0.25:
+        // about 1e-6, more than 1e-3 of this model's largest pixel gradient, so it is added to the tolerance).
+        let noise = 4 * Double(Float(try logit(image)).magnitude.ulp) / (2 * 0.25)
         var checked = 0
         for _ in 0..<40 {
             let i = Int(rng.next() % UInt64(g.count))
             let small = try centralDifference(i, 0.25), large = try centralDifference(i, 0.5)
             if abs(small - large) > 1e-3 * scale { continue }
             checked += 1
-            XCTAssertEqual(Double(g[i]), small, accuracy: 1e-3 * scale, "pixel value \(i)")
+            XCTAssertEqual(Double(g[i]), small, accuracy: 1e-3 * scale + noise, "pixel value \(i)")
         }
         XCTAssertGreaterThanOrEqual(checked, 20, "too many pixels next to a ReLU kink")
         let saliency = try attributor.explain(image, method: .saliency, classIndex: 2)

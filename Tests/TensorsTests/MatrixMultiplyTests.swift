@@ -31,48 +31,54 @@ final class MatrixMultiplyTests: XCTestCase {
 
     static func biasShapes(m: Int, n: Int) -> [[Int]?] { [nil, [], [1], [n], [1, n], [m, 1], [m, n], [1, 1]] }
 
+    /// A general product, and the matrix-vector shapes (one row: a classifier on one image; one column; a dot
+    /// product) that take sgemv instead of sgemm.
+    static let productShapes = [(5, 7, 3), (1, 37, 29), (23, 37, 1), (1, 9, 1)]
+
     func testGemmMatchesNaiveReferenceForAllTransposesAndBiasShapes() {
-        let (m, k, n) = (5, 7, 3)
         var seed: UInt64 = 1
-        for (transA, transB) in Self.transposes {
-            for cShape in Self.biasShapes(m: m, n: n) {
-                for (alpha, beta) in [(Float(1), Float(1)), (0.7, -1.3), (2, 0)] {
-                    seed += 3
-                    let a = Tensor.random(shape: transA ? [k, m] : [m, k], seed: seed)
-                    let b = Tensor.random(shape: transB ? [n, k] : [k, n], seed: seed + 1)
-                    let c = cShape.map { Tensor.random(shape: $0, seed: seed + 2) }
-                    let y = Gemm.forward(a, b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)
-                    let expected = Self.naiveGemm(a, b, c, transA: transA, transB: transB, alpha: alpha, beta: beta)
-                    XCTAssertEqual(y.shape, [m, n])
-                    XCTAssertLessThan(y.maxAbsDifference(expected), 1e-4,
-                                      "transA \(transA) transB \(transB) c \(String(describing: cShape)) alpha \(alpha) beta \(beta)")
+        for (m, k, n) in Self.productShapes {
+            for (transA, transB) in Self.transposes {
+                for cShape in Self.biasShapes(m: m, n: n) {
+                    for (alpha, beta) in [(Float(1), Float(1)), (0.7, -1.3), (2, 0)] {
+                        seed += 3
+                        let a = Tensor.random(shape: transA ? [k, m] : [m, k], seed: seed)
+                        let b = Tensor.random(shape: transB ? [n, k] : [k, n], seed: seed + 1)
+                        let c = cShape.map { Tensor.random(shape: $0, seed: seed + 2) }
+                        let y = Gemm.forward(a, b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)
+                        let expected = Self.naiveGemm(a, b, c, transA: transA, transB: transB, alpha: alpha, beta: beta)
+                        XCTAssertEqual(y.shape, [m, n])
+                        XCTAssertLessThan(y.maxAbsDifference(expected), 1e-4,
+                                          "[\(m),\(k)]x[\(k),\(n)] transA \(transA) transB \(transB) c \(String(describing: cShape)) alpha \(alpha) beta \(beta)")
+                    }
                 }
             }
         }
     }
 
     func testGemmBackwardMatchesFiniteDifferences() {
-        let (m, k, n) = (4, 3, 5)
         var seed: UInt64 = 100
         let (alpha, beta): (Float, Float) = (0.8, 1.5)
-        for (transA, transB) in Self.transposes {
-            for cShape in Self.biasShapes(m: m, n: n) {
-                seed += 5
-                let a = Tensor.random(shape: transA ? [k, m] : [m, k], seed: seed)
-                let b = Tensor.random(shape: transB ? [n, k] : [k, n], seed: seed + 1)
-                let c = cShape.map { Tensor.random(shape: $0, seed: seed + 2) }
-                let dy = Tensor.random(shape: [m, n], seed: seed + 3)
-                let label = "transA \(transA) transB \(transB) c \(String(describing: cShape))"
-                let grads = Gemm.backward(dy, a: a, b: b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)
-                FiniteDifference.check(grads.da, of: { Gemm.forward($0, b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta) },
-                                       at: a, upstream: dy, tolerance: 1e-3, "da, \(label)")
-                FiniteDifference.check(grads.db, of: { Gemm.forward(a, $0, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta) },
-                                       at: b, upstream: dy, tolerance: 1e-3, "db, \(label)")
-                if let c {
-                    FiniteDifference.check(grads.dc, of: { Gemm.forward(a, b, c: $0, transA: transA, transB: transB, alpha: alpha, beta: beta) },
-                                           at: c, upstream: dy, tolerance: 1e-3, "dc, \(label)")
-                } else {
-                    XCTAssertNil(grads.dc, label)
+        for (m, k, n) in [(4, 3, 5), (1, 6, 5), (4, 6, 1)] {
+            for (transA, transB) in Self.transposes {
+                for cShape in Self.biasShapes(m: m, n: n) {
+                    seed += 5
+                    let a = Tensor.random(shape: transA ? [k, m] : [m, k], seed: seed)
+                    let b = Tensor.random(shape: transB ? [n, k] : [k, n], seed: seed + 1)
+                    let c = cShape.map { Tensor.random(shape: $0, seed: seed + 2) }
+                    let dy = Tensor.random(shape: [m, n], seed: seed + 3)
+                    let label = "[\(m),\(k)]x[\(k),\(n)] transA \(transA) transB \(transB) c \(String(describing: cShape))"
+                    let grads = Gemm.backward(dy, a: a, b: b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)
+                    FiniteDifference.check(grads.da, of: { Gemm.forward($0, b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta) },
+                                           at: a, upstream: dy, tolerance: 1e-3, "da, \(label)")
+                    FiniteDifference.check(grads.db, of: { Gemm.forward(a, $0, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta) },
+                                           at: b, upstream: dy, tolerance: 1e-3, "db, \(label)")
+                    if let c {
+                        FiniteDifference.check(grads.dc, of: { Gemm.forward(a, b, c: $0, transA: transA, transB: transB, alpha: alpha, beta: beta) },
+                                               at: c, upstream: dy, tolerance: 1e-3, "dc, \(label)")
+                    } else {
+                        XCTAssertNil(grads.dc, label)
+                    }
                 }
             }
         }

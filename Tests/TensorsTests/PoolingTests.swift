@@ -10,7 +10,58 @@ final class PoolingTests: XCTestCase {
          Window2D(kernelH: 2, kernelW: 3, strideH: 2, strideW: 1, padTop: 0, padLeft: 1, padBottom: 1, padRight: 2)),
         ("2x2 stride 2 dilation 2 pad 1", [1, 2, 9, 8], Window2D(kernel: 2, stride: 2, pad: 1, dilation: 2)),
         ("2x2 stride 2 ceil, odd input", [2, 1, 5, 7], Window2D(kernel: 2, stride: 2, ceilMode: true)),
+        // ceil_mode with a window that overhangs the (padded) input by less than a stride: one output per axis.
+        ("3x3 stride 2 ceil, window larger than the 2x2 input", [1, 2, 2, 2], Window2D(kernel: 3, stride: 2, ceilMode: true)),
+        ("4x4 stride 3 pad 1 ceil, window past the padded 2x3 input", [2, 1, 2, 3],
+         Window2D(kernelH: 4, kernelW: 4, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0, ceilMode: true)),
     ]
+
+    /// ONNX: out = floor(span / stride + 1), or ceil(span / stride + 1) with ceil_mode, span = input + pads -
+    /// effective kernel (negative spans included); with ceil_mode a window that would start in the right padding is
+    /// dropped. Written in Double to be independent of the integer arithmetic under test.
+    static func onnxOutputLength(input: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, ceil: Bool) -> Int {
+        let ratio = Double(input + padBegin + padEnd - kernel) / Double(stride) + 1
+        var out = max(0, Int(ceil ? ratio.rounded(.up) : ratio.rounded(.down)))
+        if ceil && out > 0 && (out - 1) * stride >= input + padBegin { out -= 1 }
+        return out
+    }
+
+    func testOutputSizeFollowsTheONNXFormulaIncludingWindowsLargerThanTheInput() {
+        for input in 1...9 {
+            for kernel in 1...6 {
+                for stride in 1...4 {
+                    for padBegin in 0..<kernel {
+                        for padEnd in [0, padBegin, kernel - 1] {
+                            for ceil in [false, true] {
+                                let window = Window2D(kernelH: 1, kernelW: kernel, strideW: stride, padLeft: padBegin, padRight: padEnd, ceilMode: ceil)
+                                XCTAssertEqual(window.outputSize(inputH: 1, inputW: input).width,
+                                               Self.onnxOutputLength(input: input, kernel: kernel, stride: stride, padBegin: padBegin, padEnd: padEnd, ceil: ceil),
+                                               "input \(input), \(window)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sizes onnxruntime 1.32 gives for MaxPool with ceil_mode=1 on an H x W input (checked by running it).
+    func testCeilModeOutputSizesAreThoseOfOnnxruntime() {
+        let cases: [(h: Int, w: Int, window: Window2D, expected: Int)] = [
+            (2, 2, Window2D(kernel: 3, stride: 2, ceilMode: true), 1),
+            (1, 1, Window2D(kernel: 2, stride: 2, ceilMode: true), 1),
+            (1, 1, Window2D(kernel: 3, stride: 2, ceilMode: true), 0),
+            (2, 2, Window2D(kernel: 3, stride: 3, ceilMode: true), 1),
+            (2, 2, Window2D(kernelH: 4, kernelW: 4, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0, ceilMode: true), 1),
+            (112, 112, Window2D(kernel: 3, stride: 2, ceilMode: true), 56),
+            (55, 55, Window2D(kernel: 3, stride: 2, ceilMode: true), 27),
+        ]
+        for c in cases {
+            let size = c.window.outputSize(inputH: c.h, inputW: c.w)
+            XCTAssertEqual(size.height, c.expected, "\(c.h)x\(c.w) \(c.window)")
+            XCTAssertEqual(size.width, c.expected, "\(c.h)x\(c.w) \(c.window)")
+        }
+    }
 
     /// Distinct values spaced 0.05 apart in random order, so that a max never ties even after a finite-difference nudge.
     static func distinctValues(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -85,9 +136,10 @@ final class PoolingTests: XCTestCase {
         forEachSIMDLevel { _ in
             var windows = Self.windows
             windows.append(("3x3 stride 2 ceil, large enough to run in parallel", [2, 16, 32, 32], Window2D(kernel: 3, stride: 2, ceilMode: true)))
-        // Rows longer than the widest vector (16 floats) with a partial tail, stride 1 and 2.
-        windows.append(("3x3 stride 1 pad 1, 37 wide", [1, 2, 5, 37], Window2D(kernel: 3, pad: 1)))
-        windows.append(("3x3 stride 2 pad 1, 45 wide", [1, 2, 6, 45], Window2D(kernel: 3, stride: 2, pad: 1)))
+            // Rows longer than the widest vector (16 floats) with a partial tail, stride 1 and 2.
+            windows.append(("3x3 stride 1 pad 1, 37 wide", [1, 2, 5, 37], Window2D(kernel: 3, pad: 1)))
+            windows.append(("3x3 stride 2 pad 1, 45 wide", [1, 2, 6, 45], Window2D(kernel: 3, stride: 2, pad: 1)))
+            windows += Self.widthKeepingWindows
             for (index, c) in windows.enumerated() {
                 let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
                 let y = MaxPool.forward(x, window: c.window)
@@ -164,12 +216,71 @@ final class PoolingTests: XCTestCase {
 
     func testMaxPoolBackwardMatchesFiniteDifferences() {
         forEachSIMDLevel { _ in
-            for (index, c) in Self.windows.enumerated() {
+            for (index, c) in (Self.windows + Self.widthKeepingWindows).enumerated() {
                 let x = Self.distinctValues(c.x, seed: UInt64(index + 11))
                 let y = MaxPool.forward(x, window: c.window)
                 let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 21))
                 let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
                 FiniteDifference.check(dx, of: { MaxPool.forward($0, window: c.window) }, at: x, upstream: dy, tolerance: 1e-3, c.name)
+            }
+        }
+    }
+
+    /// Stride-1 windows that keep the width (pad_left + pad_right = kernel_w - 1), which the kernel runs as flat
+    /// passes over bands of rows: planes taller than one band (2048 floats), asymmetric pads, no left pad, a
+    /// one-column kernel, and planes narrower than a vector.
+    static let widthKeepingWindows: [(name: String, x: [Int], window: Window2D)] = [
+        ("3x3 stride 1 pad 1, 150 rows (several bands)", [1, 2, 150, 20], Window2D(kernel: 3, pad: 1)),
+        ("4x4 stride 1 pads 2,1,1,2", [2, 2, 9, 11],
+         Window2D(kernelH: 4, kernelW: 4, padTop: 2, padLeft: 1, padBottom: 1, padRight: 2)),
+        ("2x2 stride 1 pads 0,0,1,1", [1, 3, 6, 17], Window2D(kernelH: 2, kernelW: 2, padBottom: 1, padRight: 1)),
+        ("3x1 stride 1 pad 1 rows only", [1, 2, 7, 9], Window2D(kernelH: 3, kernelW: 1, padTop: 1, padBottom: 1)),
+        ("3x3 stride 1 pad 1, 3 wide", [2, 3, 4, 3], Window2D(kernel: 3, pad: 1)),
+        ("5x5 stride 1 pad 2, 2x2 input", [1, 2, 2, 2], Window2D(kernel: 5, pad: 2)),
+        ("3x3 stride 1 no pad (narrows: the general path)", [1, 2, 6, 19], Window2D(kernel: 3)),
+    ]
+
+    /// The scan order the kernels promise, written out: per window, the column maximum over its input rows in
+    /// order, then the row maximum over the taps in order with padding as -inf, each step `v > m ? v : m`; a window
+    /// without input is 0. With NaN, infinities and signed zeros the result depends on that order, and every path
+    /// (flat bands for width-keeping windows, padded rows otherwise) must keep it.
+    static func scanOrderMaxPool(_ x: Tensor, _ win: Window2D) -> [UInt32] {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = win.outputSize(inputH: h, inputW: w)
+        func step(_ v: Float, _ m: Float) -> Float { v > m ? v : m }
+        var out: [UInt32] = []
+        for plane in 0..<(n * c) {
+            for i in 0..<oh {
+                let rows = (0..<win.kernelH).map { i * win.strideH - win.padTop + $0 * win.dilationH }.filter { $0 >= 0 && $0 < h }
+                for j in 0..<ow {
+                    let taps = (0..<win.kernelW).map { j * win.strideW - win.padLeft + $0 * win.dilationW }
+                    if rows.isEmpty || !taps.contains(where: { $0 >= 0 && $0 < w }) { out.append(Float(0).bitPattern); continue }
+                    func column(_ col: Int) -> Float {
+                        guard col >= 0 && col < w else { return -.infinity }
+                        var m = x[flat: (plane * h + rows[0]) * w + col]
+                        for r in rows.dropFirst() { m = step(x[flat: (plane * h + r) * w + col], m) }
+                        return m
+                    }
+                    var m = column(taps[0])
+                    for t in taps.dropFirst() { m = step(column(t), m) }
+                    out.append(m.bitPattern)
+                }
+            }
+        }
+        return out
+    }
+
+    func testMaxPoolKeepsItsScanOrderWithNaNInfinitiesAndSignedZerosAtEveryLevel() {
+        let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1, -1]
+        var windows = Self.windows + Self.widthKeepingWindows
+        windows.append(("3x3 stride 2 ceil, 28 wide", [1, 2, 9, 28], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        for (index, c) in windows.enumerated() {
+            var rng = SplitMix64(seed: UInt64(900 + index))
+            let count = c.x.reduce(1, *)
+            let x = Tensor(shape: c.x, scalars: (0..<count).map { _ in specials[Int(rng.next() % UInt64(specials.count))] })
+            let want = Self.scanOrderMaxPool(x, c.window)
+            forEachSIMDLevel { level in
+                XCTAssertEqual(MaxPool.forward(x, window: c.window).scalars.map(\.bitPattern), want, "\(c.name) \(level)")
             }
         }
     }

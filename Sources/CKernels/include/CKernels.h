@@ -97,6 +97,13 @@ typedef struct {
 /// Floats of scratch dream_maxpool_forward needs.
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *shape);
 
+/// Output rows per band when a stride-1 window keeps the width (the forward then makes two flat passes per band):
+/// about 2048 floats of column maxima, which stay in the L1 cache.
+static inline int64_t dream_maxpool_band_rows(const dream_maxpool_shape *g) {
+    const int64_t rows = 2048 / (g->w > 0 ? g->w : 1);
+    return rows > 0 ? rows : 1;
+}
+
 /// Planes [first, end): y = max over each window (a window of padding only: 0).
 void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, float *y, int64_t first, int64_t end,
                            float *scratch);
@@ -108,6 +115,27 @@ int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *shape);
 /// order) equal to y. dx must hold zeros (or gradients to add to) in those planes.
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
                             float *dx, int64_t first, int64_t end, float *scratch);
+
+// MARK: - Local response normalisation across channels (ONNX LRN)
+
+/// One sample's geometry and the hyper-parameters. Channel ch of pixel i is at ch·plane + i; the window of channel
+/// ch is [ch - before, ch + after] (clipped to the channels); coefficient = alpha / size, and the backward's
+/// factor = 2·alpha·beta / size (passed, not derived, so that its rounding is the caller's).
+typedef struct {
+    int64_t channels, plane, before, after;
+    float bias, coefficient, beta, factor;
+} dream_lrn_shape;
+
+/// Pixels [first, end) of one sample: y = x · s^-beta with s = bias + coefficient · Σ_window x².
+void dream_lrn_forward(const dream_lrn_shape *shape, const float *x, float *y, int64_t first, int64_t end);
+
+/// Floats of scratch dream_lrn_backward needs.
+int64_t dream_lrn_backward_scratch_floats(const dream_lrn_shape *shape);
+
+/// Pixels [first, end) of one sample: dx_j = dy_j s_j^-beta - factor · x_j · Σ_{i: j in window(i)}
+/// dy_i x_i s_i^(-beta-1) (every element of those pixels written).
+void dream_lrn_backward(const dream_lrn_shape *shape, const float *x, const float *dy, float *dx, int64_t first,
+                        int64_t end, float *scratch);
 
 #ifdef __cplusplus
 }

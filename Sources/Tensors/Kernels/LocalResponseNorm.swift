@@ -1,4 +1,4 @@
-import Foundation
+import CKernels
 import Parallel
 
 /// Hyper-parameters of ONNX LRN (size is the channel window; alpha is divided by size as ONNX and Caffe do).
@@ -18,31 +18,21 @@ public struct LRNParameters: Equatable {
 }
 
 /// Local response normalisation across channels (ONNX LRN, as in AlexNet / GoogLeNet).
-/// Each pixel keeps a running sum of squares while the window slides over the channels, so the cost is
-/// O(C·H·W) whatever the window size.
+/// The kernels are in C (CKernels/KernelBodies.h, one compilation per `SIMDLevel`): a vector of pixels walks down the
+/// channels keeping the window's sum of squares in a register, so the cost is O(C·H·W) whatever the window size and
+/// x is read from memory once. Every level gives the same bits (sqrt and division are correctly rounded and no
+/// multiply-add is fused). This file splits the pixels over threads.
 public enum LocalResponseNorm {
     /// x [N,C,...] -> y [N,C,...]; y = x * s^-beta with s = bias + alpha/size * sum_{window(c)} x^2.
     public static func forward(_ x: Tensor, _ p: LRNParameters) -> Tensor {
         precondition(x.rank >= 3, "LRN expects [N,C,...], got \(x.shape)")
-        let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
-        let coefficient = p.alpha / Float(p.size)
         if x.count == 0 { return x }
+        var shape = kernelShape(x.shape, p)
         return Tensor(shape: x.shape) { yb in
             x.withUnsafeBufferPointer { xb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                forEachTile(n: n, c: c, plane: plane) { sample, p0, p1 in
-                    let width = p1 - p0
-                    let running = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
-                    defer { running.deallocate() }
-                    let scale = running + width
-                    let base = sample * c * plane + p0
-                    windowSums(xp + base, channels: c, plane: plane, width: width, before: p.before, after: p.after,
-                               running: running) { channel, sum in
-                        let xs = xp + base + channel * plane, ys = yp + base + channel * plane
-                        for i in 0..<width { scale[i] = p.bias + coefficient * sum[i] }
-                        powNegBeta(scale, width, p.beta)
-                        for i in 0..<width { ys[i] = xs[i] * scale[i] }
-                    }
+                forEachPixelRange(x.shape, &shape) { shape, offset, first, end in
+                    dream_lrn_forward(shape, xp + offset, yp + offset, Int64(first), Int64(end))
                 }
             }
         }
@@ -52,115 +42,49 @@ public enum LocalResponseNorm {
     /// dx_j = dy_j s_j^-beta - 2·alpha·beta/size · x_j · sum_{i : j in window(i)} dy_i x_i s_i^(-beta-1).
     public static func backward(_ dy: Tensor, x: Tensor, _ p: LRNParameters) -> Tensor {
         precondition(dy.shape == x.shape, "LRN backward: \(dy.shape) vs \(x.shape)")
-        let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
-        let coefficient = p.alpha / Float(p.size)
-        let factor = 2 * p.alpha * p.beta / Float(p.size)
         if x.count == 0 { return x }
+        var shape = kernelShape(x.shape, p)
+        let floats = Int(dream_lrn_backward_scratch_floats(&shape))
         return Tensor(shape: x.shape) { db in
             x.withUnsafeBufferPointer { xb in
                 dy.withUnsafeBufferPointer { gb in
                     let xp = xb.baseAddress!, gp = gb.baseAddress!, dp = db.baseAddress!
-                    forEachTile(n: n, c: c, plane: plane) { sample, p0, p1 in
-                        let width = p1 - p0
-                        let running = UnsafeMutablePointer<Float>.allocate(capacity: 3 * width)
-                        let s = running + width, scale = running + 2 * width
-                        // t_i = dy_i x_i s_i^(-beta-1), kept per channel for the second sweep.
-                        let t = UnsafeMutablePointer<Float>.allocate(capacity: c * width)
-                        defer { running.deallocate(); t.deallocate() }
-                        let base = sample * c * plane + p0
-                        windowSums(xp + base, channels: c, plane: plane, width: width, before: p.before, after: p.after,
-                                   running: running) { channel, sum in
-                            let o = base + channel * plane
-                            let xs = xp + o, gs = gp + o, ds = dp + o, ts = t + channel * width
-                            for i in 0..<width { s[i] = p.bias + coefficient * sum[i]; scale[i] = s[i] }
-                            powNegBeta(scale, width, p.beta)
-                            for i in 0..<width {
-                                ds[i] = gs[i] * scale[i]
-                                ts[i] = gs[i] * xs[i] * scale[i] / s[i]
-                            }
-                        }
-                        // j receives from every i whose window holds j: i in [j - after, j + before].
-                        for i in 0..<width { running[i] = 0 }
-                        for k in 0...min(p.before, c - 1) {
-                            let ts = t + k * width
-                            for i in 0..<width { running[i] += ts[i] }
-                        }
-                        for channel in 0..<c {
-                            let o = base + channel * plane
-                            let xs = xp + o, ds = dp + o
-                            for i in 0..<width { ds[i] -= factor * xs[i] * running[i] }
-                            let entering = channel + 1 + p.before, leaving = channel - p.after
-                            if entering < c {
-                                let ts = t + entering * width
-                                for i in 0..<width { running[i] += ts[i] }
-                            }
-                            if leaving >= 0 {
-                                let ts = t + leaving * width
-                                for i in 0..<width { running[i] -= ts[i] }
-                            }
-                        }
+                    forEachPixelRange(x.shape, &shape) { shape, offset, first, end in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+                        defer { scratch.deallocate() }
+                        dream_lrn_backward(shape, xp + offset, gp + offset, dp + offset, Int64(first), Int64(end), scratch)
                     }
                 }
             }
         }
     }
 
-    /// Splits the work into (sample, pixel range) tiles; tiles are independent, so large inputs run in parallel.
-    static func forEachTile(n: Int, c: Int, plane: Int, _ body: (Int, Int, Int) -> Void) {
-        let tileWidth = 1024
-        let tilesPerSample = max(1, (plane + tileWidth - 1) / tileWidth)
-        let tiles = n * tilesPerSample
-        func bounds(_ tile: Int) -> (Int, Int, Int) {
-            let sample = tile / tilesPerSample, k = tile % tilesPerSample
-            return (sample, k * plane / tilesPerSample, (k + 1) * plane / tilesPerSample)
-        }
-        parallelRanges(tiles, work: n * c * plane) { range in
-            for tile in range { let (s, p0, p1) = bounds(tile); body(s, p0, p1) }
-        }
+    /// The kernels' view of one sample of `shape` with parameters `p`.
+    static func kernelShape(_ shape: [Int], _ p: LRNParameters) -> dream_lrn_shape {
+        let n = shape[0], c = shape[1], count = shape.reduce(1, *)
+        return dream_lrn_shape(channels: Int64(c), plane: Int64(count / max(1, n * c)), before: Int64(p.before),
+                               after: Int64(p.after), bias: p.bias, coefficient: p.alpha / Float(p.size), beta: p.beta,
+                               factor: 2 * p.alpha * p.beta / Float(p.size))
     }
 
-    /// For each channel in order, calls body(channel, sums) with sums[i] = sum of x^2 over the channel window at
-    /// pixel i of the tile. x points at channel 0, pixel 0 of the tile; channels are `plane` apart.
-    static func windowSums(_ x: UnsafePointer<Float>, channels c: Int, plane: Int, width: Int, before: Int, after: Int,
-                           running: UnsafeMutablePointer<Float>, _ body: (Int, UnsafePointer<Float>) -> Void) {
-        for i in 0..<width { running[i] = 0 }
-        for k in 0...min(after, c - 1) {
-            let xs = x + k * plane
-            for i in 0..<width { running[i] += xs[i] * xs[i] }
-        }
-        for channel in 0..<c {
-            body(channel, running)
-            let entering = channel + 1 + after, leaving = channel - before
-            if entering < c {
-                let xs = x + entering * plane
-                for i in 0..<width { running[i] += xs[i] * xs[i] }
+    /// Splits the N·plane pixel columns over threads (each column runs down all channels) and calls
+    /// body(shape, offset of the sample, first pixel, end pixel) for each piece within one sample.
+    static func forEachPixelRange(_ xShape: [Int], _ shape: inout dream_lrn_shape,
+                                  _ body: (UnsafePointer<dream_lrn_shape>, Int, Int, Int) -> Void) {
+        let n = xShape[0], c = Int(shape.channels), plane = Int(shape.plane)
+        withUnsafePointer(to: &shape) { shape in
+            // Pieces of at least 64 pixels, so that the overlapping last vector of a piece is a small share of it.
+            let pieces = max(1, (plane + 63) / 64)
+            parallelRanges(n * pieces, work: n * c * plane, minimumWorkPerThread: 1 << 15) { range in
+                var piece = range.lowerBound
+                while piece < range.upperBound {
+                    let sample = piece / pieces
+                    let last = min(range.upperBound, (sample + 1) * pieces)
+                    let first = (piece % pieces) * plane / pieces, end = ((last - 1) % pieces + 1) * plane / pieces
+                    body(shape, sample * c * plane, first, end)
+                    piece = last
+                }
             }
-            if leaving >= 0 {
-                // Clamp: subtracting can leave a tiny negative rounding residue.
-                let xs = x + leaving * plane
-                for i in 0..<width { running[i] = max(0, running[i] - xs[i] * xs[i]) }
-            }
-        }
-    }
-
-    /// s = s^-beta in place, with cheap paths for the common exponents (0.75 in AlexNet / GoogLeNet, 0.5, 1).
-    static func powNegBeta(_ s: UnsafeMutablePointer<Float>, _ count: Int, _ beta: Float) {
-        if beta == 0.75 {
-            // Explicit vectors: the scalar loop stays scalar (sqrt and divide per element dominate LRN).
-            var i = 0
-            while i + 8 <= count {
-                let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
-                let r = v.squareRoot()
-                UnsafeMutableRawPointer(s + i).storeBytes(of: 1 / (r * r.squareRoot()), as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < count { let r = s[i].squareRoot(); s[i] = 1 / (r * r.squareRoot()); i += 1 }
-        } else if beta == 0.5 {
-            for i in 0..<count { s[i] = 1 / s[i].squareRoot() }
-        } else if beta == 1 {
-            for i in 0..<count { s[i] = 1 / s[i] }
-        } else {
-            for i in 0..<count { s[i] = Foundation.exp(-beta * Foundation.log(s[i])) }
         }
     }
 }

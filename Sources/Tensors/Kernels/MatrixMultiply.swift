@@ -107,6 +107,25 @@ public enum Gemm {
             return
         }
         BLASThreads.followThreading()
+        // A single row or column is a matrix-vector product. OpenBLAS (0.3.21) does not notice: its sgemm packs the
+        // whole matrix into panels on every call, which for a classifier (y [1,1000] from 1280 features, 5 MB of
+        // weights) costs six times the product itself. sgemv streams the matrix once.
+        // BLAS leaves y's old contents to sgemv's scaling by beta, and some OpenBLAS versions multiply instead of
+        // clearing when beta is 0 (uninitialised NaN would survive): a product that overwrites gets zeros first.
+        if m == 1 {
+            if beta == 0 { c.update(repeating: 0, count: n) }
+            // y[0, j] = Σ_p op(A)[0, p] · op(B)[p, j]; op(A)'s row is A's row 0, or A's column 0 when transposed.
+            cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, blasint(transB ? n : k), blasint(transB ? k : n),
+                        alpha, b, blasint(max(ldb, 1)), a, blasint(transA ? max(lda, 1) : 1), beta, c, 1)
+            return
+        }
+        if n == 1 {
+            if beta == 0 { for i in 0..<m { c[i * ldc] = 0 } }
+            // y[i, 0] = Σ_p op(A)[i, p] · op(B)[p, 0]; op(B)'s column is B's column 0, or B's row 0 when transposed.
+            cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, blasint(transA ? k : m), blasint(transA ? m : k),
+                        alpha, a, blasint(max(lda, 1)), b, blasint(transB ? 1 : max(ldb, 1)), beta, c, blasint(max(ldc, 1)))
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(max(lda, 1)), b, blasint(max(ldb, 1)),
                     beta, c, blasint(max(ldc, 1)))
