@@ -22,6 +22,9 @@ public final class DeepDream {
     public private(set) var lastLayerValues: [Double] = []
     /// The octaves the last `dream` ran (fewer than `settings.octaves` for a small image), for the output's record.
     public private(set) var octavesUsed: Int?
+    /// Sees every step of the network's forward and backward passes inside each gradient evaluation (profiling:
+    /// `dream bench --dream --profile`); nil runs the passes without timing them.
+    public var onExecutedStep: ((ExecutedStep) -> Void)?
 
     public init(model: LoadedModel, settings: DreamSettings) throws {
         self.model = model
@@ -48,7 +51,8 @@ public final class DeepDream {
 
     /// The objective, each layer's own term, and the gradient with respect to a network input.
     func evaluate(networkInput x: Tensor) throws -> (value: Double, layerValues: [Double], gradient: Tensor) {
-        var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName])
+        var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName],
+                                              onStep: onExecutedStep)
         var activations: [String: Tensor] = [:]
         for name in layerNames { activations[name] = tape.values[name]?.floatTensor }
         tape.values = [:]
@@ -59,7 +63,7 @@ public final class DeepDream {
             throw ExecutionError.shapeMismatch(node: layerNames.joined(separator: ", "), op: "dream",
                                                detail: "the objective is \(value): the model produces non-finite activations (NaN or infinite weights?)")
         }
-        let gradients = try model.executor.backward(&tape, seeds: seeds)
+        let gradients = try model.executor.backward(&tape, seeds: seeds, onStep: onExecutedStep)
         return (value, layerValues, gradients[inputName] ?? Tensor(shape: x.shape))
     }
 
