@@ -42,36 +42,62 @@ public enum Im2Col {
 
     /// cols [C*kH*kW, OH*OW] -> image [C,H,W] += folded columns (overlapping windows add up; the caller zeroes image);
     /// with `outputRows`, cols holds only those output rows: [C*kH*kW, rows*OW]
+    ///
+    /// Gathered by input row: each (channel, input row) the band reaches is one work item that adds, tap row ki by tap
+    /// column kj, the column rows that land on it. Items write disjoint rows, so threads split them evenly whatever the
+    /// channel count (a first layer has 3), and each element receives its terms in (ki, kj) order, as a scatter over
+    /// (ki, kj, oh, ow) adds them: the sums are the same, bit for bit.
     public static func backward(_ cols: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                 window: Window2D, image: UnsafeMutablePointer<Float>, outputRows: Range<Int>? = nil) {
         let (outH, outW) = window.outputSize(inputH: height, inputW: width)
         let kH = window.kernelH, kW = window.kernelW, sH = window.strideH, sW = window.strideW
         let band = outputRows ?? 0..<outH
+        guard !band.isEmpty, channels > 0 else { return }
         let planeOut = band.count * outW
-        // Every row block of channel c lands only in plane c: channels are independent.
-        parallelFor(channels) { c in
-            let plane = image + c * height * width
-            for ki in 0..<kH {
-                let offH = ki * window.dilationH - window.padTop
-                let rows = validOutputRange(offset: offH, stride: sH, input: height, output: outH)
-                for kj in 0..<kW {
-                    let offW = kj * window.dilationW - window.padLeft
-                    let columns = validOutputRange(offset: offW, stride: sW, input: width, output: outW)
-                    if columns.isEmpty { continue }
-                    let row = cols + ((c * kH + ki) * kW + kj) * planeOut
-                    let first = max(rows.lowerBound, band.lowerBound), end = max(first, min(rows.upperBound, band.upperBound))
-                    for oh in first..<end {
-                        let src = row + (oh - band.lowerBound) * outW
-                        let dst = plane + (oh * sH + offH) * width + offW
+        // Input rows the band's windows reach, clipped to the image.
+        let firstRow = max(0, band.lowerBound * sH - window.padTop)
+        let endRow = min(height, (band.upperBound - 1) * sH - window.padTop + (kH - 1) * window.dilationH + 1)
+        guard endRow > firstRow else { return }
+        let rowsPerChannel = endRow - firstRow
+        // Per tap column: its offset and the output columns whose input column lies inside the image.
+        let offsets = (0..<kW).map { $0 * window.dilationW - window.padLeft }
+        let columnRanges = offsets.map { validOutputRange(offset: $0, stride: sW, input: width, output: outW) }
+        parallelRanges(channels * rowsPerChannel, work: channels * kH * kW * planeOut) { items in
+            for item in items {
+                let c = item / rowsPerChannel, iy = firstRow + item % rowsPerChannel
+                let dst = image + (c * height + iy) * width
+                for ki in 0..<kH {
+                    // The output row whose tap row ki lands on iy, if it is in the band.
+                    let t = iy + window.padTop - ki * window.dilationH
+                    guard t >= 0, t % sH == 0, band.contains(t / sH) else { continue }
+                    let oh = t / sH
+                    for kj in 0..<kW {
+                        let columns = columnRanges[kj]
+                        if columns.isEmpty { continue }
+                        let src = cols + ((c * kH + ki) * kW + kj) * planeOut + (oh - band.lowerBound) * outW
+                        let d = dst + offsets[kj]
                         if sW == 1 {
-                            for ow in columns { dst[ow] += src[ow] }
+                            addRow(src, into: d, columns)
                         } else {
-                            for ow in columns { dst[ow * sW] += src[ow] }
+                            for ow in columns { d[ow * sW] += src[ow] }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// d[i] += src[i] for i in `range`, eight at a time.
+    @inline(__always)
+    static func addRow(_ src: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let a = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(d + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(d + i).storeBytes(of: a + b, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < range.upperBound { d[i] += src[i]; i += 1 }
     }
 
     /// The output positions o in 0..<output whose input coordinate o*stride + offset lies inside 0..<input.
