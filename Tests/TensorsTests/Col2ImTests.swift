@@ -21,6 +21,9 @@ final class Col2ImTests: XCTestCase {
                                                                  padTop: 0, padLeft: 1, padBottom: 2, padRight: 0)),
         Case(channels: 1, height: 4, width: 4, window: Window2D(kernel: 3, pad: 4)),  // rows of padding only
         Case(channels: 3, height: 17, width: 35, window: Window2D(kernel: 1)),
+        Case(channels: 2, height: 9, width: 40, window: Window2D(kernel: 5, stride: 2, pad: 2)),  // odd tap left alone
+        Case(channels: 2, height: 9, width: 41, window: Window2D(kernel: 4, stride: 2, pad: 1)),
+        Case(channels: 2, height: 11, width: 30, window: Window2D(kernel: 3, stride: 2, pad: 1, dilation: 2)),
     ]
 
     /// The scatter col2im, in Double-free Float arithmetic and the defining order.

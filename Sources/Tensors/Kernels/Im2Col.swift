@@ -71,20 +71,50 @@ public enum Im2Col {
                     let t = iy + window.padTop - ki * window.dilationH
                     guard t >= 0, t % sH == 0, band.contains(t / sH) else { continue }
                     let oh = t / sH
-                    for kj in 0..<kW {
+                    let row = cols + (c * kH + ki) * kW * planeOut + (oh - band.lowerBound) * outW
+                    var kj = 0
+                    while kj < kW {
                         let columns = columnRanges[kj]
-                        if columns.isEmpty { continue }
-                        let src = cols + ((c * kH + ki) * kW + kj) * planeOut + (oh - band.lowerBound) * outW
-                        let d = dst + offsets[kj]
-                        if sW == 1 {
-                            addRow(src, into: d, columns)
-                        } else {
-                            for ow in columns { d[ow * sW] += src[ow] }
+                        let src = row + kj * planeOut, d = dst + offsets[kj]
+                        // Stride 2, undilated: taps kj and kj + 1 land on alternate columns of the same span, so they
+                        // are added together as one contiguous, interleaved run (each element still gets one term).
+                        if sW == 2 && window.dilationW == 1 && kj + 1 < kW {
+                            addInterleaved(src, src + planeOut, into: d, columns, columnRanges[kj + 1])
+                            kj += 2
+                            continue
                         }
+                        if !columns.isEmpty {
+                            if sW == 1 {
+                                addRow(src, into: d, columns)
+                            } else {
+                                for ow in columns { d[ow * sW] += src[ow] }
+                            }
+                        }
+                        kj += 1
                     }
                 }
             }
         }
+    }
+
+    /// d[2i] += a[i] for i in `first`, d[2i + 1] += b[i] for i in `second`: four of each at a time, interleaved into
+    /// eight consecutive elements, where both ranges hold i.
+    @inline(__always)
+    static func addInterleaved(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>,
+                               _ first: Range<Int>, _ second: Range<Int>) {
+        let lower = max(first.lowerBound, second.lowerBound), upper = max(lower, min(first.upperBound, second.upperBound))
+        for i in first where i < lower || i >= upper { d[2 * i] += a[i] }
+        for i in second where i < lower || i >= upper { d[2 * i + 1] += b[i] }
+        var i = lower
+        while i + 4 <= upper {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD4<Float>.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD4<Float>.self)
+            let pairs = SIMD8<Float>(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3])
+            let target = UnsafeMutableRawPointer(d + 2 * i)
+            target.storeBytes(of: target.loadUnaligned(as: SIMD8<Float>.self) + pairs, as: SIMD8<Float>.self)
+            i += 4
+        }
+        while i < upper { d[2 * i] += a[i]; d[2 * i + 1] += b[i]; i += 1 }
     }
 
     /// d[i] += src[i] for i in `range`, eight at a time.
