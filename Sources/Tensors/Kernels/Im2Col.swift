@@ -103,8 +103,11 @@ public enum Im2Col {
     static func addInterleaved(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>,
                                _ first: Range<Int>, _ second: Range<Int>) {
         let lower = max(first.lowerBound, second.lowerBound), upper = max(lower, min(first.upperBound, second.upperBound))
-        for i in first where i < lower || i >= upper { d[2 * i] += a[i] }
-        for i in second where i < lower || i >= upper { d[2 * i + 1] += b[i] }
+        // The ends where only one tap lands (image borders): a few elements each.
+        for i in first.lowerBound..<max(first.lowerBound, min(first.upperBound, lower)) { d[2 * i] += a[i] }
+        for i in min(first.upperBound, max(first.lowerBound, upper))..<first.upperBound { d[2 * i] += a[i] }
+        for i in second.lowerBound..<max(second.lowerBound, min(second.upperBound, lower)) { d[2 * i + 1] += b[i] }
+        for i in min(second.upperBound, max(second.lowerBound, upper))..<second.upperBound { d[2 * i + 1] += b[i] }
         var i = lower
         while i + 4 <= upper {
             let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD4<Float>.self)
