@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
           dream bench
           dream bench --model squeezenet --size 512 --runs 20 --json
           dream bench --dream --size 512    # one DeepDream step at inception_4c_output
+          dream bench --dream --profile     # its forward and backward, per layer
           dream bench --model mobilenetv2-shapes --runs 20
           dream bench --model squeezenet --save-onnx sq.onnx  # for other engines
 
