@@ -54,7 +54,7 @@ test: setup-test
 # Our own C kernels (CKernels) have SIMD levels: their tests run every level the CPU supports in each run, and the
 # Prescott run is also the portable combination (DREAM_SIMD=baseline, as `dream --portable`), so every other numeric
 # test meets the baseline kernels once and the AVX2/AVX-512 ones in the other runs.
-NUMERIC_TESTS := TensorsTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|LayerFusionTests|ONNXExportTests|DeepDreamTests|MemoryBoundLayerTests
+NUMERIC_TESTS := TensorsTests|ExecutorWeightCacheTests|GoldenModelTests|InputGradientTests|RoundingTieComparisonTests|ONNXNodeConformanceTests|GraphGradientTests|LayerFusionTests|ONNXExportTests|DeepDreamTests|MemoryBoundLayerTests
 KERNEL_FAMILIES := $(shell flags="$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)"; \
 	has() { for f in "$$@"; do echo "$$flags" | grep -qw -- "$$f" || return 1; done; }; \
 	has pni && echo Prescott; has sse4_2 && echo Nehalem; has avx && echo Sandybridge; \

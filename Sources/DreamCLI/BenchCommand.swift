@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
           dream bench
           dream bench --model squeezenet --size 512 --runs 20 --json
           dream bench --dream --size 512    # one DeepDream step at inception_4c_output
+          dream bench --dream --profile     # its forward and backward, per layer
           dream bench --model mobilenetv2-shapes --runs 20
           dream bench --model squeezenet --save-onnx sq.onnx  # for other engines
 
@@ -44,7 +45,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"forward_ms_median\": …}).")
     var json = false
 
-    @Flag(name: .long, help: "Also print the time spent per operator type and the slowest layers (over the timed runs); a fused layer counts as one, e.g. Conv+BatchNormalization+Clip.")
+    @Flag(name: .long, help: "Also print the time spent per operator type and the slowest layers (over the timed runs); a fused layer counts as one, e.g. Conv+BatchNormalization+Clip. With --dream: the forward and the backward pass apart (\"Conv+Relu backward (dx)\"), and the rest of the step.")
     var profile = false
 
     @Flag(name: .long, help: "Time one DeepDream step instead (forward to the layer, backward to the image, update): dream_step_ms_median.")
@@ -59,6 +60,9 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Run every layer on its own: no Conv fused with the BatchNormalization and activation after it (to measure what fusion brings).")
     var noFusion = false
+
+    @Flag(name: .customLong("no-weight-cache"), help: "With --dream: transform the Winograd convolutions' weights on every call instead of once (to measure what keeping them brings).")
+    var noWeightCache = false
 
     func validate() throws {
         try OptionCheck.range(size, "--size", 1...8192)
@@ -116,7 +120,11 @@ struct BenchCommand: ParsableCommand {
         let engine = try DeepDream(model: model, settings: settings)
         var rng = SplitMix64(seed: 1)
         var image = RGBImage(width: size, height: size, pixels: (0..<(size * size * 3)).map { _ in Float.random(in: 0...255, using: &rng) })
-        let times = try timings { _ in try engine.step(&image, rng: &rng) }
+        let profiler = StepProfile()
+        let times = try timings { timed in
+            engine.onExecutedStep = profile && timed ? profiler.record : nil
+            try engine.step(&image, rng: &rng)
+        }
         let report = DreamReport(model: model.displayName, layer: engine.settings.layers[0].name, size: size, threads: Threading.threadCount,
                                  runs: runs, dream_step_ms_median: Self.median(times), dream_step_ms_min: times[0], blas_core: BLASCore.name,
                                  simd: SIMDLevel.current.description)
@@ -125,6 +133,12 @@ struct BenchCommand: ParsableCommand {
         } else {
             print(String(format: "%@ to %@ at %dx%d, %d threads (OpenBLAS %@, %@ SIMD): DeepDream step median %.2f ms (min %.2f) over %d runs",
                          report.model, report.layer, size, size, report.threads, report.blas_core, report.simd, report.dream_step_ms_median, times[0], runs))
+            if profile {
+                let table = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
+                                           inputName: try model.inputName, inputShape: [1, 3, size, size], frozen: [])
+                let mean = times.reduce(0, +) / Double(times.count)
+                print(profiler.lines(runs: runs, graph: model.graph, table: table, stepMilliseconds: mean).joined(separator: "\n"))
+            }
         }
     }
 
@@ -137,6 +151,7 @@ struct BenchCommand: ParsableCommand {
             Console.status("wrote \(saveONNX)")
         }
         model.executor.fusesLayers = !noFusion
+        model.executor.keepsTransformedWeights = !noWeightCache
         if dream { return try runDream(model) }
         let inputName = try model.inputName
         let x = Tensor.random(shape: [1, 3, size, size], in: -100...100, seed: 1)
@@ -145,40 +160,10 @@ struct BenchCommand: ParsableCommand {
         let table = try LayerTable(model: model.displayName, graph: model.graph, executor: model.executor,
                                    inputName: inputName, inputShape: x.shape, frozen: [])
         let macs = table.totalMACs
-        var perOperator: [String: Double] = [:]
-        var perStep: [[Int]: Double] = [:]
-        var stepLabels: [[Int]: String] = [:]
-        var outputShapes: [[Int]: [Int]] = [:]
+        let profiler = StepProfile()
         let times = try timings { timed in
-            var last = DispatchTime.now().uptimeNanoseconds
             // Fused steps are timed as one ("Conv+BatchNormalization+Clip"): their parts never run apart.
-            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: [], onStep: !profile ? nil : { step in
-                guard timed else { return }
-                let now = DispatchTime.now().uptimeNanoseconds
-                perOperator[step.label, default: 0] += Double(now - last) / 1e6
-                perStep[step.nodes, default: 0] += Double(now - last) / 1e6
-                stepLabels[step.nodes] = step.label
-                outputShapes[step.nodes] = step.outputs.first?.shape
-                last = now
-            })
-        }
-        var breakdown = perOperator.sorted { $0.value > $1.value }.map { op, ms in
-            op.padding(toLength: max(20, op.count), withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / Double(runs))
-        }
-        if profile {
-            // The slowest layers, with the rate of those that multiply (what a kernel change would be judged by).
-            let macsByNode = Dictionary(table.rows.map { ($0.index, $0.macs) }, uniquingKeysWith: +)
-            breakdown.append("slowest layers:")
-            for (nodes, ms) in perStep.sorted(by: { $0.value > $1.value }).prefix(12) {
-                let node = model.graph.nodes[nodes[0]]
-                let perRun = ms / Double(runs)
-                let shape = outputShapes[nodes].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
-                var line = String(format: "  %8.2f ms  ", perRun) + TerminalText.escaped(node.name) + "  "
-                    + (stepLabels[nodes] ?? node.opType) + " " + shape
-                let macs = nodes.reduce(0) { $0 + (macsByNode[$1] ?? 0) }
-                if macs > 0 { line += String(format: "  %.1f GFLOP/s", 2 * Double(macs) / 1e9 / (perRun / 1000)) }
-                breakdown.append(line)
-            }
+            _ = try model.executor.forward(feeds, outputs: outputs, recordingFor: [], onStep: profile && timed ? profiler.record : nil)
         }
         let median = Self.median(times)
         let report = Report(model: model.displayName, size: size, threads: Threading.threadCount, runs: runs,
@@ -191,7 +176,61 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "%@ at %dx%d, %d threads (OpenBLAS %@, %@ SIMD): forward median %.2f ms (min %.2f, mean %.2f) over %d runs; %.2f GMACs, %.1f GFLOP/s",
                          report.model, size, size, report.threads, report.blas_core, report.simd, median, times[0], report.forward_ms_mean, runs,
                          report.gmacs, report.gflops_per_second))
-            if profile { print(breakdown.joined(separator: "\n")) }
+            if profile { print(profiler.lines(runs: runs, graph: model.graph, table: table, stepMilliseconds: nil).joined(separator: "\n")) }
         }
+    }
+}
+
+/// Time per operator type and per step over the timed runs of a bench, from the executor's step callback
+/// (`ExecutedStep.nanoseconds`: the operators alone), forward and backward steps apart.
+final class StepProfile {
+    struct Key: Hashable {
+        let pass: ExecutedStep.Pass
+        let nodes: [Int]
+    }
+    private var perLabel: [String: Double] = [:]
+    private var perStep: [Key: Double] = [:]
+    private var labels: [Key: String] = [:]
+    private var shapes: [Key: [Int]] = [:]
+    private var perPass: [ExecutedStep.Pass: Double] = [:]
+
+    func record(_ step: ExecutedStep) {
+        let ms = Double(step.nanoseconds) / 1e6, key = Key(pass: step.pass, nodes: step.nodes)
+        perLabel[step.label, default: 0] += ms
+        perStep[key, default: 0] += ms
+        perPass[step.pass, default: 0] += ms
+        labels[key] = step.label
+        if shapes[key] == nil { shapes[key] = step.outputs.first?.shape }
+    }
+
+    /// The breakdown per operator type, then the slowest steps with the rate of those that multiply (what a kernel
+    /// change would be judged by). `stepMilliseconds`: a DeepDream step's mean time, of which the time outside the
+    /// network (preprocessing, objective, pixel gradient, update) is shown as the rest.
+    func lines(runs: Int, graph: Graph, table: LayerTable, stepMilliseconds: Double?) -> [String] {
+        let n = Double(runs)
+        var out: [String] = []
+        if let step = stepMilliseconds {
+            let forward = (perPass[.forward] ?? 0) / n, backward = (perPass[.backward] ?? 0) / n
+            out.append(String(format: "forward %.2f ms, backward %.2f ms, rest of the step %.2f ms (mean per run)",
+                              forward, backward, max(0, step - forward - backward)))
+        }
+        let width = max(20, perLabel.keys.map(\.count).max() ?? 0)
+        for (label, ms) in perLabel.sorted(by: { $0.value > $1.value }) {
+            out.append(label.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "%8.2f ms per run", ms / n))
+        }
+        let macsByNode = Dictionary(table.rows.map { ($0.index, $0.macs) }, uniquingKeysWith: +)
+        out.append("slowest layers:")
+        for (key, ms) in perStep.sorted(by: { $0.value > $1.value }).prefix(stepMilliseconds == nil ? 12 : 16) {
+            let node = graph.nodes[key.nodes[0]]
+            let perRun = ms / n, label = labels[key] ?? node.opType
+            let shape = shapes[key].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
+            var line = String(format: "  %8.2f ms  ", perRun) + TerminalText.escaped(node.name) + "  " + label + " " + shape
+            // A convolution's data gradient and its weight gradient each cost as many products as its forward.
+            let products = key.pass == .forward ? 1 : (label.contains("dx") ? 1 : 0) + (label.contains("dW") ? 1 : 0)
+            let macs = key.nodes.reduce(0) { $0 + (macsByNode[$1] ?? 0) } * products
+            if macs > 0 { line += String(format: "  %.1f GFLOP/s", 2 * Double(macs) / 1e9 / (perRun / 1000)) }
+            out.append(line)
+        }
+        return out
     }
 }

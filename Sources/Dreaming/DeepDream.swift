@@ -22,6 +22,9 @@ public final class DeepDream {
     public private(set) var lastLayerValues: [Double] = []
     /// The octaves the last `dream` ran (fewer than `settings.octaves` for a small image), for the output's record.
     public private(set) var octavesUsed: Int?
+    /// Sees every step of the network's forward and backward passes inside each gradient evaluation (profiling:
+    /// `dream bench --dream --profile`); nil runs the passes without timing them.
+    public var onExecutedStep: ((ExecutedStep) -> Void)?
 
     public init(model: LoadedModel, settings: DreamSettings) throws {
         self.model = model
@@ -48,7 +51,8 @@ public final class DeepDream {
 
     /// The objective, each layer's own term, and the gradient with respect to a network input.
     func evaluate(networkInput x: Tensor) throws -> (value: Double, layerValues: [Double], gradient: Tensor) {
-        var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName])
+        var tape = try model.executor.forward([inputName: .float(x)], outputs: layerNames, recordingFor: [inputName],
+                                              onStep: onExecutedStep)
         var activations: [String: Tensor] = [:]
         for name in layerNames { activations[name] = tape.values[name]?.floatTensor }
         tape.values = [:]
@@ -59,7 +63,7 @@ public final class DeepDream {
             throw ExecutionError.shapeMismatch(node: layerNames.joined(separator: ", "), op: "dream",
                                                detail: "the objective is \(value): the model produces non-finite activations (NaN or infinite weights?)")
         }
-        let gradients = try model.executor.backward(&tape, seeds: seeds)
+        let gradients = try model.executor.backward(&tape, seeds: seeds, onStep: onExecutedStep)
         return (value, layerValues, gradients[inputName] ?? Tensor(shape: x.shape))
     }
 
@@ -223,34 +227,48 @@ public final class DeepDream {
     @inline(__always)
     static func wrapped(_ i: Int, _ shift: Int, _ length: Int) -> Int { ((i - shift) % length + length) % length }
 
+    /// The columns x..<x+width of the image shifted circularly by `shift`, as at most two runs of consecutive source
+    /// columns (the wrap-around splits a run once): (first tile column, first source column, length).
+    static func wrappedRuns(_ x: Int, width: Int, shift: Int, length: Int) -> [(column: Int, source: Int, count: Int)] {
+        var runs: [(column: Int, source: Int, count: Int)] = []
+        var col = 0
+        while col < width {
+            let source = wrapped(x + col, shift, length)
+            let count = min(width - col, length - source)
+            runs.append((col, source, count))
+            col += count
+        }
+        return runs
+    }
+
     /// The region (x, y, width, height) of the image shifted circularly by (dx, dy), without shifting the whole image.
-    static func shiftedCrop(_ image: RGBImage, dx: Int, dy: Int, x: Int, y: Int, width: Int, height: Int) -> RGBImage {
+    public static func shiftedCrop(_ image: RGBImage, dx: Int, dy: Int, x: Int, y: Int, width: Int, height: Int) -> RGBImage {
         let w = image.width, h = image.height
-        var out = RGBImage(width: width, height: height, pixels: [Float](repeating: 0, count: width * height * 3))
-        image.pixels.withUnsafeBufferPointer { src in
-            out.pixels.withUnsafeMutableBufferPointer { dst in
+        let runs = wrappedRuns(x, width: width, shift: dx, length: w)
+        let pixels = [Float](unsafeUninitializedCapacity: width * height * 3) { dst, initialized in
+            image.pixels.withUnsafeBufferPointer { src in
                 for row in 0..<height {
-                    let sy = wrapped(y + row, dy, h)
-                    for col in 0..<width {
-                        let s = (sy * w + wrapped(x + col, dx, w)) * 3, d = (row * width + col) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    let sourceRow = src.baseAddress! + wrapped(y + row, dy, h) * w * 3
+                    for run in runs {
+                        (dst.baseAddress! + (row * width + run.column) * 3).initialize(from: sourceRow + run.source * 3, count: run.count * 3)
                     }
                 }
             }
+            initialized = width * height * 3
         }
-        return out
+        return RGBImage(width: width, height: height, pixels: pixels)
     }
 
     /// Writes a tile's gradient back to the unshifted positions it came from.
-    static func scatterShifted(_ g: [Float], into gradient: inout [Float], imageWidth w: Int, imageHeight h: Int,
+    public static func scatterShifted(_ g: [Float], into gradient: inout [Float], imageWidth w: Int, imageHeight h: Int,
                                dx: Int, dy: Int, x: Int, y: Int, width: Int, height: Int) {
+        let runs = wrappedRuns(x, width: width, shift: dx, length: w)
         g.withUnsafeBufferPointer { src in
             gradient.withUnsafeMutableBufferPointer { dst in
                 for row in 0..<height {
-                    let sy = wrapped(y + row, dy, h)
-                    for col in 0..<width {
-                        let d = (sy * w + wrapped(x + col, dx, w)) * 3, s = (row * width + col) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    let targetRow = dst.baseAddress! + wrapped(y + row, dy, h) * w * 3
+                    for run in runs {
+                        (targetRow + run.source * 3).update(from: src.baseAddress! + (row * width + run.column) * 3, count: run.count * 3)
                     }
                 }
             }

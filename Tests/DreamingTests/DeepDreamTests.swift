@@ -103,6 +103,36 @@ final class DeepDreamTests: XCTestCase {
         }
     }
 
+    /// The shifted tiles a step reads and the gradients it writes back, against the definition pixel by pixel: tile
+    /// pixel (col, row) is image pixel ((x + col - dx) mod w, (y + row - dy) mod h), for shifts of either sign, beyond
+    /// a whole image, and tiles that wrap around the right or bottom edge or not at all.
+    func testShiftedTilesReadAndWriteTheWrappedPixels() {
+        let w = 13, h = 7
+        let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { Float($0) })
+        func source(_ i: Int, _ shift: Int, _ length: Int) -> Int { ((i - shift) % length + length) % length }
+        for (dx, dy) in [(0, 0), (5, -3), (-12, 6), (13, 7), (-27, 15), (1, 1)] {
+            for (x, y, width, height) in [(0, 0, 13, 7), (6, 3, 7, 4), (0, 4, 6, 3), (12, 0, 1, 7), (3, 2, 9, 5)] {
+                let tile = DeepDream.shiftedCrop(image, dx: dx, dy: dy, x: x, y: y, width: width, height: height)
+                XCTAssertEqual(tile.width, width); XCTAssertEqual(tile.height, height)
+                var expected: [Float] = []
+                for row in 0..<height {
+                    for col in 0..<width {
+                        let s = (source(y + row, dy, h) * w + source(x + col, dx, w)) * 3
+                        expected += image.pixels[s..<(s + 3)]
+                    }
+                }
+                XCTAssertEqual(tile.pixels, expected, "shift (\(dx), \(dy)), tile (\(x), \(y), \(width), \(height))")
+                // Writing the tile back puts every value where it was read from, and nothing elsewhere.
+                var gradient = [Float](repeating: -1, count: w * h * 3)
+                DeepDream.scatterShifted(tile.pixels, into: &gradient, imageWidth: w, imageHeight: h, dx: dx, dy: dy,
+                                         x: x, y: y, width: width, height: height)
+                for i in 0..<(w * h * 3) where gradient[i] != -1 { XCTAssertEqual(gradient[i], image.pixels[i]) }
+                XCTAssertEqual(gradient.filter { $0 != -1 }.count, width * height * 3,
+                               "shift (\(dx), \(dy)), tile (\(x), \(y), \(width), \(height))")
+            }
+        }
+    }
+
     func testLayerSpecificationsParseNamesAndWeights() throws {
         XCTAssertEqual(try DreamLayer(parsing: "inception_4c_output:0.5"), DreamLayer(name: "inception_4c_output", weight: 0.5))
         XCTAssertEqual(try DreamLayer(parsing: "conv2/3x3"), DreamLayer(name: "conv2/3x3"))

@@ -13,6 +13,13 @@ public final class GraphExecutor {
     public var fusesLayers = true
     /// BatchNormalizations folded into their convolutions' weights, computed on first use.
     let foldedWeights = FoldedWeights()
+    /// Winograd-transformed weights of the convolutions a backward pass goes through (see `plan`).
+    let winogradCaches = WinogradCaches()
+    /// Whether those transforms are kept between passes (off: every call transforms, as a forward-only pass does;
+    /// `dream bench --no-weight-cache` measures what the cache brings). Results are identical either way.
+    public var keepsTransformedWeights = true
+    /// Floats held by transformed weights kept between passes (memory accounting, tests).
+    public var cachedTransformFloats: Int { winogradCaches.floats }
 
     public init(graph: Graph) throws {
         self.graph = graph
@@ -78,7 +85,9 @@ public final class GraphExecutor {
                 if let v = values[name] ?? graph.initializers[name] { return v }
                 throw ExecutionError.missingFeed(name: name)
             }
+            let start = onStep == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let result = try step.op.forward(inputs)
+            let nanoseconds = onStep == nil ? 0 : DispatchTime.now().uptimeNanoseconds - start
             for (name, value) in zip(step.outputs, result.outputs) where !name.isEmpty {
                 values[name] = value
                 live += checkedElementCount(value.shape) ?? 0
@@ -88,7 +97,8 @@ public final class GraphExecutor {
                     "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than a quarter of this machine's memory; use a smaller input (--size, --tile)")
             }
             observe?(step.nodes[0], result.outputs)
-            onStep?(ExecutedStep(nodes: step.nodes, label: label(step.nodes), outputs: result.outputs))
+            onStep?(ExecutedStep(pass: .forward, nodes: step.nodes, label: label(step.nodes), outputs: result.outputs,
+                                 nanoseconds: nanoseconds))
             if step.inputs.contains(where: { requiresGrad.contains($0) }) {
                 let needs = step.op.backwardNeeds
                 records.append(.init(step: step,
@@ -122,8 +132,10 @@ public final class GraphExecutor {
     }
 
     /// Backward pass: `seeds` are gradients on forward values (same shapes); returns gradients for every name in
-    /// `tape.wrt` that the seeds reach. Records are released as the pass goes back.
-    public func backward(_ tape: inout ForwardTape, seeds: [String: Tensor]) throws -> [String: Tensor] {
+    /// `tape.wrt` that the seeds reach. Records are released as the pass goes back. `onStep` sees each step that runs
+    /// (a step no gradient reaches is skipped and not reported), with the gradients it computed.
+    public func backward(_ tape: inout ForwardTape, seeds: [String: Tensor],
+                         onStep: ((ExecutedStep) -> Void)? = nil) throws -> [String: Tensor] {
         // A value computed inside a fused step never existed: a gradient on it could reach nothing.
         if let name = seeds.keys.sorted().first(where: { tape.fusedAway.contains($0) }) {
             throw ExecutionError.fusedValue(name: name)
@@ -135,7 +147,13 @@ public final class GraphExecutor {
             if outputGrads.allSatisfy({ $0 == nil }) { continue }
             for name in step.outputs where !tape.wrt.contains(name) { grads[name] = nil }
             let need = step.inputs.map { !$0.isEmpty && tape.requiresGrad.contains($0) }
+            let start = onStep == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let inputGrads = try step.op.backward(consuming: &outputGrads, inputs: record.inputs, result: record.result, need: need)
+            if let onStep {
+                let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+                onStep(ExecutedStep(pass: .backward, nodes: step.nodes, label: backwardLabel(step, need: need),
+                                    outputs: inputGrads.compactMap { $0.map { .float($0) } }, nanoseconds: nanoseconds))
+            }
             for (k, name) in step.inputs.enumerated() where need[k] {
                 guard k < inputGrads.count, let g = inputGrads[k] else { continue }
                 // Taken out of the dictionary first so that the buffer is uniquely owned: add then works in place

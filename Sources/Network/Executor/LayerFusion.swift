@@ -12,14 +12,23 @@ struct ExecutionStep {
     let op: GraphOperator
 }
 
-/// What a step observer sees after each step of a forward pass (see `GraphExecutor.forward(…, onStep:)`).
+/// What a step observer sees after each step of a forward or backward pass (see `GraphExecutor.forward(…, onStep:)`
+/// and `GraphExecutor.backward(…, onStep:)`).
 public struct ExecutedStep {
+    public enum Pass: Sendable { case forward, backward }
+    public let pass: Pass
     /// The graph nodes the step computed, in graph order (one, or a convolution and the nodes fused into it).
     public let nodes: [Int]
-    /// The nodes' operator types joined by "+" ("Conv", "Conv+BatchNormalization+Clip").
+    /// The nodes' operator types joined by "+" ("Conv", "Conv+BatchNormalization+Clip"); a backward step adds
+    /// " backward" and, for a step with parameters, which gradients it computed: "Conv+Relu backward (dx)",
+    /// "Conv backward (dx, dW)".
     public let label: String
-    /// The outputs of the step's last node; the values inside a fused step never exist.
+    /// Forward: the outputs of the step's last node (the values inside a fused step never exist).
+    /// Backward: the gradients the step computed for its inputs, in input order (omitted ones left out).
     public let outputs: [Value]
+    /// Wall-clock nanoseconds of the operator's forward or backward (only the operator: not the executor's
+    /// bookkeeping around it).
+    public let nanoseconds: UInt64
 }
 
 /// A convolution with a folded BatchNormalization and/or an activation applied where the kernel writes its output.
@@ -125,6 +134,27 @@ final class FoldedWeights {
     }
 }
 
+/// Each convolution node's `WinogradWeightCache`, made on first use and kept for the executor's life (its graph, and
+/// so its initializers, never change).
+final class WinogradCaches {
+    private let lock = NSLock()
+    private var caches: [Int: WinogradWeightCache] = [:]
+
+    func cache(for node: Int) -> WinogradWeightCache {
+        lock.lock(); defer { lock.unlock() }
+        if let cache = caches[node] { return cache }
+        let made = WinogradWeightCache()
+        caches[node] = made
+        return made
+    }
+
+    /// Floats held by every node's transforms.
+    var floats: Int {
+        lock.lock(); defer { lock.unlock() }
+        return caches.values.reduce(0) { $0 + $1.floats }
+    }
+}
+
 extension GraphExecutor {
     /// The steps of a forward pass over the nodes `order` (graph order). With `fuse`, a Conv absorbs the nodes that
     /// only post-process its output, where that changes nothing a caller can see:
@@ -136,10 +166,25 @@ extension GraphExecutor {
     ///   (`requiresGrad` reaches the Conv), only activations differentiable from their output (Relu, LeakyRelu with
     ///   alpha >= 0; see `FusedConvolutionOperator`).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
+    ///
+    /// A convolution whose weight is frozen (the file's initializer, not fed, not differentiated) and that a backward
+    /// pass goes through keeps its Winograd-transformed weights in the executor (`WinogradWeightCache`): a dream runs
+    /// it forward and back every step with the same weights. Forward-only passes transform per call, so that an
+    /// executor that only classifies holds no transforms (tens of MB for GoogLeNet).
     func plan(order: [Int], keep: Set<String>, feeds: [String: Value], wrt: Set<String>, requiresGrad: Set<String>,
               fuse: Bool) -> [ExecutionStep] {
+        /// Node i's convolution, with the executor's transform cache when its weights stay fixed and a backward goes through it.
+        func convolution(_ i: Int, _ conv: ConvolutionOperator) -> ConvolutionOperator {
+            let inputs = graph.nodes[i].inputs
+            guard keepsTransformedWeights, inputs.count > 1, feeds[inputs[1]] == nil, !requiresGrad.contains(inputs[1]),
+                  graph.initializers[inputs[1]] != nil, inputs.contains(where: { requiresGrad.contains($0) }) else { return conv }
+            var cached = conv
+            cached.winogradCache = winogradCaches.cache(for: i)
+            return cached
+        }
         func single(_ i: Int) -> ExecutionStep {
-            ExecutionStep(nodes: [i], inputs: graph.nodes[i].inputs, outputs: graph.nodes[i].outputs, op: operators[i])
+            let op = (operators[i] as? ConvolutionOperator).map { convolution(i, $0) } ?? operators[i]
+            return ExecutionStep(nodes: [i], inputs: graph.nodes[i].inputs, outputs: graph.nodes[i].outputs, op: op)
         }
         guard fuse else { return order.map(single) }
         var consumers: [String: [Int]] = [:]
@@ -168,9 +213,10 @@ extension GraphExecutor {
         var steps: [ExecutionStep] = []
         for i in order where !absorbed.contains(i) {
             let node = graph.nodes[i]
-            guard let conv = operators[i] as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
+            guard let original = operators[i] as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
                 steps.append(single(i)); continue
             }
+            let conv = convolution(i, original)
             let recorded = node.inputs.contains { requiresGrad.contains($0) }
             var chain = [i], value = node.outputs[0]
             var folded: (weight: Tensor, bias: Tensor)?
@@ -207,4 +253,16 @@ extension GraphExecutor {
 
     /// "Conv+BatchNormalization+Clip" for a step's nodes.
     func label(_ nodes: [Int]) -> String { nodes.map { graph.nodes[$0].opType }.joined(separator: "+") }
+
+    /// "Conv+Relu backward (dx)" for a backward step that computed the gradients marked in `need`: dx for values
+    /// computed in the run (or fed), dW for initializers (parameters); nothing in parentheses for a step whose
+    /// inputs are all computed values (Relu, Concat), so that a parameter gradient shows wherever one is computed.
+    func backwardLabel(_ step: ExecutionStep, need: [Bool]) -> String {
+        let isParameter = step.inputs.map { !$0.isEmpty && graph.initializers[$0] != nil }
+        guard isParameter.contains(true) else { return label(step.nodes) + " backward" }
+        var parts: [String] = []
+        if zip(need, isParameter).contains(where: { $0 && !$1 }) { parts.append("dx") }
+        if zip(need, isParameter).contains(where: { $0 && $1 }) { parts.append("dW") }
+        return label(step.nodes) + " backward (" + parts.joined(separator: ", ") + ")"
+    }
 }

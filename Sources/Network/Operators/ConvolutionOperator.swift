@@ -5,6 +5,9 @@ struct ConvolutionOperator: GraphOperator {
     let node: Node
     let attributes: SpatialWindowAttributes
     let groups: Int
+    /// Where Winograd keeps this layer's transformed weights between calls; set by the executor's planner for frozen
+    /// weights (`GraphExecutor.plan`), nil: transform per call.
+    var winogradCache: WinogradWeightCache?
 
     init(_ node: Node) throws {
         self.node = node
@@ -59,7 +62,8 @@ struct ConvolutionOperator: GraphOperator {
     func forward(_ inputs: [Value?], epilogue: Activation?) throws -> ForwardResult {
         let (x, w, window) = try prepared(inputs)
         let bias = try inputs.optionalFloat(2, "Conv")
-        let y = Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups, epilogue: epilogue)
+        let y = Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups, epilogue: epilogue,
+                                    winogradCache: winogradCache)
         return ForwardResult(restoringRank(y, like: try inputs.float(0, "Conv").shape))
     }
 
@@ -69,7 +73,8 @@ struct ConvolutionOperator: GraphOperator {
         let dy = try asNCHW(dyOriginal, node: node)
         let needParams = need.count > 1 && (need[1] || (need.count > 2 && need[2]))
         let g = Convolution.backward(dy, x: x, weight: w, window: window, groups: groups,
-                                     needInputGradient: need[0], needParameterGradients: needParams)
+                                     needInputGradient: need[0], needParameterGradients: needParams,
+                                     winogradCache: winogradCache)
         let xShape = try inputs.float(0, "Conv").shape
         let wShape = try inputs.float(1, "Conv").shape
         return [g.dx.map { $0.reshaped(xShape) }, g.dWeight.map { $0.reshaped(wShape) },

@@ -57,8 +57,10 @@ public enum Convolution {
     /// `kernel`: nil chooses by shape; a kernel that cannot compute this convolution is a programming error.
     /// `epilogue`: an activation applied to every output value (nil: none), the same values as `Activation.forward`
     /// applied afterwards.
+    /// `winogradCache`: where a Winograd kernel keeps its transformed weights between calls (nil: transform per call).
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int,
-                               kernel: Kernel? = nil, epilogue: Activation? = nil) -> Tensor {
+                               kernel: Kernel? = nil, epilogue: Activation? = nil,
+                               winogradCache: WinogradWeightCache? = nil) -> Tensor {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         if let bias { precondition(bias.count == g.m, "Conv: bias \(bias.shape) for \(g.m) output channels") }
         let chosen = kernel ?? Self.kernel(for: g)
@@ -82,8 +84,8 @@ public enum Convolution {
                     case .depthwise3x3:
                         epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     case .winograd2x2, .winograd4x4:
-                        WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: w,
-                                                    bias: biasPointer, epilogue: epilogue, y: y)
+                        WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: weight,
+                                                    bias: biasPointer, epilogue: epilogue, y: y, cache: winogradCache)
                         epilogueApplied = true
                     }
                     // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
@@ -97,16 +99,20 @@ public enum Convolution {
     }
 
     /// dy [N,M,OH,OW] -> dx [N,C,H,W] (if needInputGradient), dWeight [M,C/g,kH,kW] and dBias [M] (if needParameterGradients)
+    /// `winogradCache`: as in `forward`.
     public static func backward(_ dy: Tensor, x: Tensor, weight: Tensor, window: Window2D, groups: Int,
                                 needInputGradient: Bool, needParameterGradients: Bool,
-                                kernel: Kernel? = nil) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
+                                kernel: Kernel? = nil, winogradCache: WinogradWeightCache? = nil) -> (dx: Tensor?, dWeight: Tensor?, dBias: Tensor?) {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         let chosen = kernel ?? Self.kernel(for: g)
         precondition(chosen.handles(g), "Conv: the \(chosen) kernel cannot compute x \(x.shape), weight \(weight.shape), \(window)")
         precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
-        // A pointwise convolution's GEMM overwrites every element of dx (beta = 0); the other paths accumulate into zeros.
+        let winogradGradient = chosen == .winograd2x2 || chosen == .winograd4x4
+            ? WinogradConvolution.inputGradientVariant(g, forward: chosen == .winograd2x2 ? .f2 : .f4) : nil
+        // A pointwise convolution's GEMM and Winograd overwrite every element of dx; the other paths accumulate into zeros.
         var dx: Tensor? = !needInputGradient ? nil
-            : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 ? Tensor(shape: x.shape, unsafeUninitialized: { _ in })
+            : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 || winogradGradient != nil
+                ? Tensor(shape: x.shape, unsafeUninitialized: { _ in })
             : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
         let dBias: Tensor? = needParameterGradients ? biasGradient(dy, g) : nil
@@ -130,8 +136,9 @@ public enum Convolution {
                     case .winograd2x2, .winograd4x4:
                         // dx is itself a 3x3 stride-1 convolution (of dy); dWeight stays a GEMM.
                         if let dxPointer {
-                            if let variant = WinogradConvolution.inputGradientVariant(g, forward: chosen == .winograd2x2 ? .f2 : .f4) {
-                                WinogradConvolution.inputGradient(g, variant: variant, dy: dy, weight: w, dx: dxPointer)
+                            if let variant = winogradGradient {
+                                WinogradConvolution.inputGradient(g, variant: variant, dy: dy, weight: weight, dx: dxPointer,
+                                                                  cache: winogradCache)
                             } else {
                                 gemmBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: nil)
                             }

@@ -1,3 +1,4 @@
+import Foundation
 import Parallel
 
 /// Winograd convolution (Lavin & Gray, 2016) for 3x3, stride-1, undilated, ungrouped convolutions: the output is
@@ -324,8 +325,10 @@ enum WinogradConvolution {
     /// weight transform, then whole blocks per thread when they split evenly enough, otherwise each block's three
     /// phases split over the threads (one sync per phase). All scratch (U, and V, Mo and the row buffers of each
     /// worker) is one buffer from the pool, as the im2col path's is, so that the pool keeps one size per call.
+    /// `transformed`: U as `transformWeights` makes it (from a `WinogradWeightCache`), or nil to transform here.
     static func run(_ p: Problem, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, flipped: Bool,
-                    bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>) {
+                    bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>,
+                    transformed: UnsafePointer<Float>? = nil) {
         let rpb = rowsPerBlock(p)
         let blocksPerImage = (p.tilesH + rpb - 1) / rpb, blocks = p.n * blocksPerImage
         let sharedFloats = Scratch.sharedFloats(p, rowsPerBlock: rpb), privateFloats = Scratch.privateFloats(p, rowsPerBlock: rpb)
@@ -334,14 +337,19 @@ enum WinogradConvolution {
         let rounds = (blocks + threads - 1) / threads
         let wholeBlocks = threads == 1 || 5 * blocks >= 4 * rounds * threads
         let workers = max(1, min(threads, wholeBlocks ? blocks : threads))
-        let uFloats = p.variant.positions * p.inputs * p.outputs
+        let uFloats = transformed == nil ? p.variant.positions * p.inputs * p.outputs : 0
         let buffer = ScratchPool.take(uFloats + (wholeBlocks ? workers : 1) * sharedFloats + workers * privateFloats)
         defer { ScratchPool.give(buffer) }
-        let u = buffer.pointer, sharedBase = u + uFloats
+        let sharedBase = buffer.pointer + uFloats
         let privateBase = sharedBase + (wholeBlocks ? workers : 1) * sharedFloats
-        // The forward kernel is [outputs][inputs]; the data gradient's is the forward one's [inputs][outputs], flipped.
-        transformWeights(p.variant, weight: weight, m: flipped ? p.inputs : p.outputs, c: flipped ? p.outputs : p.inputs,
-                         flipped: flipped, into: u)
+        let u: UnsafePointer<Float>
+        if let transformed {
+            u = transformed
+        } else {
+            transformWeights(p.variant, weight: weight, m: flipped ? p.inputs : p.outputs, c: flipped ? p.outputs : p.inputs,
+                             flipped: flipped, into: buffer.pointer)
+            u = UnsafePointer(buffer.pointer)
+        }
         let transposedU = flipped
         @inline(__always) func rows(_ block: Int) -> (image: Int, rows: Range<Int>) {
             let first = (block % blocksPerImage) * rpb
@@ -386,20 +394,82 @@ enum WinogradConvolution {
     }
 
     /// x [N,C,H,W], weight [M,C,3,3], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias)
-    static func forward(_ g: Convolution.Geometry, variant: Variant, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>) {
+    /// `cache`: the transformed kernel is taken from it (made on first use) instead of computed per call.
+    static func forward(_ g: Convolution.Geometry, variant: Variant, x: UnsafePointer<Float>, weight: Tensor,
+                        bias: UnsafePointer<Float>?, epilogue: Activation?, y: UnsafeMutablePointer<Float>,
+                        cache: WinogradWeightCache? = nil) {
         let p = Problem(n: g.n, inputs: g.c, outputs: g.m, h: g.h, w: g.w, outH: g.outH, outW: g.outW,
                         top: g.window.padTop, left: g.window.padLeft, variant: variant)
-        run(p, x: x, weight: weight, flipped: false, bias: bias, epilogue: epilogue, y: y)
+        let u = cache?.transformed(weight, variant: variant, flipped: false, m: g.m, c: g.c)
+        withExtendedLifetime(u) {
+            run(p, x: x, weight: weight.storage.pointer, flipped: false, bias: bias, epilogue: epilogue, y: y,
+                transformed: u.map { UnsafePointer($0.storage.pointer) })
+        }
     }
 
     /// dy [N,M,OH,OW], weight [M,C,3,3] -> dx [N,C,H,W] (overwritten): dx[c][iy][ix] = Σ_m Σ_{a,b} dy[m][iy + a - (2 - top)]
     /// [ix + b - (2 - left)] · w[m][c][2 - a][2 - b], the correlation of dy with the flipped, transposed kernel.
-    static func inputGradient(_ g: Convolution.Geometry, variant: Variant, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              dx: UnsafeMutablePointer<Float>) {
+    static func inputGradient(_ g: Convolution.Geometry, variant: Variant, dy: UnsafePointer<Float>, weight: Tensor,
+                              dx: UnsafeMutablePointer<Float>, cache: WinogradWeightCache? = nil) {
         let p = Problem(n: g.n, inputs: g.m, outputs: g.c, h: g.outH, w: g.outW, outH: g.h, outW: g.w,
                         top: 2 - g.window.padTop, left: 2 - g.window.padLeft, variant: variant)
-        run(p, x: dy, weight: weight, flipped: true, bias: nil, epilogue: nil, y: dx)
+        // The data gradient's kernel is the forward one's [inputs][outputs], flipped (`run`).
+        let u = cache?.transformed(weight, variant: variant, flipped: true, m: g.c, c: g.m)
+        withExtendedLifetime(u) {
+            run(p, x: dy, weight: weight.storage.pointer, flipped: true, bias: nil, epilogue: nil, y: dx,
+                transformed: u.map { UnsafePointer($0.storage.pointer) })
+        }
+    }
+}
+
+/// The Winograd-transformed kernels of one convolution layer (U = G g Gᵀ of every filter, for the forward pass and
+/// for the data gradient), made on first use and reused by later calls. In a dream the weights never change and every
+/// step transforms them twice (forward and data gradient) per tile; with the cache that happens once per executor.
+///
+/// An entry is keyed by the weight tensor's storage (its identity, not its address), the variant and the direction;
+/// a call with any other weight tensor replaces it. The entry keeps that storage alive, so it cannot be modified in
+/// place behind the cache's back: a write through `Tensor`'s API copies storage that is shared, and the cache is one
+/// of the sharers. Stale transforms are therefore impossible, and the cache costs memory only: (s+2)² / 9 times the
+/// weights per direction (4x for F(4,3), 1.8x for F(2,3)), which is why the executor uses it only for frozen weights
+/// of passes with a backward (see `GraphExecutor`).
+public final class WinogradWeightCache: @unchecked Sendable {
+    private struct Entry {
+        let weight: TensorStorage
+        let variant: WinogradConvolution.Variant
+        let transformed: Tensor
+    }
+    private let lock = NSLock()
+    /// [0]: forward, [1]: data gradient.
+    private var entries: [Entry?] = [nil, nil]
+    /// How many transforms were computed (tests: a second call with the same weights computes none).
+    public private(set) var transformsComputed = 0
+
+    public init() {}
+
+    /// Floats held by the transforms.
+    public var floats: Int {
+        lock.lock(); defer { lock.unlock() }
+        return entries.reduce(0) { $0 + ($1?.transformed.count ?? 0) }
+    }
+
+    /// U for `weight` [m, c, 3, 3] (m filters of c channels as `transformWeights` reads them), from the cache or made now.
+    /// Returned as a tensor so that the caller holds it while it runs, even if another call replaces the entry.
+    func transformed(_ weight: Tensor, variant: WinogradConvolution.Variant, flipped: Bool, m: Int, c: Int) -> Tensor {
+        let slot = flipped ? 1 : 0
+        lock.lock()
+        if let entry = entries[slot], entry.weight === weight.storage, entry.variant == variant {
+            lock.unlock()
+            return entry.transformed
+        }
+        lock.unlock()
+        let u = Tensor(shape: [variant.positions * m * c]) { _ in }
+        WinogradConvolution.transformWeights(variant, weight: weight.storage.pointer, m: m, c: c, flipped: flipped,
+                                             into: u.storage.pointer)
+        lock.lock()
+        entries[slot] = Entry(weight: weight.storage, variant: variant, transformed: u)
+        transformsComputed += 1
+        lock.unlock()
+        return u
     }
 }
 
