@@ -7,8 +7,8 @@ void dream_gemm_block_baseline(const dream_gemm_problem *, int64_t, int64_t, int
 void dream_gemm_block_avx2(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
 #endif
 
-// Packed A (GEMM_MC × GEMM_KC) and packed B (GEMM_KC × GEMM_NC) of GemmBodies.h.
-int64_t dream_gemm_scratch_floats(void) { return GEMM_MC * GEMM_KC + GEMM_KC * GEMM_NC; }
+// The packed panel of B (GEMM_KC × GEMM_NC) of GemmBodies.h.
+int64_t dream_gemm_scratch_floats(void) { return GEMM_KC * GEMM_NC; }
 
 void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
                       int64_t column_end, float *scratch) {
