@@ -33,11 +33,12 @@ public enum PackedGemm {
     }
 
     /// The block of the output one task computes: whole rows and at most 256 columns, and, when that makes fewer
-    /// than 8 blocks, rows cut (in multiples of the micro-kernel's 6) until there are about 8.
+    /// than 4 blocks, rows cut (in multiples of the micro-kernel's 6, at least 24) until there are about 8. Each
+    /// block packs its own columns of B, used once per row: cutting rows repeats that packing.
     static func blockSize(m: Int, n: Int) -> (rows: Int, columns: Int) {
         let columns = n <= 384 ? max(1, n) : 256
         let columnBlocks = (n + columns - 1) / columns
-        if columnBlocks >= 8 { return (max(1, m), columns) }
+        if columnBlocks >= 4 { return (max(1, m), columns) }
         let rowBlocks = (8 + columnBlocks - 1) / columnBlocks
         let rows = min(max(1, m), max(24, ((m + rowBlocks - 1) / rowBlocks + 5) / 6 * 6))
         return (rows, columns)
