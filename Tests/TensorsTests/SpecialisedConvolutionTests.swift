@@ -91,8 +91,8 @@ final class SpecialisedConvolutionTests: XCTestCase {
     func testPackedGemmConvolutionsMatchNaiveGemmAndFiniteDifferences() {
         forEachSIMDLevel { _ in
             check(Self.pointwiseCases, kernel: .packed, reference: .gemm, chosen: true)
-            check(Array(Self.packedCases[0...1]), kernel: .packed, reference: .gemm, chosen: true)
-            check(Array(Self.packedCases[2...]), kernel: .packed, reference: .gemm)
+            check(Array(Self.packedCases[0...0]), kernel: .packed, reference: .gemm, chosen: true)
+            check(Array(Self.packedCases[1...]), kernel: .packed, reference: .gemm)
         }
     }
 
