@@ -32,11 +32,17 @@ public enum PackedGemm {
         }
     }
 
-    /// The block of the output one task computes: whole rows and at most 256 columns, and, when that makes fewer
-    /// than 4 blocks, rows cut (in multiples of the micro-kernel's 6, at least 24) until there are about 8. Each
-    /// block packs its own columns of B, used once per row: cutting rows repeats that packing.
+    /// The block of the output one task computes: whole rows and about 256 columns (a multiple of 16, the
+    /// micro-kernel's width, with the number of blocks a multiple of 8 so that 2, 4 or 8 threads get equal
+    /// shares), and, when that makes fewer than 4 blocks, rows cut (in multiples of the micro-kernel's 6, at least
+    /// 24) until there are about 8. Each block packs its own columns of B, used once per row: cutting rows repeats
+    /// that packing.
     static func blockSize(m: Int, n: Int) -> (rows: Int, columns: Int) {
-        let columns = n <= 384 ? max(1, n) : 256
+        var columns = max(1, n)
+        if n > 384 {
+            let blocks = ((n + 255) / 256 + 7) / 8 * 8
+            columns = ((n + blocks - 1) / blocks + 15) / 16 * 16
+        }
         let columnBlocks = (n + columns - 1) / columns
         if columnBlocks >= 4 { return (max(1, m), columns) }
         let rowBlocks = (8 + columnBlocks - 1) / columnBlocks
