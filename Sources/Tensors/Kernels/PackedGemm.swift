@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Parallel
 
 /// Our packed SGEMM (CKernels: GemmBodies.h) for the products OpenBLAS runs far from peak: a convolution's GEMM
@@ -50,6 +51,26 @@ public enum PackedGemm {
         return (rows, columns)
     }
 
+    /// Free scratch panels (B packed, `dream_gemm_scratch_floats` each, 512 KB), one per thread that is running a
+    /// product: kept apart from `ScratchPool`, whose few large im2col buffers these small, frequent ones would
+    /// otherwise displace (a displaced buffer is allocated again, page by page).
+    nonisolated(unsafe) private static var panels: [UnsafeMutablePointer<Float>] = []
+    private static let panelLock = NSLock()
+    private static let panelFloats = Int(dream_gemm_scratch_floats())
+
+    private static func takePanel() -> UnsafeMutablePointer<Float> {
+        panelLock.lock()
+        defer { panelLock.unlock() }
+        return panels.popLast() ?? .allocate(capacity: panelFloats)
+    }
+
+    private static func givePanel(_ panel: UnsafeMutablePointer<Float>) {
+        panelLock.lock()
+        defer { panelLock.unlock() }
+        // More than one per core only when several products run at once.
+        if panels.count < 2 * Threading.threadCount { panels.append(panel) } else { panel.deallocate() }
+    }
+
     /// C [m, n] (rows ldc apart) = epilogue(C₀ + A [m, k] · B [k, n] + bias), where C₀ is C's previous value when
     /// `accumulate`, else 0, and bias [m] (one value per row) may be nil. Runs on up to `Threading.threadCount`
     /// threads, as many as the m·n·k multiply-adds pay for.
@@ -66,15 +87,14 @@ public enum PackedGemm {
             epilogue: registerEpilogue ?? Activation.noEpilogue)
         let (rows, columns) = blockSize(m: m, n: n)
         let rowBlocks = (m + rows - 1) / rows, columnBlocks = (n + columns - 1) / columns
-        let scratchFloats = Int(dream_gemm_scratch_floats())
         withUnsafePointer(to: &problem) { problem in
             parallelRanges(rowBlocks * columnBlocks, work: m * n * max(1, k), minimumWorkPerThread: 1 << 18) { blocks in
-                let scratch = ScratchPool.take(scratchFloats)
-                defer { ScratchPool.give(scratch) }
+                let scratch = takePanel()
+                defer { givePanel(scratch) }
                 for block in blocks {
                     let r0 = block / columnBlocks * rows, c0 = block % columnBlocks * columns
                     let r1 = min(m, r0 + rows), c1 = min(n, c0 + columns)
-                    dream_gemm_block(problem, Int64(r0), Int64(r1), Int64(c0), Int64(c1), scratch.pointer)
+                    dream_gemm_block(problem, Int64(r0), Int64(r1), Int64(c0), Int64(c1), scratch)
                     // An activation the kernel does not know goes over the block while it is in this core's cache.
                     if separateEpilogue, let epilogue {
                         for row in r0..<r1 { epilogue.forward(UnsafePointer(c + row * ldc), c + row * ldc, c0..<c1) }
