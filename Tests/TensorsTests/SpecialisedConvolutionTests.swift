@@ -124,6 +124,8 @@ final class SpecialisedConvolutionTests: XCTestCase {
                                           groups: 1), .packed, "stem")
         XCTAssertEqual(Convolution.kernel(x: [1, 16, 112, 112], weight: [96, 16, 1, 1], window: Window2D(kernel: 1), groups: 1),
                        .packed, "small pointwise")
+        XCTAssertNotEqual(Convolution.kernel(x: [1, 256, 64, 64], weight: [128, 256, 1, 1], window: Window2D(kernel: 1), groups: 1),
+                          .packed, "pointwise from 256 channels: OpenBLAS")
         XCTAssertEqual(Convolution.kernel(x: [1, 1024, 64, 64], weight: [1024, 1024, 1, 1], window: Window2D(kernel: 1), groups: 1),
                        .gemm, "large enough for OpenBLAS's threads")
     }

@@ -6,13 +6,14 @@
 /// slower with ours on every layer of GoogLeNet, SqueezeNet and MobileNetV2 but GoogLeNet's 7x7 stem at 224).
 ///
 /// Measured single-threaded (Zen 3, AVX2) against OpenBLAS on those networks' layers: ours is faster where the inner
-/// dimension is short (16 to 64 channels: up to 1.4x; the 3-channel stems, im2col included: 1.1x) and within a
-/// few percent up to 256, and OpenBLAS pulls ahead from about 500 (1x1 convolutions from 528 or 960 channels).
+/// dimension is short (16 to 64 channels: up to 1.4x; the 3-channel stems, im2col included: 1.1x), even at 128,
+/// and a few percent slower from 144 on (1x1 convolutions from 192 to 960 channels).
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
-    /// from at most 256 channels, and im2col convolutions of at most 144 rows (3x3 convolutions of up to 16
-    /// channels, the 3-channel 3x3 stems; GoogLeNet's 7x7 stem, 147, measured 1.1x to 1.4x faster with OpenBLAS).
-    static let largestPackedPointwiseDepth = 256, largestPackedDepth = 144
+    /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
+    /// 512 px), and im2col convolutions of at most 144 rows (3x3 convolutions of up to 16 channels, the 3-channel
+    /// 3x3 stems; GoogLeNet's 7x7 stem, 147, measured 1.1x to 1.4x faster with OpenBLAS).
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 144
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
