@@ -33,11 +33,25 @@ final class SpecialisedConvolutionTests: XCTestCase {
         Case(name: "pw tiny", x: [1, 3, 2, 2], m: 2, window: Window2D(kernel: 1), groups: 1),
     ]
 
-    func check(_ cases: [Case], kernel: Convolution.Kernel, reference: Convolution.Kernel) {
+    /// Small-K im2col convolutions (stems: 3 channels, 3x3 stride 2 and 7x7 stride 2), grouped and padded 1x1.
+    static let packedCases: [Case] = [
+        Case(name: "stem 3x3 s2 p1", x: [2, 3, 17, 15], m: 8, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 1),
+        Case(name: "stem 7x7 s2 p3 no bias", x: [1, 3, 19, 23], m: 7, window: Window2D(kernel: 7, stride: 2, pad: 3), groups: 1,
+             bias: false),
+        Case(name: "3x3 s1 p1 wide", x: [1, 4, 6, 41], m: 13, window: Window2D(kernel: 3, pad: 1), groups: 1),
+        Case(name: "pw groups 2", x: [2, 4, 5, 7], m: 6, window: Window2D(kernel: 1), groups: 2),
+        Case(name: "1x1 padded stride 2", x: [1, 5, 9, 8], m: 3, window: Window2D(kernel: 1, stride: 2, pad: 1), groups: 1),
+        Case(name: "grouped 3x3 s2", x: [1, 6, 9, 9], m: 4, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
+    ]
+
+    /// `chosen`: whether `Convolution.kernel` picks `kernel` for every case (nil: not checked).
+    func check(_ cases: [Case], kernel: Convolution.Kernel, reference: Convolution.Kernel, chosen: Bool? = nil) {
         for (index, c) in cases.enumerated() {
             let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(100 + index * 10))
-            XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: c.groups) == kernel,
-                           kernel == .depthwise3x3 || Threading.threadCount > 1, "kernel choice, \(c.name)")
+            if let chosen {
+                XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: c.groups) == kernel,
+                               chosen, "kernel choice, \(c.name)")
+            }
             let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: kernel)
             let expected = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
             XCTAssertEqual(y.shape, expected.shape, c.name)
@@ -67,11 +81,19 @@ final class SpecialisedConvolutionTests: XCTestCase {
     }
 
     func testDepthwise3x3MatchesNaiveLoopKernelAndFiniteDifferences() {
-        forEachSIMDLevel { _ in check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop) }
+        forEachSIMDLevel { _ in check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop, chosen: true) }
     }
 
     func testSlicedPointwiseMatchesNaiveGemmAndFiniteDifferences() {
         check(Self.pointwiseCases, kernel: .pointwiseSliced, reference: .gemm)
+    }
+
+    func testPackedGemmConvolutionsMatchNaiveGemmAndFiniteDifferences() {
+        forEachSIMDLevel { _ in
+            check(Self.pointwiseCases, kernel: .packed, reference: .gemm, chosen: true)
+            check(Array(Self.packedCases[0...0]), kernel: .packed, reference: .gemm, chosen: true)
+            check(Array(Self.packedCases[1...]), kernel: .packed, reference: .gemm)
+        }
     }
 
     func testSlicedPointwiseOnOneThreadMatchesTheGemm() {
@@ -83,8 +105,8 @@ final class SpecialisedConvolutionTests: XCTestCase {
         let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: 1, kernel: .pointwiseSliced)
         let g = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: 1, kernel: .gemm)
         XCTAssertLessThan(y.relativeL2Error(to: g), 1e-6)
-        XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: 1), .gemm,
-                       "one thread: OpenBLAS's own GEMM")
+        XCTAssertEqual(Convolution.kernel(x: x.shape, weight: weight.shape, window: c.window, groups: 1), .packed,
+                       "one thread: the packed GEMM, chosen by shape alone")
     }
 
     func testKernelChoiceFollowsTheShape() {
@@ -96,7 +118,14 @@ final class SpecialisedConvolutionTests: XCTestCase {
                        .depthwiseLoop, "5x5")
         XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 3, 3], window: Window2D(kernel: 3, stride: 3), groups: 8),
                        .depthwiseLoop, "stride 3")
-        XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 8, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 1), .gemm)
+        XCTAssertEqual(Convolution.kernel(x: [1, 64, 9, 9], weight: [64, 64, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
+                                          groups: 1), .gemm, "deep im2col")
+        XCTAssertEqual(Convolution.kernel(x: [1, 3, 224, 224], weight: [32, 3, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
+                                          groups: 1), .packed, "stem")
+        XCTAssertEqual(Convolution.kernel(x: [1, 16, 112, 112], weight: [96, 16, 1, 1], window: Window2D(kernel: 1), groups: 1),
+                       .packed, "small pointwise")
+        XCTAssertNotEqual(Convolution.kernel(x: [1, 256, 64, 64], weight: [128, 256, 1, 1], window: Window2D(kernel: 1), groups: 1),
+                          .packed, "pointwise from 256 channels: OpenBLAS")
         XCTAssertEqual(Convolution.kernel(x: [1, 1024, 64, 64], weight: [1024, 1024, 1, 1], window: Window2D(kernel: 1), groups: 1),
                        .gemm, "large enough for OpenBLAS's threads")
     }

@@ -131,7 +131,7 @@ final class WinogradKernelChoiceTests: XCTestCase {
         XCTAssertEqual(kernel(c: 192, m: 384, size: 16), .winograd2x2)
         XCTAssertEqual(kernel(c: 192, m: 384, size: 7), .gemm)
         // SqueezeNet 1.1: 16 input channels do not pay (fire2/3), 32 do (fire4/5 at 27²), 13² maps do not (fire6–9).
-        XCTAssertEqual(kernel(c: 16, m: 64, size: 55), .gemm)
+        XCTAssertEqual(kernel(c: 16, m: 64, size: 55), .packed, "K = 144: our packed GEMM (PackedConvolution.swift)")
         XCTAssertEqual(kernel(c: 32, m: 128, size: 27), .winograd4x4)
         XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .gemm)
         // Padding does not matter; stride, dilation and groups leave Winograd out.

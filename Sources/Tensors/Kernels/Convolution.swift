@@ -10,6 +10,9 @@ public enum Convolution {
         case gemm
         /// Pointwise (1x1) convolution as one single-threaded GEMM per core on a slice of the output.
         case pointwiseSliced
+        /// Our packed GEMM (`PackedGemm`) with bias and activation applied in its store: pointwise convolutions read
+        /// the image directly, the others unfold it (im2col) first.
+        case packed
         /// Loops over windows for any depthwise convolution.
         case depthwiseLoop
         /// The direct SIMD kernel for depthwise 3x3 with stride 1 or 2.
@@ -24,6 +27,7 @@ public enum Convolution {
             switch self {
             case .gemm: return !g.isDepthwise
             case .pointwiseSliced: return PointwiseConvolution.handles(g)
+            case .packed: return !g.isDepthwise
             case .depthwiseLoop: return g.isDepthwise
             case .depthwise3x3: return DepthwiseConvolution3x3.handles(g)
             case .winograd2x2, .winograd4x4: return WinogradConvolution.handles(g)
@@ -45,11 +49,12 @@ public enum Convolution {
     static func kernel(for g: Geometry) -> Kernel {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
         if g.isDepthwise { return .depthwiseLoop }
+        if g.isPointwise && packedPays(g) { return .packed }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
         switch WinogradConvolution.variant(for: g) {
         case .f2: return .winograd2x2
         case .f4: return .winograd4x4
-        case nil: return .gemm
+        case nil: return packedPays(g) ? .packed : .gemm
         }
     }
 
@@ -77,6 +82,9 @@ public enum Convolution {
                         epilogueApplied = true
                     case .pointwiseSliced:
                         PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                        epilogueApplied = true
+                    case .packed:
+                        packedForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                         epilogueApplied = true
                     case .depthwiseLoop:
                         depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
@@ -127,6 +135,7 @@ public enum Convolution {
                     switch chosen {
                     case .gemm: gemmBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .pointwiseSliced: PointwiseConvolution.backward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
+                    case .packed: packedBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .depthwiseLoop:
                         if let dxPointer { depthwiseInputGradient(g, dy: dy, weight: w, dx: dxPointer) }
                         if let dwPointer { depthwiseWeightGradient(g, dy: dy, x: x, dWeight: dwPointer) }

@@ -1,0 +1,186 @@
+// The packed GEMM of Gemm.h, written in the vocabulary of Levels.h and compiled once per level (GemmBaseline.c,
+// GemmAVX2.c). The classic blocking: for each panel of at most GEMM_NC columns and each slice of GEMM_KC of the
+// inner dimension, B's panel is packed into strips of GEMM_NR columns (p-major), then for each GEMM_MC rows a
+// register-blocked micro-kernel computes each MR × NR tile of C from one strip of B and MR rows of A, read in place
+// (packing A measured slower: a layer with 7x7 maps reuses each element of A only 49 times): 2·MR accumulator
+// vectors, two loads of B and MR broadcasts of A per step of p. The first slice of p starts the accumulators from
+// C₀ + bias, the others from C; the last applies the epilogue before the store. Tiles on the edges of the block run
+// on a zero-padded copy, so the micro-kernel has no tails; a last strip of at most VL columns runs a half-wide tile.
+#include "Gemm.h"
+#include "Epilogue.h"
+
+#include "GemmSizes.h"
+#define GEMM_NR (2 * VL)
+_Static_assert(GEMM_MC % GEMM_MR == 0 && GEMM_NC % GEMM_NR == 0, "GEMM blocks are whole strips");
+
+/// B's [p0, p0 + kc) × columns [column, column + columns) -> strips of NR columns, each kc × NR (zero-padded).
+KERNEL void LEVEL_SUFFIX(gemm_pack_b)(const dream_gemm_problem *g, int64_t p0, int64_t kc, int64_t column,
+                                      int64_t columns, float *packed) {
+    const int64_t rs = g->b_row_stride, cs = g->b_column_stride;
+    for (int64_t j0 = 0; j0 < columns; j0 += GEMM_NR) {
+        const int64_t nr = columns - j0 < GEMM_NR ? columns - j0 : GEMM_NR;
+        float *strip = packed + j0 * kc;
+        const float *src = g->b + p0 * rs + (column + j0) * cs;
+        if (cs == 1) {
+            if (nr == GEMM_NR) {
+                for (int64_t p = 0; p < kc; p++) {
+                    vstore(strip + p * GEMM_NR, vload(src + p * rs));
+                    vstore(strip + p * GEMM_NR + VL, vload(src + p * rs + VL));
+                }
+            } else {
+                for (int64_t p = 0; p < kc; p++)
+                    for (int64_t j = 0; j < GEMM_NR; j++) strip[p * GEMM_NR + j] = j < nr ? src[p * rs + j] : 0;
+            }
+        } else {
+            // Columns contiguous along p (a transposed B): read each column in order.
+            for (int64_t j = 0; j < GEMM_NR; j++) {
+                if (j < nr) {
+                    for (int64_t p = 0; p < kc; p++) strip[p * GEMM_NR + j] = src[j * cs + p * rs];
+                } else {
+                    for (int64_t p = 0; p < kc; p++) strip[p * GEMM_NR + j] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// One MR × NR tile: c = [epilogue](start + Σ_p A·b[p]), start = (load ? c : 0) + bias (bias may be NULL); row i of A's
+/// slice is a[i][0], a[i][as], a[i][2·as]...
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile)(int64_t kc, const float *const *a,
+                                                                          int64_t as, const float *b, float *c,
+                                                                          int64_t ldc, int load, const float *bias,
+                                                                          int finish, dream_epilogue e) {
+    vf c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (load) {
+        c00 = vload(c + 0 * ldc); c01 = vload(c + 0 * ldc + VL);
+        c10 = vload(c + 1 * ldc); c11 = vload(c + 1 * ldc + VL);
+        c20 = vload(c + 2 * ldc); c21 = vload(c + 2 * ldc + VL);
+        c30 = vload(c + 3 * ldc); c31 = vload(c + 3 * ldc + VL);
+        c40 = vload(c + 4 * ldc); c41 = vload(c + 4 * ldc + VL);
+        c50 = vload(c + 5 * ldc); c51 = vload(c + 5 * ldc + VL);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = vzero();
+    }
+    if (bias) {
+        vf t;
+        t = vset1(bias[0]); c00 = vadd(c00, t); c01 = vadd(c01, t);
+        t = vset1(bias[1]); c10 = vadd(c10, t); c11 = vadd(c11, t);
+        t = vset1(bias[2]); c20 = vadd(c20, t); c21 = vadd(c21, t);
+        t = vset1(bias[3]); c30 = vadd(c30, t); c31 = vadd(c31, t);
+        t = vset1(bias[4]); c40 = vadd(c40, t); c41 = vadd(c41, t);
+        t = vset1(bias[5]); c50 = vadd(c50, t); c51 = vadd(c51, t);
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t p = 0, q = 0; p < kc; p++, q += as) {
+        const vf b0 = vload(b), b1 = vload(b + VL);
+        vf t;
+        t = vset1(a0[q]); c00 = vmadd(c00, t, b0); c01 = vmadd(c01, t, b1);
+        t = vset1(a1[q]); c10 = vmadd(c10, t, b0); c11 = vmadd(c11, t, b1);
+        t = vset1(a2[q]); c20 = vmadd(c20, t, b0); c21 = vmadd(c21, t, b1);
+        t = vset1(a3[q]); c30 = vmadd(c30, t, b0); c31 = vmadd(c31, t, b1);
+        t = vset1(a4[q]); c40 = vmadd(c40, t, b0); c41 = vmadd(c41, t, b1);
+        t = vset1(a5[q]); c50 = vmadd(c50, t, b0); c51 = vmadd(c51, t, b1);
+        b += GEMM_NR;
+    }
+    if (finish && e.kind != DREAM_EPILOGUE_NONE) {
+        const vf ea = vset1(e.a), eb = vset1(e.b);
+#define GEMM_EPILOGUE(v) v = LEVEL_SUFFIX(epilogue)(v, e.kind, ea, eb);
+        GEMM_EPILOGUE(c00) GEMM_EPILOGUE(c01) GEMM_EPILOGUE(c10) GEMM_EPILOGUE(c11)
+        GEMM_EPILOGUE(c20) GEMM_EPILOGUE(c21) GEMM_EPILOGUE(c30) GEMM_EPILOGUE(c31)
+        GEMM_EPILOGUE(c40) GEMM_EPILOGUE(c41) GEMM_EPILOGUE(c50) GEMM_EPILOGUE(c51)
+#undef GEMM_EPILOGUE
+    }
+    vstore(c + 0 * ldc, c00); vstore(c + 0 * ldc + VL, c01);
+    vstore(c + 1 * ldc, c10); vstore(c + 1 * ldc + VL, c11);
+    vstore(c + 2 * ldc, c20); vstore(c + 2 * ldc + VL, c21);
+    vstore(c + 3 * ldc, c30); vstore(c + 3 * ldc + VL, c31);
+    vstore(c + 4 * ldc, c40); vstore(c + 4 * ldc + VL, c41);
+    vstore(c + 5 * ldc, c50); vstore(c + 5 * ldc + VL, c51);
+}
+
+/// The same for a tile of MR × VL (the first half of a strip of B): the last strip of a narrow block (7x7 maps have
+/// 49 columns: three strips and one column), at half the cost of a full tile.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_half_tile)(int64_t kc, const float *const *a,
+                                                                               int64_t as, const float *b, float *c,
+                                                                               int64_t ldc, int load, const float *bias,
+                                                                               int finish, dream_epilogue e) {
+    vf c0, c1, c2, c3, c4, c5;
+    if (load) {
+        c0 = vload(c + 0 * ldc); c1 = vload(c + 1 * ldc); c2 = vload(c + 2 * ldc);
+        c3 = vload(c + 3 * ldc); c4 = vload(c + 4 * ldc); c5 = vload(c + 5 * ldc);
+    } else {
+        c0 = c1 = c2 = c3 = c4 = c5 = vzero();
+    }
+    if (bias) {
+        c0 = vadd(c0, vset1(bias[0])); c1 = vadd(c1, vset1(bias[1])); c2 = vadd(c2, vset1(bias[2]));
+        c3 = vadd(c3, vset1(bias[3])); c4 = vadd(c4, vset1(bias[4])); c5 = vadd(c5, vset1(bias[5]));
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t p = 0, q = 0; p < kc; p++, q += as) {
+        const vf b0 = vload(b);
+        c0 = vmadd(c0, vset1(a0[q]), b0); c1 = vmadd(c1, vset1(a1[q]), b0); c2 = vmadd(c2, vset1(a2[q]), b0);
+        c3 = vmadd(c3, vset1(a3[q]), b0); c4 = vmadd(c4, vset1(a4[q]), b0); c5 = vmadd(c5, vset1(a5[q]), b0);
+        b += GEMM_NR;
+    }
+    if (finish && e.kind != DREAM_EPILOGUE_NONE) {
+        const vf ea = vset1(e.a), eb = vset1(e.b);
+        c0 = LEVEL_SUFFIX(epilogue)(c0, e.kind, ea, eb); c1 = LEVEL_SUFFIX(epilogue)(c1, e.kind, ea, eb);
+        c2 = LEVEL_SUFFIX(epilogue)(c2, e.kind, ea, eb); c3 = LEVEL_SUFFIX(epilogue)(c3, e.kind, ea, eb);
+        c4 = LEVEL_SUFFIX(epilogue)(c4, e.kind, ea, eb); c5 = LEVEL_SUFFIX(epilogue)(c5, e.kind, ea, eb);
+    }
+    vstore(c + 0 * ldc, c0); vstore(c + 1 * ldc, c1); vstore(c + 2 * ldc, c2);
+    vstore(c + 3 * ldc, c3); vstore(c + 4 * ldc, c4); vstore(c + 5 * ldc, c5);
+}
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, int64_t row_first, int64_t row_end,
+                                                  int64_t column_first, int64_t column_end, float *scratch) {
+    float *packed_b = scratch;
+    // Zeros in the lanes an edge tile does not use, so that they never hold a NaN or a denormal.
+    float tile[GEMM_MR * GEMM_NR] = {0}, tile_bias[GEMM_MR];
+    const int64_t ldc = g->c_row_stride;
+    for (int64_t jc = column_first; jc < column_end; jc += GEMM_NC) {
+        const int64_t nc = column_end - jc < GEMM_NC ? column_end - jc : GEMM_NC;
+        // At least one slice of p, so that k = 0 still writes C₀ + bias.
+        for (int64_t pc = 0;; pc += GEMM_KC) {
+            const int64_t kc = g->k - pc < GEMM_KC ? g->k - pc : GEMM_KC;
+            const int first = pc == 0, last = pc + kc >= g->k;
+            const int load = !first || g->accumulate;
+            LEVEL_SUFFIX(gemm_pack_b)(g, pc, kc, jc, nc, packed_b);
+            for (int64_t ic = row_first; ic < row_end; ic += GEMM_MC) {
+                const int64_t mc = row_end - ic < GEMM_MC ? row_end - ic : GEMM_MC;
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                    const int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+                    const float *b = packed_b + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+                        const int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+                        // Rows past the block read the tile's first row again; their results are dropped.
+                        const float *a[GEMM_MR];
+                        for (int64_t i = 0; i < GEMM_MR; i++)
+                            a[i] = g->a + (ic + ir + (i < mr ? i : 0)) * g->a_row_stride + pc * g->a_column_stride;
+                        const int64_t as = g->a_column_stride;
+                        float *c = g->c + (ic + ir) * ldc + jc + jr;
+                        const float *bias = first && g->bias ? g->bias + ic + ir : NULL;
+                        if (mr == GEMM_MR && nr == GEMM_NR) {
+                            LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, g->epilogue);
+                            continue;
+                        }
+                        if (bias) {
+                            for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;
+                            bias = tile_bias;
+                        }
+                        if (load)
+                            for (int64_t i = 0; i < mr; i++)
+                                for (int64_t j = 0; j < nr; j++) tile[i * GEMM_NR + j] = c[i * ldc + j];
+                        if (nr <= VL)
+                            LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+                        else
+                            LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+                        for (int64_t i = 0; i < mr; i++)
+                            for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tile[i * GEMM_NR + j];
+                    }
+                }
+            }
+            if (last) break;
+        }
+    }
+}

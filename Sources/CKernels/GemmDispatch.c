@@ -1,0 +1,22 @@
+// Routes dream_gemm_block to the compilation of the level in use (dream_simd_current_level).
+#include "Gemm.h"
+#include "GemmSizes.h"
+
+void dream_gemm_block_baseline(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
+#if defined(__x86_64__)
+void dream_gemm_block_avx2(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
+#endif
+
+// The packed panel of B (GEMM_KC × GEMM_NC) of GemmBodies.h.
+int64_t dream_gemm_scratch_floats(void) { return GEMM_KC * GEMM_NC; }
+
+void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
+                      int64_t column_end, float *scratch) {
+#if defined(__x86_64__)
+    if (dream_simd_current_level() >= DREAM_SIMD_AVX2) {
+        dream_gemm_block_avx2(problem, row_first, row_end, column_first, column_end, scratch);
+        return;
+    }
+#endif
+    dream_gemm_block_baseline(problem, row_first, row_end, column_first, column_end, scratch);
+}

@@ -1,0 +1,43 @@
+// A packed single-precision GEMM for one thread's block of the output, with a per-row bias and an activation
+// applied in registers before the one store of each output element (see GemmBodies.h). Compiled per instruction-set
+// level like the kernels of CKernels.h and dispatched to the level in use.
+#ifndef DREAM_GEMM_H
+#define DREAM_GEMM_H
+
+#include "CKernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// C = epilogue(C₀ + A·B + bias): A [m, k], B [k, n], C [m, n], where element (i, p) of A is
+/// a[i·a_row_stride + p·a_column_stride] (likewise B), so a transposed operand is the same matrix with its strides
+/// swapped; C's rows are c_row_stride apart and its columns contiguous. C₀ is C's previous value when `accumulate`
+/// is non-zero, else 0; bias (one value per row of C) may be NULL.
+/// Each element's sum is C₀ + bias, then the products in increasing p, whatever block computes it: results do not
+/// depend on how the output is split into blocks (or threads).
+typedef struct {
+    int64_t m, n, k;
+    const float *a;
+    int64_t a_row_stride, a_column_stride;
+    const float *b;
+    int64_t b_row_stride, b_column_stride;
+    float *c;
+    int64_t c_row_stride;
+    const float *bias;
+    int32_t accumulate;
+    dream_epilogue epilogue;
+} dream_gemm_problem;
+
+/// Floats of scratch one dream_gemm_block call needs (the same for every problem and level).
+int64_t dream_gemm_scratch_floats(void);
+
+/// Computes the block rows [row_first, row_end) × columns [column_first, column_end) of the problem's C.
+void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
+                      int64_t column_end, float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,106 @@
+import CKernels
+import Foundation
+import Parallel
+
+/// Our packed SGEMM (CKernels: GemmBodies.h) for the products OpenBLAS runs far from peak: a convolution's GEMM
+/// with few input channels (K) or few positions, where OpenBLAS's packing and threading cost as much as the
+/// arithmetic, and where its output (larger than L2) would otherwise be passed over three times (bias, product,
+/// activation). Here the bias and the activation are applied in registers before the single store.
+///
+/// The output is cut into blocks by its shape alone and the blocks are spread over the threads of our own loop;
+/// each element's sum over K runs in the same order in whichever block computes it, so results do not depend on
+/// the thread count (only on the instruction-set level: fused multiply-adds from AVX2 up).
+public enum PackedGemm {
+    /// A matrix operand: element (i, p) is at pointer[i·rowStride + p·columnStride].
+    public struct Operand {
+        public let pointer: UnsafePointer<Float>
+        public let rowStride: Int, columnStride: Int
+
+        public init(pointer: UnsafePointer<Float>, rowStride: Int, columnStride: Int) {
+            self.pointer = pointer
+            self.rowStride = rowStride
+            self.columnStride = columnStride
+        }
+
+        /// A row-major matrix whose rows are `ld` floats apart.
+        public static func rows(_ pointer: UnsafePointer<Float>, ld: Int) -> Operand {
+            Operand(pointer: pointer, rowStride: ld, columnStride: 1)
+        }
+
+        /// The transpose of a row-major matrix whose rows are `ld` floats apart.
+        public static func transposed(_ pointer: UnsafePointer<Float>, ld: Int) -> Operand {
+            Operand(pointer: pointer, rowStride: 1, columnStride: ld)
+        }
+    }
+
+    /// The block of the output one task computes: whole rows and about 256 columns (a multiple of 16, the
+    /// micro-kernel's width, with the number of blocks a multiple of 8 so that 2, 4 or 8 threads get equal
+    /// shares), and, when that makes fewer than 4 blocks, rows cut (in multiples of the micro-kernel's 6, at least
+    /// 24) until there are about 8. Each block packs its own columns of B, used once per row: cutting rows repeats
+    /// that packing.
+    static func blockSize(m: Int, n: Int) -> (rows: Int, columns: Int) {
+        var columns = max(1, n)
+        if n > 384 {
+            let blocks = ((n + 255) / 256 + 7) / 8 * 8
+            columns = ((n + blocks - 1) / blocks + 15) / 16 * 16
+        }
+        let columnBlocks = (n + columns - 1) / columns
+        if columnBlocks >= 4 { return (max(1, m), columns) }
+        let rowBlocks = (8 + columnBlocks - 1) / columnBlocks
+        let rows = min(max(1, m), max(24, ((m + rowBlocks - 1) / rowBlocks + 5) / 6 * 6))
+        return (rows, columns)
+    }
+
+    /// Free scratch panels (B packed, `dream_gemm_scratch_floats` each, 512 KB), one per thread that is running a
+    /// product: kept apart from `ScratchPool`, whose few large im2col buffers these small, frequent ones would
+    /// otherwise displace (a displaced buffer is allocated again, page by page).
+    nonisolated(unsafe) private static var panels: [UnsafeMutablePointer<Float>] = []
+    private static let panelLock = NSLock()
+    private static let panelFloats = Int(dream_gemm_scratch_floats())
+
+    private static func takePanel() -> UnsafeMutablePointer<Float> {
+        panelLock.lock()
+        defer { panelLock.unlock() }
+        return panels.popLast() ?? .allocate(capacity: panelFloats)
+    }
+
+    private static func givePanel(_ panel: UnsafeMutablePointer<Float>) {
+        panelLock.lock()
+        defer { panelLock.unlock() }
+        // More than one per core only when several products run at once.
+        if panels.count < 2 * Threading.threadCount { panels.append(panel) } else { panel.deallocate() }
+    }
+
+    /// C [m, n] (rows ldc apart) = epilogue(C₀ + A [m, k] · B [k, n] + bias), where C₀ is C's previous value when
+    /// `accumulate`, else 0, and bias [m] (one value per row) may be nil. Runs on up to `Threading.threadCount`
+    /// threads, as many as the m·n·k multiply-adds pay for.
+    public static func multiply(m: Int, n: Int, k: Int, a: Operand, b: Operand, c: UnsafeMutablePointer<Float>, ldc: Int,
+                         bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, epilogue: Activation? = nil) {
+        if m == 0 || n == 0 { return }
+        let registerEpilogue = epilogue?.registerEpilogue
+        let separateEpilogue = epilogue != nil && registerEpilogue == nil
+        var problem = dream_gemm_problem(
+            m: Int64(m), n: Int64(n), k: Int64(k),
+            a: a.pointer, a_row_stride: Int64(a.rowStride), a_column_stride: Int64(a.columnStride),
+            b: b.pointer, b_row_stride: Int64(b.rowStride), b_column_stride: Int64(b.columnStride),
+            c: c, c_row_stride: Int64(ldc), bias: bias, accumulate: accumulate ? 1 : 0,
+            epilogue: registerEpilogue ?? Activation.noEpilogue)
+        let (rows, columns) = blockSize(m: m, n: n)
+        let rowBlocks = (m + rows - 1) / rows, columnBlocks = (n + columns - 1) / columns
+        withUnsafePointer(to: &problem) { problem in
+            parallelRanges(rowBlocks * columnBlocks, work: m * n * max(1, k), minimumWorkPerThread: 1 << 18) { blocks in
+                let scratch = takePanel()
+                defer { givePanel(scratch) }
+                for block in blocks {
+                    let r0 = block / columnBlocks * rows, c0 = block % columnBlocks * columns
+                    let r1 = min(m, r0 + rows), c1 = min(n, c0 + columns)
+                    dream_gemm_block(problem, Int64(r0), Int64(r1), Int64(c0), Int64(c1), scratch)
+                    // An activation the kernel does not know goes over the block while it is in this core's cache.
+                    if separateEpilogue, let epilogue {
+                        for row in r0..<r1 { epilogue.forward(UnsafePointer(c + row * ldc), c + row * ldc, c0..<c1) }
+                    }
+                }
+            }
+        }
+    }
+}
