@@ -230,10 +230,18 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
                     }
                 LEVEL_SUFFIX(dw_gather_row)(rows[0], rows[1], rows[2], c, l.length, padded_row + phase * l.length);
             }
-            // Padded column c = iw + pad_left lives at phase c % s, index c / s.
-            for (int64_t iw = 0; iw < g->w; iw++) {
-                const int64_t c = iw + g->pad_left, i = c / s;
-                target[iw] = i < l.length ? padded_row[(c % s) * l.length + i] : 0.0f;
+            // Padded column c = iw + pad_left lives at phase c % s, index c / s: walked without a division per
+            // element (which cost more than the gather itself).
+            if (s == 1) {
+                const int64_t valid = dw_clamp(l.length - g->pad_left, 0, g->w);
+                memcpy(target, padded_row + g->pad_left, sizeof(float) * (size_t)valid);
+                if (valid < g->w) memset(target + valid, 0, sizeof(float) * (size_t)(g->w - valid));
+            } else {
+                int64_t phase = g->pad_left % s, i = g->pad_left / s;
+                for (int64_t iw = 0; iw < g->w; iw++) {
+                    target[iw] = i < l.length ? padded_row[phase * l.length + i] : 0.0f;
+                    if (++phase == s) { phase = 0; i++; }
+                }
             }
         }
     }
