@@ -190,6 +190,27 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_gather_row)(co
 #undef DW_GATHER_BLOCK
 }
 
+/// out[i] = Σ_m c[m] · p[m][i] over the N terms in order (the first a product, then multiply-adds): the stride-2
+/// gather with only the taps that reach an output. N is a constant in every call, so the loop unrolls.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_gather_terms)(const float *const *p, const float *c,
+                                                                                int n, int64_t length, float *out) {
+    vf k[9];
+    for (int m = 0; m < n; m++) k[m] = vset1(c[m]);
+    if (length >= VL) {
+        for (int64_t next = 0;; next += VL) {
+            const int64_t j = next < length - VL ? next : length - VL;
+            vf acc = vmul(k[0], vload(p[0] + j));
+            for (int m = 1; m < n; m++) acc = vmadd(acc, k[m], vload(p[m] + j));
+            vstore(out + j, acc);
+            if (j == length - VL) break;
+        }
+    } else {
+        vf acc = vmul(k[0], vload_n(p[0], length));
+        for (int m = 1; m < n; m++) acc = vmadd(acc, k[m], vload_n(p[m], length));
+        vstore_n(out, acc, length);
+    }
+}
+
 /// The gradient of the padded plane is gathered row by row: padded row r receives output rows oh with oh·s + ki = r,
 /// and padded column (phase, i) receives output column i - t from tap kj = phase + s·t. Output rows are read from a
 /// copy with two zero columns on either side, so the shifts never leave the row, and a kernel row that reaches no
@@ -220,7 +241,29 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
                 const int64_t q = r - ki;
                 if (q >= 0 && q % s == 0 && q / s < g->out_h) { rows[ki] = grad + (q / s) * dy_row + 2; reached[ki] = 1; }
             }
-            for (int64_t phase = 0; phase < s; phase++) {
+            for (int64_t phase = 0; phase < s && s == 2; phase++) {
+                // Only the taps that reach an output (kernel rows ki with reached[ki], kj = phase + 2t < 3), in
+                // the order of the 9-term sum below: 1 to 4 terms instead of 9, most of them zero at stride 2.
+                const float *p[9];
+                float c[9];
+                int n = 0;
+                for (int64_t ki = 0; ki < 3; ki++)
+                    for (int64_t t = 0; t < 2; t++) {
+                        const int64_t kj = phase + 2 * t;
+                        if (!reached[ki] || kj >= 3) continue;
+                        p[n] = rows[ki] - t;
+                        c[n++] = w[ki * 3 + kj];
+                    }
+                float *out = padded_row + phase * l.length;
+                switch (n) {
+                case 0: memset(out, 0, sizeof(float) * (size_t)l.length); break;
+                case 1: LEVEL_SUFFIX(dw_gather_terms)(p, c, 1, l.length, out); break;
+                case 2: LEVEL_SUFFIX(dw_gather_terms)(p, c, 2, l.length, out); break;
+                case 3: LEVEL_SUFFIX(dw_gather_terms)(p, c, 3, l.length, out); break;
+                default: LEVEL_SUFFIX(dw_gather_terms)(p, c, 4, l.length, out); break;
+                }
+            }
+            for (int64_t phase = 0; phase < s && s != 2; phase++) {
                 // c[ki·3 + t]: the weight of tap kj = phase + s·t in kernel row ki (0 if none).
                 float c[9];
                 for (int64_t ki = 0; ki < 3; ki++)
