@@ -263,6 +263,17 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
                 default: LEVEL_SUFFIX(dw_gather_terms)(p, c, 4, l.length, out); break;
                 }
             }
+            if (s == 1) {
+                // Straight into the input row: padded column iw + pad_left is input column iw.
+                const int64_t valid = dw_clamp(l.length - g->pad_left, 0, g->w);
+                float c[9];
+                for (int64_t k = 0; k < 9; k++) c[k] = reached[k / 3] ? w[k] : 0.0f;
+                if (valid > 0)
+                    LEVEL_SUFFIX(dw_gather_row)(rows[0] + g->pad_left, rows[1] + g->pad_left, rows[2] + g->pad_left, c,
+                                                valid, target);
+                if (valid < g->w) memset(target + valid, 0, sizeof(float) * (size_t)(g->w - valid));
+                continue;
+            }
             for (int64_t phase = 0; phase < s && s != 2; phase++) {
                 // c[ki·3 + t]: the weight of tap kj = phase + s·t in kernel row ki (0 if none).
                 float c[9];
@@ -275,11 +286,7 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
             }
             // Padded column c = iw + pad_left lives at phase c % s, index c / s: walked without a division per
             // element (which cost more than the gather itself).
-            if (s == 1) {
-                const int64_t valid = dw_clamp(l.length - g->pad_left, 0, g->w);
-                memcpy(target, padded_row + g->pad_left, sizeof(float) * (size_t)valid);
-                if (valid < g->w) memset(target + valid, 0, sizeof(float) * (size_t)(g->w - valid));
-            } else {
+            {
                 int64_t phase = g->pad_left % s, i = g->pad_left / s;
                 for (int64_t iw = 0; iw < g->w; iw++) {
                     target[iw] = i < l.length ? padded_row[phase * l.length + i] : 0.0f;
