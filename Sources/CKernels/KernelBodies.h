@@ -287,8 +287,19 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
             // Padded column c = iw + pad_left lives at phase c % s, index c / s: walked without a division per
             // element (which cost more than the gather itself).
             {
-                int64_t phase = g->pad_left % s, i = g->pad_left / s;
-                for (int64_t iw = 0; iw < g->w; iw++) {
+                int64_t iw = 0;
+                if (s == 2) {
+                    // Input columns 2m and 2m + 1 come from slot m of two phase rows a and b: 2·VL at a time.
+                    const int64_t p0 = g->pad_left & 1, i0 = g->pad_left >> 1;
+                    const float *a = padded_row + p0 * l.length + i0, *b = padded_row + (1 - p0) * l.length + i0 + p0;
+                    for (int64_t m = 0; 2 * m + 2 * VL <= g->w && i0 + p0 + m + VL <= l.length; m += VL, iw += 2 * VL) {
+                        const vf even = vload(a + m), odd = vload(b + m);
+                        vstore(target + 2 * m, vzip_lo(even, odd));
+                        vstore(target + 2 * m + VL, vzip_hi(even, odd));
+                    }
+                }
+                int64_t phase = (iw + g->pad_left) % s, i = (iw + g->pad_left) / s;
+                for (; iw < g->w; iw++) {
                     target[iw] = i < l.length ? padded_row[phase * l.length + i] : 0.0f;
                     if (++phase == s) { phase = 0; i++; }
                 }
