@@ -148,7 +148,9 @@ void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, flo
 int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t phase_length = (g->padded_width + g->stride_w - 1) / g->stride_w;
     const int64_t lanes = (g->out_w + 15) / 16 * 16;
-    return g->h * g->stride_w * phase_length + 3 * lanes;  // phases (+ lanes of overhang), maxima, winners
+    const int64_t scan = g->h * g->stride_w * phase_length + 3 * lanes;  // phases (+ lanes of overhang), maxima, winners
+    const int64_t gather = dream_maxpool_gather_floats(g);  // the stride-1 width-keeping path
+    return scan > gather ? scan : gather;
 }
 
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,

@@ -178,6 +178,27 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_gather_row)(co
 #undef DW_GATHER_BLOCK
 }
 
+/// out[i] = Σ_m c[m] · p[m][i] over the N terms in order (the first a product, then multiply-adds): the stride-2
+/// gather with only the taps that reach an output. N is a constant in every call, so the loop unrolls.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_gather_terms)(const float *const *p, const float *c,
+                                                                                int n, int64_t length, float *out) {
+    vf k[9];
+    for (int m = 0; m < n; m++) k[m] = vset1(c[m]);
+    if (length >= VL) {
+        for (int64_t next = 0;; next += VL) {
+            const int64_t j = next < length - VL ? next : length - VL;
+            vf acc = vmul(k[0], vload(p[0] + j));
+            for (int m = 1; m < n; m++) acc = vmadd(acc, k[m], vload(p[m] + j));
+            vstore(out + j, acc);
+            if (j == length - VL) break;
+        }
+    } else {
+        vf acc = vmul(k[0], vload_n(p[0], length));
+        for (int m = 1; m < n; m++) acc = vmadd(acc, k[m], vload_n(p[m], length));
+        vstore_n(out, acc, length);
+    }
+}
+
 /// The gradient of the padded plane is gathered row by row: padded row r receives output rows oh with oh·s + ki = r,
 /// and padded column (phase, i) receives output column i - t from tap kj = phase + s·t. Output rows are read from a
 /// copy with two zero columns on either side, so the shifts never leave the row, and a kernel row that reaches no
@@ -208,7 +229,40 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
                 const int64_t q = r - ki;
                 if (q >= 0 && q % s == 0 && q / s < g->out_h) { rows[ki] = grad + (q / s) * dy_row + 2; reached[ki] = 1; }
             }
-            for (int64_t phase = 0; phase < s; phase++) {
+            for (int64_t phase = 0; phase < s && s == 2; phase++) {
+                // Only the taps that reach an output (kernel rows ki with reached[ki], kj = phase + 2t < 3), in
+                // the order of the 9-term sum below: 1 to 4 terms instead of 9, most of them zero at stride 2.
+                const float *p[9];
+                float c[9];
+                int n = 0;
+                for (int64_t ki = 0; ki < 3; ki++)
+                    for (int64_t t = 0; t < 2; t++) {
+                        const int64_t kj = phase + 2 * t;
+                        if (!reached[ki] || kj >= 3) continue;
+                        p[n] = rows[ki] - t;
+                        c[n++] = w[ki * 3 + kj];
+                    }
+                float *out = padded_row + phase * l.length;
+                switch (n) {
+                case 0: memset(out, 0, sizeof(float) * (size_t)l.length); break;
+                case 1: LEVEL_SUFFIX(dw_gather_terms)(p, c, 1, l.length, out); break;
+                case 2: LEVEL_SUFFIX(dw_gather_terms)(p, c, 2, l.length, out); break;
+                case 3: LEVEL_SUFFIX(dw_gather_terms)(p, c, 3, l.length, out); break;
+                default: LEVEL_SUFFIX(dw_gather_terms)(p, c, 4, l.length, out); break;
+                }
+            }
+            if (s == 1) {
+                // Straight into the input row: padded column iw + pad_left is input column iw.
+                const int64_t valid = dw_clamp(l.length - g->pad_left, 0, g->w);
+                float c[9];
+                for (int64_t k = 0; k < 9; k++) c[k] = reached[k / 3] ? w[k] : 0.0f;
+                if (valid > 0)
+                    LEVEL_SUFFIX(dw_gather_row)(rows[0] + g->pad_left, rows[1] + g->pad_left, rows[2] + g->pad_left, c,
+                                                valid, target);
+                if (valid < g->w) memset(target + valid, 0, sizeof(float) * (size_t)(g->w - valid));
+                continue;
+            }
+            for (int64_t phase = 0; phase < s && s != 2; phase++) {
                 // c[ki·3 + t]: the weight of tap kj = phase + s·t in kernel row ki (0 if none).
                 float c[9];
                 for (int64_t ki = 0; ki < 3; ki++)
@@ -218,10 +272,25 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_input_gradient)(const dream_dw3x3_sh
                     }
                 LEVEL_SUFFIX(dw_gather_row)(rows[0], rows[1], rows[2], c, l.length, padded_row + phase * l.length);
             }
-            // Padded column c = iw + pad_left lives at phase c % s, index c / s.
-            for (int64_t iw = 0; iw < g->w; iw++) {
-                const int64_t c = iw + g->pad_left, i = c / s;
-                target[iw] = i < l.length ? padded_row[(c % s) * l.length + i] : 0.0f;
+            // Padded column c = iw + pad_left lives at phase c % s, index c / s: walked without a division per
+            // element (which cost more than the gather itself).
+            {
+                int64_t iw = 0;
+                if (s == 2) {
+                    // Input columns 2m and 2m + 1 come from slot m of two phase rows a and b: 2·VL at a time.
+                    const int64_t p0 = g->pad_left & 1, i0 = g->pad_left >> 1;
+                    const float *a = padded_row + p0 * l.length + i0, *b = padded_row + (1 - p0) * l.length + i0 + p0;
+                    for (int64_t m = 0; 2 * m + 2 * VL <= g->w && i0 + p0 + m + VL <= l.length; m += VL, iw += 2 * VL) {
+                        const vf even = vload(a + m), odd = vload(b + m);
+                        vstore(target + 2 * m, vzip_lo(even, odd));
+                        vstore(target + 2 * m + VL, vzip_hi(even, odd));
+                    }
+                }
+                int64_t phase = (iw + g->pad_left) % s, i = (iw + g->pad_left) / s;
+                for (; iw < g->w; iw++) {
+                    target[iw] = i < l.length ? padded_row[phase * l.length + i] : 0.0f;
+                    if (++phase == s) { phase = 0; i++; }
+                }
             }
         }
     }
@@ -450,8 +519,110 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(select_hits)(cons
     }
 }
 
+/// n ≤ VL lanes at p (all of them when n == VL).
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(maxpool_load)(const float *p, int64_t n) {
+    return n == VL ? vload(p) : vload_n(p, n);
+}
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_store)(float *p, vf v, int64_t n) {
+    if (n == VL) vstore(p, v); else vstore_n(p, v, n);
+}
+
+/// The code of n outputs from flat position q: taps in reverse scan order, each overwriting earlier hits, so the
+/// first hit in row-major window order survives. NaN (padding, the columns between rows, a NaN y) equals nothing.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_code_vector)(
+    const dream_maxpool_gather_layout *l, int64_t q, int64_t n, int64_t pad_top, int64_t kw, int64_t tap_first,
+    int64_t tap_end, const float *input, const float *outputs, float *codes) {
+    const int64_t pw = l->width;
+    const vf m = LEVEL_SUFFIX(maxpool_load)(outputs + q, n);
+    vf c = vset1(-1.0f);
+    for (int64_t k = tap_end - 1; k >= tap_first; k--)
+        for (int64_t kj = kw - 1; kj >= 0; kj--) {
+            const vf t = LEVEL_SUFFIX(maxpool_load)(input + q + (l->row_offset - pad_top + k) * pw + kj, n);
+            c = vselect(veq(t, m), vset1((float)(k * kw + kj)), c);
+        }
+    LEVEL_SUFFIX(maxpool_store)(codes + l->code_offset * pw + q, c, n);
+}
+
+/// n input elements from flat position p: input (ih, iw) takes dy of output (ih + pad_top - k, iw + pad_left - kj)
+/// if that output's code is (k, kj), in increasing output order (k, then kj, decreasing), the order in which a
+/// scatter over the outputs adds them. A select, not an add of 0, so that an element no output routes to keeps its
+/// bits (-0 included).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_gather_vector)(
+    const dream_maxpool_gather_layout *l, int64_t p, int64_t n, int64_t pad_top, int64_t pad_left, int64_t kw,
+    int64_t tap_first, int64_t tap_end, const float *codes, const float *grads, float *sums) {
+    const int64_t pw = l->width, base = p + (l->code_offset + pad_top) * pw + pad_left;
+    vf acc = LEVEL_SUFFIX(maxpool_load)(sums + p, n);
+    for (int64_t k = tap_end - 1; k >= tap_first; k--)
+        for (int64_t kj = kw - 1; kj >= 0; kj--) {
+            const int64_t o = base - k * pw - kj;
+            const vf c = LEVEL_SUFFIX(maxpool_load)(codes + o, n), d = LEVEL_SUFFIX(maxpool_load)(grads + o, n);
+            acc = vselect(veq(c, vset1((float)(k * kw + kj))), vadd(acc, d), acc);
+        }
+    LEVEL_SUFFIX(maxpool_store)(sums + p, acc, n);
+}
+
+/// The two flat passes of the gather path over one plane (layout: dream_maxpool_gather_layout). Always inlined so
+/// that the 3x3 call below has constant taps and unrolls.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(maxpool_gather_passes)(
+    const dream_maxpool_gather_layout *l, int64_t out_h, int64_t h, int64_t pad_top, int64_t pad_left, int64_t kw,
+    int64_t tap_first, int64_t tap_end, const float *input, const float *outputs, float *codes, const float *grads,
+    float *sums) {
+    const int64_t codes_length = out_h * l->width, sums_length = h * l->width;
+    int64_t q = 0;
+    for (; q + VL <= codes_length; q += VL)
+        LEVEL_SUFFIX(maxpool_code_vector)(l, q, VL, pad_top, kw, tap_first, tap_end, input, outputs, codes);
+    if (q < codes_length)
+        LEVEL_SUFFIX(maxpool_code_vector)(l, q, codes_length - q, pad_top, kw, tap_first, tap_end, input, outputs, codes);
+    int64_t p = 0;
+    for (; p + VL <= sums_length; p += VL)
+        LEVEL_SUFFIX(maxpool_gather_vector)(l, p, VL, pad_top, pad_left, kw, tap_first, tap_end, codes, grads, sums);
+    if (p < sums_length)
+        LEVEL_SUFFIX(maxpool_gather_vector)(l, p, sums_length - p, pad_top, pad_left, kw, tap_first, tap_end, codes,
+                                            grads, sums);
+}
+
+/// Planes [first, end) of a stride-1 window that keeps the width (maxpool_keeps_width): the winner of every output
+/// found in registers over one flat pass (its tap as a code), then every input element gathers the dy routed to it,
+/// instead of a scalar scatter per output. Winners and summation order are those of the scan-order path.
+KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_shape *g, const float *x, const float *y,
+                                                         const float *dy, float *dx, int64_t first, int64_t end,
+                                                         float *scratch) {
+    const dream_maxpool_gather_layout l = dream_maxpool_gather_layout_of(g);
+    const int64_t h = g->h, w = g->w, out_h = g->out_h, kw = g->kernel_w, pw = l.width, pl = g->pad_left;
+    float *input = scratch, *outputs = input + l.input_rows * pw, *codes = outputs + out_h * pw;
+    float *grads = codes + l.code_rows * pw, *sums = grads + l.code_rows * pw;
+    // What is never overwritten stays for every plane: NaN around the input and after the outputs, code -1 in the
+    // margins; the rest is only defined for hygiene.
+    for (int64_t i = 0; i < l.input_rows * pw + out_h * pw; i++) input[i] = __builtin_nanf("");
+    for (int64_t i = 0; i < l.code_rows * pw; i++) { codes[i] = -1.0f; grads[i] = 0.0f; }
+    for (int64_t i = 0; i < h * pw; i++) sums[i] = 0.0f;
+    const int three = kw == 3 && l.tap_first == 0 && l.tap_end == 3;
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *src = x + plane * h * w, *out = y + plane * out_h * w, *grad = dy + plane * out_h * w;
+        float *dst = dx + plane * h * w;
+        for (int64_t ih = 0; ih < h; ih++) {
+            memcpy(input + (l.row_offset + ih) * pw + pl, src + ih * w, sizeof(float) * (size_t)w);
+            memcpy(sums + ih * pw, dst + ih * w, sizeof(float) * (size_t)w);
+        }
+        for (int64_t oh = 0; oh < out_h; oh++) {
+            memcpy(outputs + oh * pw, out + oh * w, sizeof(float) * (size_t)w);
+            memcpy(grads + (l.code_offset + oh) * pw, grad + oh * w, sizeof(float) * (size_t)w);
+        }
+        if (three)
+            LEVEL_SUFFIX(maxpool_gather_passes)(&l, out_h, h, g->pad_top, pl, 3, 0, 3, input, outputs, codes, grads, sums);
+        else
+            LEVEL_SUFFIX(maxpool_gather_passes)(&l, out_h, h, g->pad_top, pl, kw, l.tap_first, l.tap_end, input,
+                                                outputs, codes, grads, sums);
+        for (int64_t ih = 0; ih < h; ih++) memcpy(dst + ih * w, sums + ih * pw, sizeof(float) * (size_t)w);
+    }
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shape *g, const float *x, const float *y,
                                                  const float *dy, float *dx, int64_t first, int64_t end, float *scratch) {
+    if (maxpool_keeps_width(g)) {
+        LEVEL_SUFFIX(maxpool_backward_keeping_width)(g, x, y, dy, dx, first, end, scratch);
+        return;
+    }
     const int64_t h = g->h, w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w, pad_left = g->pad_left;
     // A padded input row split into its s phases: phase r, slot j holds column j·s + r - pad_left, NaN where that is
     // padding (NaN equals nothing, so padding never wins).

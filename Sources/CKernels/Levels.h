@@ -12,6 +12,7 @@
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
 //   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
 //   vevens(a, b)         the even lanes of a, then those of b (vodds: the odd lanes)
+//   vzip_lo(a, b)        a0 b0 a1 b1 … over the first half of the lanes (vzip_hi: the second half)
 #include <stdint.h>
 #include <string.h>
 
@@ -59,6 +60,8 @@ INLINE void vstore_n(float *p, vf v, int64_t n) {
 INLINE float vhsum(vf v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6)
 #define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7)
+#define vzip_lo(a, b) __builtin_shufflevector((a), (b), 0, 4, 1, 5)
+#define vzip_hi(a, b) __builtin_shufflevector((a), (b), 2, 6, 3, 7)
 INLINE vf vkeep_from(vf v, int64_t k) {
     const vi ramp = {0, 1, 2, 3};
     const int32_t first = (int32_t)k;
@@ -106,6 +109,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void vstore_n(f
 }
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
 #define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
+#define vzip_lo(a, b) __builtin_shufflevector((a), (b), 0, 8, 1, 9, 2, 10, 3, 11)
+#define vzip_hi(a, b) __builtin_shufflevector((a), (b), 4, 12, 5, 13, 6, 14, 7, 15)
 static inline __attribute__((always_inline, target("avx2,fma"))) vf vkeep_from(vf v, int64_t k) {
     return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                                    _mm256_set1_epi32((int)k - 1))));
@@ -152,6 +157,8 @@ typedef __mmask16 vmask;
 #define vhsum(v) _mm512_reduce_add_ps(v)
 #define vevens(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
 #define vodds(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define vzip_lo(a, b) __builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define vzip_hi(a, b) __builtin_shufflevector((a), (b), 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 #define vkeep_from(v, k) _mm512_maskz_mov_ps((__mmask16)(0xFFFFu << (k)), (v))
 
 #else

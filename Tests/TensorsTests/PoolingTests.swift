@@ -285,6 +285,61 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// The backward the kernels promise, written out: outputs in row-major order, each dy added to the first input
+    /// element of its window (row-major window order, padding skipped) that equals y; no element equal, no gradient.
+    static func scanOrderMaxPoolGradient(_ dy: Tensor, x: Tensor, y: Tensor, _ win: Window2D) -> [UInt32] {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = win.outputSize(inputH: h, inputW: w)
+        var dx = [Float](repeating: 0, count: x.count)
+        for plane in 0..<(n * c) {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let o = (plane * oh + i) * ow + j
+                    search: for ki in 0..<win.kernelH {
+                        for kj in 0..<win.kernelW {
+                            let ih = i * win.strideH - win.padTop + ki * win.dilationH
+                            let iw = j * win.strideW - win.padLeft + kj * win.dilationW
+                            guard ih >= 0 && ih < h && iw >= 0 && iw < w else { continue }
+                            let e = (plane * h + ih) * w + iw
+                            if x[flat: e] == y[flat: o] { dx[e] += dy[flat: o]; break search }
+                        }
+                    }
+                }
+            }
+        }
+        return dx.map(\.bitPattern)
+    }
+
+    /// Ties everywhere (a handful of values), NaN, infinities and signed zeros in x and dy (dy without NaN, whose
+    /// payloads would depend on operand order), on every window shape and on GoogLeNet's inception pools (3x3
+    /// stride 1 pad 1) at widths around the vector widths: the gradient's bits are the scan order's at every level.
+    func testMaxPoolBackwardKeepsItsScanOrderWithTiesNaNInfinitiesAndSignedZerosAtEveryLevel() {
+        let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1, -1, 1, 2]
+        let upstream: [Float] = [0, -0.0, .infinity, -.infinity, 0.1, -0.3, 1e-8, 3e7, 1, 0.7]
+        var windows = Self.windows + Self.widthKeepingWindows
+        windows.append(("3x3 stride 2 ceil, 28 wide", [1, 2, 9, 28], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        for width in [1, 2, 3, 4, 7, 8, 9, 14, 15, 16, 17, 28, 31, 33] {
+            windows.append(("3x3 stride 1 pad 1, \(width) wide", [1, 3, width % 5 + 3, width], Window2D(kernel: 3, pad: 1)))
+        }
+        windows.append(("3x3 stride 1 pad 1, 14x14, 20 planes", [2, 10, 14, 14], Window2D(kernel: 3, pad: 1)))
+        windows.append(("5x5 stride 1 pads 1,3,3,1", [1, 2, 6, 13],
+                        Window2D(kernelH: 5, kernelW: 5, padTop: 1, padLeft: 3, padBottom: 3, padRight: 1)))
+        windows.append(("3x2 stride 1 pads 2,0,0,1, taller output", [1, 2, 4, 9],
+                        Window2D(kernelH: 3, kernelW: 2, padTop: 2, padLeft: 0, padBottom: 2, padRight: 1)))
+        for (index, c) in windows.enumerated() {
+            var rng = SplitMix64(seed: UInt64(1900 + index))
+            let count = c.x.reduce(1, *)
+            let x = Tensor(shape: c.x, scalars: (0..<count).map { _ in specials[Int(rng.next() % UInt64(specials.count))] })
+            let y = MaxPool.forward(x, window: c.window)
+            let dy = Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in upstream[Int(rng.next() % UInt64(upstream.count))] })
+            let want = Self.scanOrderMaxPoolGradient(dy, x: x, y: y, c.window)
+            forEachSIMDLevel { level in
+                let dx = MaxPool.backward(dy, x: x, y: y, window: c.window)
+                XCTAssertEqual(dx.scalars.map(\.bitPattern), want, "\(c.name) \(level)")
+            }
+        }
+    }
+
     func testAveragePoolMatchesNaiveReferenceBothPaddingCounts() {
         var windows = Self.windows
         windows.append(("3x3 stride 2 pad 1 dilation 2 ceil", [1, 2, 9, 10], Window2D(kernel: 3, stride: 2, pad: 1, dilation: 2, ceilMode: true)))

@@ -137,6 +137,48 @@ int64_t dream_lrn_backward_scratch_floats(const dream_lrn_shape *shape);
 void dream_lrn_backward(const dream_lrn_shape *shape, const float *x, const float *dy, float *dx, int64_t first,
                         int64_t end, float *scratch);
 
+// MARK: - MaxPool backward for stride-1 windows that keep the width
+
+/// The planes of dream_maxpool_backward's gather path (stride 1, no dilation, out_w = w, every output row sees
+/// an input row). All are rows of `width` = w + kernel_w - 1 floats, so that a window tap or a gathered output is
+/// one constant offset from a flat position: a plane is one flat pass, whatever its size.
+///   input   `input_rows` rows: row row_offset + ih holds input row ih from column pad_left, NaN elsewhere
+///   outputs out_h rows: y, NaN in the kernel_w - 1 columns after each row
+///   codes   `code_rows` rows, output row oh at row code_offset + oh: which tap (k·kernel_w + kj) won, -1 if none
+///   grads   the same layout: dy
+///   sums    h rows: dx while it is gathered
+/// Kernel rows [tap_first, tap_end) are the union of the rows any window sees.
+typedef struct {
+    int64_t width, tap_first, tap_end, row_offset, input_rows, code_offset, code_rows;
+} dream_maxpool_gather_layout;
+
+static inline dream_maxpool_gather_layout dream_maxpool_gather_layout_of(const dream_maxpool_shape *g) {
+    dream_maxpool_gather_layout l;
+    l.width = g->w + g->kernel_w - 1;
+    l.tap_first = g->out_h > 0 ? g->row_first[0] : 0;
+    l.tap_end = l.tap_first;
+    for (int64_t oh = 0; oh < g->out_h; oh++) {
+        const int64_t a = g->row_first[oh], b = a + g->row_count[oh];
+        if (a < l.tap_first) l.tap_first = a;
+        if (b > l.tap_end) l.tap_end = b;
+    }
+    // Input rows read: oh - pad_top + k for oh < out_h, k in [tap_first, tap_end).
+    l.row_offset = g->pad_top - l.tap_first > 0 ? g->pad_top - l.tap_first : 0;
+    const int64_t last = l.row_offset + g->out_h - 1 - g->pad_top + l.tap_end - 1;
+    // (+ 1: the columns after an output row's last one read into the next row; their results are never used.)
+    l.input_rows = (l.row_offset + g->h > last + 1 ? l.row_offset + g->h : last + 1) + 1;
+    // Output rows gathered: ih + pad_top - k for ih < h, one row more above for the columns left of a row.
+    l.code_offset = l.tap_end;
+    const int64_t below = g->h + g->pad_top - l.tap_first;
+    l.code_rows = l.code_offset + (g->out_h > below ? g->out_h : below) + 1;  // + 1: as for input_rows
+    return l;
+}
+
+static inline int64_t dream_maxpool_gather_floats(const dream_maxpool_shape *g) {
+    const dream_maxpool_gather_layout l = dream_maxpool_gather_layout_of(g);
+    return l.width * (l.input_rows + g->out_h + 2 * l.code_rows + g->h);
+}
+
 #ifdef __cplusplus
 }
 #endif
