@@ -68,6 +68,9 @@ struct BenchCommand: ParsableCommand {
         try OptionCheck.range(size, "--size", 1...8192)
         try OptionCheck.range(runs, "--runs", 1...1000)
         try OptionCheck.range(warmup, "--warmup", 0...100)
+        // Options that only mean something for a DeepDream step are refused without it rather than ignored.
+        if !dream, layer != nil { throw ValidationError("--layer selects the DeepDream step's layer: add --dream") }
+        if !dream, noWeightCache { throw ValidationError("--no-weight-cache applies to the DeepDream step: add --dream") }
     }
 
     struct Report: Encodable {

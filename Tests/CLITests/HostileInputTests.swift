@@ -86,6 +86,7 @@ final class HostileInputTests: CommandTestCase {
             ([p, "--seed", "-1"], "--seed"),
             (["noise", "--size", "100000"], "--size"), (["layers", "--size", "100000"], "--size"),
             (["bench", "--size", "100000"], "--size"), (["bench", "--runs", "0"], "--runs"),
+            (["bench", "--layer", "conv1"], "--dream"), (["bench", "--no-weight-cache"], "--dream"),
             (["features", p, "--layer", "conv1", "--size", "100000"], "--size"),
             (["features", p, "--layer", "conv1", "--overlay", "--channel", "-3"], "--channel"),
             (["classify", p, "--top", "-1"], "--top"), (["classify", p, "--threads", "0"], "--threads"),
