@@ -91,7 +91,8 @@ func dashArgumentProblem(_ arguments: [String]) -> String? {
 }
 
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS did not recognise the CPU (see BLASCore), or
-/// with the portable kernels when `--portable` is among the options: the variable is only read when the library
+/// with the portable kernels when `--portable` is among the options, and with OPENBLAS_THREAD_TIMEOUT set on a
+/// multi-core machine unless the user set it (`BLASCore.recommendedThreadTimeout`): both are only read when the library
 /// loads, so this looks at the raw arguments before they are parsed. DREAM_BLAS_CORE_CHOSEN prevents a second restart.
 /// `--portable` also pins our own C kernels to the baseline SIMD level (no FMA), here and in the restarted process.
 func selectBLASKernels() {
@@ -102,9 +103,12 @@ func selectBLASKernels() {
         setenv("DREAM_SIMD", SIMDLevel.portable.description, 1)
         SIMDLevel.pin(.portable)
     }
-    guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil,
-          let core = BLASCore.recommendedOverride(environment: environment, portable: portable) else { return }
-    setenv("OPENBLAS_CORETYPE", core, 1)
+    guard environment["DREAM_BLAS_CORE_CHOSEN"] == nil else { return }
+    let core = BLASCore.recommendedOverride(environment: environment, portable: portable)
+    let timeout = BLASCore.recommendedThreadTimeout(environment: environment)
+    guard core != nil || timeout != nil else { return }
+    if let core { setenv("OPENBLAS_CORETYPE", core, 1) }
+    if let timeout { setenv("OPENBLAS_THREAD_TIMEOUT", timeout, 1) }
     setenv("DREAM_BLAS_CORE_CHOSEN", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)
     // execv returns only on failure: carry on with the kernels we have.
