@@ -36,34 +36,43 @@ final class WinogradAccuracyTests: XCTestCase {
         }
     }
 
-    /// y [N,M,OH,OW] in Double, straight from the definition (rows accumulated tap by tap).
-    static func exactForward(_ l: Layer) -> [Double] {
+    /// The 3x3 correlation's terms, row by row: for every image, output channel o, input channel c, tap (ki, kj) of
+    /// weight t and output row whose input row lies inside the image, body(t, yRow, xRow, columns): output element
+    /// yRow + col of y [N,M,OH,OW] takes t · x[xRow + col] of x [N,C,H,W] for col in columns (inside the image).
+    @inline(__always)
+    static func forEachTapRow(_ l: Layer, outH oh: Int, outW ow: Int, _ body: (Double, Int, Int, Range<Int>) -> Void) {
         let (n, c, h, w) = (l.x.shape[0], l.x.shape[1], l.x.shape[2], l.x.shape[3]), m = l.weight.shape[0]
-        let (oh, ow) = l.window.outputSize(inputH: h, inputW: w)
-        var y = [Double](repeating: 0, count: n * m * oh * ow)
-        let x = l.x.scalars.map(Double.init), wt = l.weight.scalars.map(Double.init)
-        y.withUnsafeMutableBufferPointer { yp in
-            for b in 0..<n {
-                for o in 0..<m {
-                    let out = yp.baseAddress! + (b * m + o) * oh * ow
-                    let bias = Double(l.bias?[o] ?? 0)
-                    for i in 0..<(oh * ow) { out[i] = bias }
-                    for ci in 0..<c {
-                        for ki in 0..<3 {
-                            for kj in 0..<3 {
-                                let t = wt[((o * c + ci) * 3 + ki) * 3 + kj]
-                                for r in 0..<oh {
-                                    let iy = r + ki - l.window.padTop
-                                    if iy < 0 || iy >= h { continue }
-                                    let row = (b * c + ci) * h * w + iy * w, dst = out + r * ow
-                                    for col in 0..<ow {
-                                        let ix = col + kj - l.window.padLeft
-                                        if ix >= 0 && ix < w { dst[col] += t * x[row + ix] }
-                                    }
-                                }
+        let wt = l.weight.scalars.map(Double.init)
+        for b in 0..<n {
+            for o in 0..<m {
+                for ci in 0..<c {
+                    for ki in 0..<3 {
+                        for kj in 0..<3 {
+                            let t = wt[((o * c + ci) * 3 + ki) * 3 + kj], shift = kj - l.window.padLeft
+                            let columns = max(0, -shift)..<max(0, min(ow, w - shift))
+                            for r in 0..<oh {
+                                let iy = r + ki - l.window.padTop
+                                if iy < 0 || iy >= h { continue }
+                                body(t, (b * m + o) * oh * ow + r * ow, (b * c + ci) * h * w + iy * w + shift, columns)
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// y [N,M,OH,OW] in Double, straight from the definition (rows accumulated tap by tap).
+    static func exactForward(_ l: Layer) -> [Double] {
+        let (n, h, w) = (l.x.shape[0], l.x.shape[2], l.x.shape[3]), m = l.weight.shape[0]
+        let (oh, ow) = l.window.outputSize(inputH: h, inputW: w)
+        var y = [Double](repeating: 0, count: n * m * oh * ow)
+        for i in y.indices { y[i] = Double(l.bias?[(i / (oh * ow)) % m] ?? 0) }
+        let x = l.x.scalars.map(Double.init)
+        y.withUnsafeMutableBufferPointer { yp in
+            x.withUnsafeBufferPointer { xp in
+                forEachTapRow(l, outH: oh, outW: ow) { t, yRow, xRow, columns in
+                    for col in columns { yp[yRow + col] += t * xp[xRow + col] }
                 }
             }
         }
@@ -72,30 +81,12 @@ final class WinogradAccuracyTests: XCTestCase {
 
     /// dx [N,C,H,W] = Σ over taps of dy scattered back through the kernel, in Double.
     static func exactInputGradient(_ l: Layer, dy: Tensor) -> [Double] {
-        let (n, c, h, w) = (l.x.shape[0], l.x.shape[1], l.x.shape[2], l.x.shape[3]), m = l.weight.shape[0]
-        let (oh, ow) = (dy.shape[2], dy.shape[3])
-        var dx = [Double](repeating: 0, count: n * c * h * w)
-        let g = dy.scalars.map(Double.init), wt = l.weight.scalars.map(Double.init)
+        var dx = [Double](repeating: 0, count: l.x.count)
+        let g = dy.scalars.map(Double.init)
         dx.withUnsafeMutableBufferPointer { dp in
-            for b in 0..<n {
-                for ci in 0..<c {
-                    let plane = dp.baseAddress! + (b * c + ci) * h * w
-                    for o in 0..<m {
-                        for ki in 0..<3 {
-                            for kj in 0..<3 {
-                                let t = wt[((o * c + ci) * 3 + ki) * 3 + kj]
-                                for r in 0..<oh {
-                                    let iy = r + ki - l.window.padTop
-                                    if iy < 0 || iy >= h { continue }
-                                    let src = (b * m + o) * oh * ow + r * ow, dst = plane + iy * w
-                                    for col in 0..<ow {
-                                        let ix = col + kj - l.window.padLeft
-                                        if ix >= 0 && ix < w { dst[ix] += t * g[src + col] }
-                                    }
-                                }
-                            }
-                        }
-                    }
+            g.withUnsafeBufferPointer { gp in
+                forEachTapRow(l, outH: dy.shape[2], outW: dy.shape[3]) { t, yRow, xRow, columns in
+                    for col in columns { dp[xRow + col] += t * gp[yRow + col] }
                 }
             }
         }
