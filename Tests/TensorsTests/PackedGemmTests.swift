@@ -124,34 +124,58 @@ final class PackedGemmTests: XCTestCase {
         }
     }
 
-    /// The output is cut into blocks by its shape only and each element sums in a fixed order: the bytes do not
-    /// depend on how many threads share the blocks.
+    /// Each element sums in a fixed order whatever block computes it: the bytes do not depend on how many threads
+    /// share the product, nor on how that count cuts the rows into blocks (n <= 384: one block of columns).
     func testResultsDoNotDependOnTheThreadCount() {
         let threads = Threading.threadCount
         defer { Threading.configure(threads: threads) }
-        let (m, n, k) = (70, 3001, 45)
-        let a = Tensor.random(shape: [m, k], seed: 1).scalars, b = Tensor.random(shape: [k, n], seed: 2).scalars
-        let bias = Tensor.random(shape: [m], seed: 3).scalars
-        func run() -> [Float] {
-            var c = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    bias.withUnsafeBufferPointer { biasPointer in
-                        c.withUnsafeMutableBufferPointer { cp in
-                            PackedGemm.multiply(m: m, n: n, k: k, a: .rows(ap.baseAddress!, ld: k), b: .rows(bp.baseAddress!, ld: n),
-                                                c: cp.baseAddress!, ldc: n, bias: biasPointer.baseAddress!, epilogue: .relu)
+        for (m, n, k) in [(70, 3001, 45), (70, 196, 45), (1000, 49, 40)] {
+            let a = Tensor.random(shape: [m, k], seed: 1).scalars, b = Tensor.random(shape: [k, n], seed: 2).scalars
+            let bias = Tensor.random(shape: [m], seed: 3).scalars
+            func run() -> [Float] {
+                var c = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        bias.withUnsafeBufferPointer { biasPointer in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                PackedGemm.multiply(m: m, n: n, k: k, a: .rows(ap.baseAddress!, ld: k), b: .rows(bp.baseAddress!, ld: n),
+                                                    c: cp.baseAddress!, ldc: n, bias: biasPointer.baseAddress!, epilogue: .relu)
+                            }
                         }
                     }
                 }
+                return c
             }
-            return c
+            forEachSIMDLevel { level in
+                Threading.configure(threads: 1)
+                let one = run()
+                for count in [2, 3, 5] {
+                    Threading.configure(threads: count)
+                    XCTAssertEqual(run().map(\.bitPattern), one.map(\.bitPattern), "\(m)x\(n)x\(k): \(count) threads vs 1, \(level)")
+                }
+            }
         }
-        forEachSIMDLevel { level in
-            Threading.configure(threads: 1)
-            let one = run()
-            for count in [2, 3, 5] {
-                Threading.configure(threads: count)
-                XCTAssertEqual(run().map(\.bitPattern), one.map(\.bitPattern), "\(count) threads vs 1, \(level)")
+    }
+
+    /// Rows are cut so that the threads' shares of 6-row tiles are as even as whole blocks allow, checked against
+    /// every possible cut: the slowest share is the smallest any multiple of 6 gives.
+    func testRowBlocksBalanceTheThreads() {
+        func slowest(m: Int, rows: Int, threads: Int) -> Int {
+            let blocks = (m + rows - 1) / rows, workers = min(threads, blocks)
+            return (0..<workers).map { w in
+                ((blocks * w / workers)..<(blocks * (w + 1) / workers)).reduce(0) { sum, block in
+                    sum + (min(m, block * rows + rows) - block * rows + 5) / 6
+                }
+            }.max()!
+        }
+        XCTAssertEqual(PackedGemm.rowBlock(m: 64, columnBlocks: 1, threads: 2), 36)  // 6 + 5 tiles, not 24-row blocks' 4 + 7
+        XCTAssertEqual(PackedGemm.rowBlock(m: 64, columnBlocks: 1, threads: 1), 64)
+        for threads in [2, 3, 4, 8] {
+            for m in [1, 5, 6, 7, 16, 24, 32, 64, 96, 100, 144, 160, 320, 1000, 1280] {
+                let rows = PackedGemm.rowBlock(m: m, columnBlocks: 1, threads: threads)
+                XCTAssertTrue(rows == m || (rows % 6 == 0 && rows < m), "m \(m): \(rows) rows")
+                let best = stride(from: 6, through: max(6, m), by: 6).map { slowest(m: m, rows: $0, threads: threads) }.min()!
+                XCTAssertLessThanOrEqual(slowest(m: m, rows: rows, threads: threads), best, "m \(m), \(threads) threads: \(rows) rows")
             }
         }
     }

@@ -35,10 +35,11 @@ public enum PackedGemm {
 
     /// The block of the output one task computes: whole rows and about 256 columns (a multiple of 16, the
     /// micro-kernel's width, with the number of blocks a multiple of 8 so that 2, 4 or 8 threads get equal
-    /// shares), and, when that makes fewer than 4 blocks, rows cut (in multiples of the micro-kernel's 6, at least
-    /// 24) until there are about 8. Each block packs its own columns of B, used once per row: cutting rows repeats
-    /// that packing.
-    static func blockSize(m: Int, n: Int) -> (rows: Int, columns: Int) {
+    /// shares). When the columns make fewer than 4 blocks, rows are cut as well, in whole tiles of the
+    /// micro-kernel's 6 rows, so that the threads' shares of tiles are as even as whole blocks allow (`rowBlock`);
+    /// each block packs its own columns of B, used once per row, so among splits as even, the fewest blocks win.
+    /// The split does not change the results (each element's sum runs in the same order in any block).
+    static func blockSize(m: Int, n: Int, threads: Int) -> (rows: Int, columns: Int) {
         var columns = max(1, n)
         if n > 384 {
             let blocks = ((n + 255) / 256 + 7) / 8 * 8
@@ -46,10 +47,39 @@ public enum PackedGemm {
         }
         let columnBlocks = (n + columns - 1) / columns
         if columnBlocks >= 4 { return (max(1, m), columns) }
-        let rowBlocks = (8 + columnBlocks - 1) / columnBlocks
-        let rows = min(max(1, m), max(24, ((m + rowBlocks - 1) / rowBlocks + 5) / 6 * 6))
-        return (rows, columns)
+        return (rowBlock(m: m, columnBlocks: columnBlocks, threads: threads), columns)
     }
+
+    /// Rows per block (a multiple of 6, or all m) for which the slowest of `threads` contiguous shares of the
+    /// blocks (`parallelRanges`' split) has the fewest 6-row tiles; ties go to the taller block. m = 64 on 2
+    /// threads: 36 + 28 rows (6 and 5 tiles), where 24-row blocks gave one thread 7 tiles and the other 4.
+    public static func rowBlock(m: Int, columnBlocks: Int, threads: Int) -> Int {
+        let m = max(1, m), tiles = (m + 5) / 6
+        if threads <= 1 || tiles <= 1 { return m }
+        var best = (slowest: Int.max, rows: m)
+        for target in 1...min(tiles, 8 * threads) {
+            let rows = (tiles + target - 1) / target * 6, rowBlocks = (m + rows - 1) / rows
+            let blocks = rowBlocks * columnBlocks, workers = min(threads, blocks)
+            var slowest = 0
+            for w in 0..<workers {
+                var share = 0
+                for block in (blocks * w / workers)..<(blocks * (w + 1) / workers) {
+                    let r0 = block / columnBlocks * rows
+                    share += (min(m, r0 + rows) - r0 + 5) / 6
+                }
+                slowest = max(slowest, share)
+            }
+            if slowest < best.slowest { best = (slowest, min(rows, m)) }
+        }
+        return best.rows
+    }
+
+    /// The threads `multiply` runs a product on: as many as its multiply-adds pay for (`parallelRanges`).
+    static func threadsPaidFor(m: Int, n: Int, k: Int) -> Int {
+        min(Threading.threadCount, max(1, m * n * max(1, k) / minimumWorkPerThread))
+    }
+
+    static let minimumWorkPerThread = 1 << 18
 
     /// Free scratch panels (B packed, `dream_gemm_scratch_floats` each, 512 KB), one per thread that is running a
     /// product: kept apart from `ScratchPool`, whose few large im2col buffers these small, frequent ones would
@@ -85,10 +115,10 @@ public enum PackedGemm {
             b: b.pointer, b_row_stride: Int64(b.rowStride), b_column_stride: Int64(b.columnStride),
             c: c, c_row_stride: Int64(ldc), bias: bias, accumulate: accumulate ? 1 : 0,
             epilogue: registerEpilogue ?? Activation.noEpilogue)
-        let (rows, columns) = blockSize(m: m, n: n)
+        let (rows, columns) = blockSize(m: m, n: n, threads: threadsPaidFor(m: m, n: n, k: k))
         let rowBlocks = (m + rows - 1) / rows, columnBlocks = (n + columns - 1) / columns
         withUnsafePointer(to: &problem) { problem in
-            parallelRanges(rowBlocks * columnBlocks, work: m * n * max(1, k), minimumWorkPerThread: 1 << 18) { blocks in
+            parallelRanges(rowBlocks * columnBlocks, work: m * n * max(1, k), minimumWorkPerThread: minimumWorkPerThread) { blocks in
                 let scratch = takePanel()
                 defer { givePanel(scratch) }
                 for block in blocks {
