@@ -203,7 +203,7 @@ final class StepProfile {
         perStep[key, default: 0] += ms
         perPass[step.pass, default: 0] += ms
         labels[key] = step.label
-        if shapes[key] == nil { shapes[key] = step.outputs.first?.shape }
+        if shapes[key] == nil { shapes[key] = step.outputShapes.first }
     }
 
     /// The breakdown per operator type, then the slowest steps with the rate of those that multiply (what a kernel

@@ -98,6 +98,7 @@ public final class GraphExecutor {
             }
             observe?(step.nodes[0], result.outputs)
             onStep?(ExecutedStep(pass: .forward, nodes: step.nodes, label: label(step.nodes), outputs: result.outputs,
+                                 outputShapes: result.outputs.map(\.shape) + result.placed,
                                  nanoseconds: nanoseconds))
             if step.inputs.contains(where: { requiresGrad.contains($0) }) {
                 let needs = step.op.backwardNeeds
@@ -151,8 +152,9 @@ public final class GraphExecutor {
             let inputGrads = try step.op.backward(consuming: &outputGrads, inputs: record.inputs, result: record.result, need: need)
             if let onStep {
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+                let gradients = inputGrads.compactMap { $0.map { Value.float($0) } }
                 onStep(ExecutedStep(pass: .backward, nodes: step.nodes, label: backwardLabel(step, need: need),
-                                    outputs: inputGrads.compactMap { $0.map { .float($0) } }, nanoseconds: nanoseconds))
+                                    outputs: gradients, outputShapes: gradients.map(\.shape), nanoseconds: nanoseconds))
             }
             for (k, name) in step.inputs.enumerated() where need[k] {
                 guard k < inputGrads.count, let g = inputGrads[k] else { continue }

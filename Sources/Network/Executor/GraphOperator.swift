@@ -5,6 +5,9 @@ import Tensors
 public struct ForwardResult {
     public var outputs: [Value]
     public var saved: Saved?
+    /// Shapes of outputs the step wrote into another step's output instead of returning them (a convolution writing
+    /// its slice of a Concat, `ConcatInPlace`): they never exist as values.
+    public var placed: [[Int]] = []
 
     /// What a forward keeps for its backward when the backward does not see the inputs (`backwardNeeds`).
     public enum Saved {
@@ -14,9 +17,10 @@ public struct ForwardResult {
         case shapes([[Int]?])
     }
 
-    public init(outputs: [Value], saved: Saved? = nil) {
+    public init(outputs: [Value], saved: Saved? = nil, placed: [[Int]] = []) {
         self.outputs = outputs
         self.saved = saved
+        self.placed = placed
     }
     public init(_ output: Tensor, saved: Saved? = nil) { self.init(outputs: [.float(output)], saved: saved) }
 

@@ -26,6 +26,9 @@ public struct ExecutedStep {
     /// Forward: the outputs of the step's last node (the values inside a fused step never exist).
     /// Backward: the gradients the step computed for its inputs, in input order (omitted ones left out).
     public let outputs: [Value]
+    /// The shapes of the forward outputs, including one written in place into a Concat's output (which is not in
+    /// `outputs`: it never exists as a value of its own); the shapes of `outputs` for a backward step.
+    public let outputShapes: [[Int]]
     /// Wall-clock nanoseconds of the operator's forward or backward (only the operator: not the executor's
     /// bookkeeping around it).
     public let nanoseconds: UInt64
@@ -72,6 +75,11 @@ struct FusedConvolutionOperator: GraphOperator {
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         try convolution.forward(convolutionInputs(inputs), epilogue: activation)
+    }
+
+    /// The same output for one image, written where `destination` says (`ConvolutionOperator.forward(_:epilogue:into:)`).
+    func forward(_ inputs: [Value?], into destination: ([Int]) throws -> UnsafeMutablePointer<Float>) throws -> [Int] {
+        try convolution.forward(convolutionInputs(inputs), epilogue: activation, into: destination)
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
@@ -166,6 +174,7 @@ extension GraphExecutor {
     ///   (`requiresGrad` reaches the Conv), only activations differentiable from their output (Relu, LeakyRelu with
     ///   alpha >= 0; see `FusedConvolutionOperator`).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
+    /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
     ///
     /// A convolution whose weight is frozen (the file's initializer, not fed, not differentiated) and that a backward
     /// pass goes through keeps its Winograd-transformed weights in the executor (`WinogradWeightCache`): a dream runs
@@ -248,7 +257,7 @@ extension GraphExecutor {
             steps.append(ExecutionStep(nodes: chain, inputs: node.inputs, outputs: graph.nodes[chain.last!].outputs,
                                        op: FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation)))
         }
-        return steps
+        return writingConcatsInPlace(steps, consumers: consumers, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad)
     }
 
     /// "Conv+BatchNormalization+Clip" for a step's nodes.

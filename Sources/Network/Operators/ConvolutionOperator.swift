@@ -67,6 +67,21 @@ struct ConvolutionOperator: GraphOperator {
         return ForwardResult(restoringRank(y, like: try inputs.float(0, "Conv").shape))
     }
 
+    /// The same Y for one image (N = 1), written where `destination(shape of Y)` says (a slice of a Concat's output,
+    /// `ConcatInPlace`) instead of into a tensor of its own. Returns Y's shape.
+    func forward(_ inputs: [Value?], epilogue: Activation?,
+                 into destination: ([Int]) throws -> UnsafeMutablePointer<Float>) throws -> [Int] {
+        let (x, w, window) = try prepared(inputs)
+        precondition(x.shape[0] == 1, "Conv: only one image is written into a destination")
+        let bias = try inputs.optionalFloat(2, "Conv")
+        let out = window.outputSize(inputH: x.shape[2], inputW: x.shape[3])
+        let original = try inputs.float(0, "Conv").shape
+        let shape = original.count == 3 ? [1, w.shape[0], out.width] : [1, w.shape[0], out.height, out.width]
+        Convolution.forward(x, weight: w, bias: bias, window: window, groups: groups, epilogue: epilogue,
+                            winogradCache: winogradCache, into: try destination(shape))
+        return shape
+    }
+
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dyOriginal = outputGradients[0] else { return [nil, nil, nil] }
         let (x, w, window) = try prepared(inputs)

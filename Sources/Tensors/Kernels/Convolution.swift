@@ -67,40 +67,51 @@ public enum Convolution {
                                kernel: Kernel? = nil, epilogue: Activation? = nil,
                                winogradCache: WinogradWeightCache? = nil) -> Tensor {
         let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
+        return Tensor(shape: [g.n, g.m, g.outH, g.outW]) { y in
+            forward(x, weight: weight, bias: bias, window: window, groups: groups, kernel: kernel, epilogue: epilogue,
+                    winogradCache: winogradCache, into: y.baseAddress!)
+        }
+    }
+
+    /// The same convolution written to `y`, which must hold N·M·OH·OW floats (e.g. a slice of a larger tensor: a
+    /// branch's channels inside the output of the Concat that joins it with others, for N = 1). Every element of y is
+    /// written; nothing else is.
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, window: Window2D, groups: Int,
+                               kernel: Kernel? = nil, epilogue: Activation? = nil,
+                               winogradCache: WinogradWeightCache? = nil, into y: UnsafeMutablePointer<Float>) {
+        let g = Geometry(x: x.shape, weight: weight.shape, window: window, groups: groups)
         if let bias { precondition(bias.count == g.m, "Conv: bias \(bias.shape) for \(g.m) output channels") }
         let chosen = kernel ?? Self.kernel(for: g)
         precondition(chosen.handles(g), "Conv: the \(chosen) kernel cannot compute x \(x.shape), weight \(weight.shape), \(window)")
-        return Tensor(shape: [g.n, g.m, g.outH, g.outW]) { y in
-            x.withUnsafeBufferPointer { xp in
-                weight.withUnsafeBufferPointer { wp in
-                    let biasPointer = bias?.storage.pointer
-                    let (x, w, y) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
-                    var epilogueApplied = false
-                    switch chosen {
-                    case .gemm:
-                        gemmForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
-                        epilogueApplied = true
-                    case .pointwiseSliced:
-                        PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
-                        epilogueApplied = true
-                    case .packed:
-                        packedForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
-                        epilogueApplied = true
-                    case .depthwiseLoop:
-                        depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
-                        epilogueApplied = true
-                    case .depthwise3x3:
-                        epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
-                    case .winograd2x2, .winograd4x4:
-                        WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: weight,
-                                                    bias: biasPointer, epilogue: epilogue, y: y, cache: winogradCache)
-                        epilogueApplied = true
-                    }
-                    // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
-                    if let epilogue, !epilogueApplied {
-                        let count = g.n * g.m * g.p
-                        parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
-                    }
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                let biasPointer = bias?.storage.pointer
+                let (x, w) = (xp.baseAddress!, wp.baseAddress!)
+                var epilogueApplied = false
+                switch chosen {
+                case .gemm:
+                    gemmForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    epilogueApplied = true
+                case .pointwiseSliced:
+                    PointwiseConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    epilogueApplied = true
+                case .packed:
+                    packedForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    epilogueApplied = true
+                case .depthwiseLoop:
+                    depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    epilogueApplied = true
+                case .depthwise3x3:
+                    epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                case .winograd2x2, .winograd4x4:
+                    WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: weight,
+                                                bias: biasPointer, epilogue: epilogue, y: y, cache: winogradCache)
+                    epilogueApplied = true
+                }
+                // A kernel that does not apply the epilogue where it writes its output gets it as a separate pass.
+                if let epilogue, !epilogueApplied {
+                    let count = g.n * g.m * g.p
+                    parallelRanges(count) { r in epilogue.forward(UnsafePointer(y), y, r) }
                 }
             }
         }
