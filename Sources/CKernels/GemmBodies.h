@@ -132,12 +132,48 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_half_tile)(i
     vstore(c + 3 * ldc, c3); vstore(c + 4 * ldc, c4); vstore(c + 5 * ldc, c5);
 }
 
+/// Tile (ir, jr) of the row block starting at ic: C rows ic + ir … (at most MR) × packed strip jr of B's panel.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(const dream_gemm_problem *g, int64_t ic,
+                                                                             int64_t mc, int64_t ir, int64_t jc,
+                                                                             int64_t nc, int64_t jr, int64_t pc,
+                                                                             int64_t kc, const float *packed_b,
+                                                                             int first, int last, int load,
+                                                                             float *tile, float *tile_bias) {
+    const int64_t ldc = g->c_row_stride;
+    const int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+    const int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+    const float *b = packed_b + jr * kc;
+    // Rows past the block read the tile's first row again; their results are dropped.
+    const float *a[GEMM_MR];
+    for (int64_t i = 0; i < GEMM_MR; i++)
+        a[i] = g->a + (ic + ir + (i < mr ? i : 0)) * g->a_row_stride + pc * g->a_column_stride;
+    const int64_t as = g->a_column_stride;
+    float *c = g->c + (ic + ir) * ldc + jc + jr;
+    const float *bias = first && g->bias ? g->bias + ic + ir : NULL;
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, g->epilogue);
+        return;
+    }
+    if (bias) {
+        for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;
+        bias = tile_bias;
+    }
+    if (load)
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++) tile[i * GEMM_NR + j] = c[i * ldc + j];
+    if (nr <= VL)
+        LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+    else
+        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tile[i * GEMM_NR + j];
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, int64_t row_first, int64_t row_end,
                                                   int64_t column_first, int64_t column_end, float *scratch) {
     float *packed_b = scratch;
     // Zeros in the lanes an edge tile does not use, so that they never hold a NaN or a denormal.
     float tile[GEMM_MR * GEMM_NR] = {0}, tile_bias[GEMM_MR];
-    const int64_t ldc = g->c_row_stride;
     for (int64_t jc = column_first; jc < column_end; jc += GEMM_NC) {
         const int64_t nc = column_end - jc < GEMM_NC ? column_end - jc : GEMM_NC;
         // At least one slice of p, so that k = 0 still writes C₀ + bias.
@@ -146,38 +182,23 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, i
             const int first = pc == 0, last = pc + kc >= g->k;
             const int load = !first || g->accumulate;
             LEVEL_SUFFIX(gemm_pack_b)(g, pc, kc, jc, nc, packed_b);
+            // A panel of B small enough to stay in L1/L2 while the rows go by it is swept row by row, so that C is
+            // written as MR sequential streams instead of one short run per row of the block for every strip (a
+            // short inner dimension and a large map: mostly stores, where 96 interleaved streams starve the
+            // prefetchers); a larger panel keeps the classic order, one strip of B in L1 while A's rows go by.
+            const int rows_outer = kc * nc <= GEMM_ROWS_OUTER_PANEL;
             for (int64_t ic = row_first; ic < row_end; ic += GEMM_MC) {
                 const int64_t mc = row_end - ic < GEMM_MC ? row_end - ic : GEMM_MC;
-                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
-                    const int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
-                    const float *b = packed_b + jr * kc;
-                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
-                        const int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
-                        // Rows past the block read the tile's first row again; their results are dropped.
-                        const float *a[GEMM_MR];
-                        for (int64_t i = 0; i < GEMM_MR; i++)
-                            a[i] = g->a + (ic + ir + (i < mr ? i : 0)) * g->a_row_stride + pc * g->a_column_stride;
-                        const int64_t as = g->a_column_stride;
-                        float *c = g->c + (ic + ir) * ldc + jc + jr;
-                        const float *bias = first && g->bias ? g->bias + ic + ir : NULL;
-                        if (mr == GEMM_MR && nr == GEMM_NR) {
-                            LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, g->epilogue);
-                            continue;
-                        }
-                        if (bias) {
-                            for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;
-                            bias = tile_bias;
-                        }
-                        if (load)
-                            for (int64_t i = 0; i < mr; i++)
-                                for (int64_t j = 0; j < nr; j++) tile[i * GEMM_NR + j] = c[i * ldc + j];
-                        if (nr <= VL)
-                            LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
-                        else
-                            LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
-                        for (int64_t i = 0; i < mr; i++)
-                            for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tile[i * GEMM_NR + j];
-                    }
+                if (rows_outer) {
+                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
+                        for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
+                            LEVEL_SUFFIX(gemm_tile_at)(g, ic, mc, ir, jc, nc, jr, pc, kc, packed_b, first, last, load,
+                                                       tile, tile_bias);
+                } else {
+                    for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
+                        for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
+                            LEVEL_SUFFIX(gemm_tile_at)(g, ic, mc, ir, jc, nc, jr, pc, kc, packed_b, first, last, load,
+                                                       tile, tile_bias);
                 }
             }
             if (last) break;
