@@ -28,7 +28,9 @@ struct BenchCommand: ParsableCommand {
 
         --model mobilenetv2-shapes builds MobileNetV2 (width 1.0: depthwise 3x3 \
         Conv, BatchNormalization, Clip, residual Add) in memory with random \
-        weights, to time the architecture without its file.
+        weights, to time the architecture without its file; --model \
+        resnet18-shapes builds ResNet-18 (7x7 stem, 3x3 convolutions on 56x56 \
+        to 7x7 maps, residual Add) the same way.
         """)
 
     @OptionGroup var modelOptions: ModelOptions

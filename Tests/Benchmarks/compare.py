@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-DEFAULT_DREAM_LAYERS = {"mobilenetv2-shapes": "features.13.add"}
+DEFAULT_DREAM_LAYERS = {"mobilenetv2-shapes": "features.13.add", "resnet18-shapes": "layer3.1.relu"}
 
 
 def run_json(command, env=None):
