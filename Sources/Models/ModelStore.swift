@@ -34,6 +34,7 @@ public enum ModelStoreError: Error, CustomStringConvertible, LocalizedError {
         switch self {
         case let .unknownModel(name, known):
             return "unknown model '\(name)': give a path to an .onnx file or one of: \(known.joined(separator: ", "))"
+                + " (for timing only, random weights: \(BenchmarkModels.names.joined(separator: ", ")))"
         case let .notAvailable(name, detail): return "model '\(name)' is not available: \(detail)"
         case let .checksumMismatch(file, expected, actual):
             return "\(file): SHA-256 is \(actual), expected \(expected) (corrupt or different file; not used)"

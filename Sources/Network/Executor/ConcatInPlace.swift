@@ -11,6 +11,7 @@ import Tensors
 /// - comes from a step no gradient flows through (a backward pass would need the branch's own output);
 /// - has a weight that is the file's initializer (not fed), so that its output channels are known before the run.
 /// One image (N = 1) is written in place; a batch is computed per branch and copied into the output, as before.
+/// A destination belongs to one plan (`ForwardPlan`), which only one pass at a time runs.
 final class ConcatDestination {
     let node: Node
     /// Output channels of each input, from its convolution's weight, and where each starts in the output.
@@ -73,14 +74,19 @@ final class ConcatDestination {
         }
     }
 
+    /// Forgets whatever a previous pass left (one that failed halfway).
+    func reset() {
+        tensor = nil
+        shapes = Array(repeating: nil, count: channels.count)
+    }
+
     /// The finished output, once every input has been written; the destination is empty afterwards.
     func take() throws -> (Tensor, [[Int]?]) {
         guard let tensor, !shapes.contains(where: { $0 == nil }) else {
             throw node.invalid("an input of the concatenation was never computed")
         }
         let result = (tensor, shapes)
-        self.tensor = nil
-        shapes = Array(repeating: nil, count: channels.count)
+        reset()
         return result
     }
 }

@@ -20,6 +20,10 @@ public final class GraphExecutor {
     public var keepsTransformedWeights = true
     /// Floats held by transformed weights kept between passes (memory accounting, tests).
     public var cachedTransformFloats: Int { winogradCaches.floats }
+    /// Forward plans by the names a pass was called with: a dream, a benchmark or a training loop calls `forward`
+    /// with the same names over and over, and planning (string-keyed walks over the graph) cost as much as a small
+    /// network's arithmetic (2.4 M instructions of 8 M per MobileNetV2 forward at 32x32).
+    let plans = ForwardPlans()
 
     public init(graph: Graph) throws {
         self.graph = graph
@@ -57,20 +61,14 @@ public final class GraphExecutor {
     /// runs, fused steps as one (`ExecutedStep`: which nodes, "Conv+Relu"), without changing what runs.
     public func forward(_ feeds: [String: Value], outputs: [String], recordingFor wrt: Set<String>,
                         observe: ((Int, [Value]) -> Void)? = nil, onStep: ((ExecutedStep) -> Void)? = nil) throws -> ForwardTape {
-        let order = try nodesNeeded(for: outputs, feeds: Set(feeds.keys))
-        // Values on a path from something we differentiate with respect to.
-        var requiresGrad = wrt
-        if !wrt.isEmpty {
-            for i in order where graph.nodes[i].inputs.contains(where: { requiresGrad.contains($0) }) {
-                requiresGrad.formUnion(graph.nodes[i].outputs.filter { !$0.isEmpty })
-            }
-        }
-        let keep = Set(outputs)
-        let steps = plan(order: order, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad,
-                         fuse: fusesLayers && observe == nil)
+        let key = ForwardPlan.Key(outputs: outputs, feeds: feeds.keys, wrt: wrt, fuse: fusesLayers && observe == nil,
+                                  keepsTransformedWeights: keepsTransformedWeights)
+        let forwardPlan = try plans.take(key) ?? makePlan(key, outputs: outputs, feeds: feeds, wrt: wrt)
+        defer { plans.give(forwardPlan, for: key) }
+        forwardPlan.startPass()
+        let steps = forwardPlan.steps, requiresGrad = forwardPlan.requiresGrad, keep = forwardPlan.keep
         // Remaining uses of each value, so that it can be dropped after its last consumer.
-        var uses: [String: Int] = [:]
-        for step in steps { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
+        var uses = forwardPlan.uses
 
         var values: [String: Value] = feeds
         var records: [ForwardTape.Record] = []
@@ -120,6 +118,24 @@ public final class GraphExecutor {
         var result: [String: Value] = [:]
         for name in outputs { result[name] = values[name] ?? feeds[name] ?? graph.initializers[name] }
         return ForwardTape(values: result, records: records, wrt: wrt, requiresGrad: requiresGrad, fusedAway: fusedAway)
+    }
+
+    /// The plan of a forward pass: the nodes needed, what a gradient flows through, the steps (`plan`) and how often
+    /// each value is read. It depends only on the names in the call (`ForwardPlan.Key`), not on the values.
+    func makePlan(_ key: ForwardPlan.Key, outputs: [String], feeds: [String: Value], wrt: Set<String>) throws -> ForwardPlan {
+        let order = try nodesNeeded(for: outputs, feeds: Set(feeds.keys))
+        // Values on a path from something we differentiate with respect to.
+        var requiresGrad = wrt
+        if !wrt.isEmpty {
+            for i in order where graph.nodes[i].inputs.contains(where: { requiresGrad.contains($0) }) {
+                requiresGrad.formUnion(graph.nodes[i].outputs.filter { !$0.isEmpty })
+            }
+        }
+        let keep = Set(outputs)
+        let steps = plan(order: order, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad, fuse: key.fuse)
+        var uses: [String: Int] = [:]
+        for step in steps { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
+        return ForwardPlan(steps: steps, requiresGrad: requiresGrad, keep: keep, uses: uses)
     }
 
     /// Shapes of every value computed on the way to the graph outputs, by value name.

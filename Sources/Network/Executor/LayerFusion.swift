@@ -275,3 +275,60 @@ extension GraphExecutor {
         return label(step.nodes) + " backward (" + parts.joined(separator: ", ") + ")"
     }
 }
+
+/// A planned forward pass (`GraphExecutor.makePlan`): reused by every pass called with the same names.
+final class ForwardPlan {
+    /// What a plan depends on besides the graph: the names, never the values.
+    struct Key: Hashable {
+        let outputs: [String], feeds: [String], wrt: [String]
+        let fuse: Bool, keepsTransformedWeights: Bool
+
+        init<Feeds: Sequence>(outputs: [String], feeds: Feeds, wrt: Set<String>, fuse: Bool, keepsTransformedWeights: Bool)
+            where Feeds.Element == String {
+            self.outputs = outputs
+            self.feeds = feeds.sorted()
+            self.wrt = wrt.sorted()
+            self.fuse = fuse
+            self.keepsTransformedWeights = keepsTransformedWeights
+        }
+    }
+
+    let steps: [ExecutionStep]
+    let requiresGrad: Set<String>
+    let keep: Set<String>
+    /// How many steps read each value.
+    let uses: [String: Int]
+    /// The Concats written in place, emptied at the start of each pass (a pass that failed may have left one half
+    /// written).
+    let destinations: [ConcatDestination]
+
+    init(steps: [ExecutionStep], requiresGrad: Set<String>, keep: Set<String>, uses: [String: Int]) {
+        self.steps = steps
+        self.requiresGrad = requiresGrad
+        self.keep = keep
+        self.uses = uses
+        destinations = steps.compactMap { ($0.op as? InPlaceConcatOperator)?.destination }
+    }
+
+    func startPass() { for destination in destinations { destination.reset() } }
+}
+
+/// The executor's plans, one per key. A pass takes its plan out while it runs, so that passes running at the same
+/// time on other threads never share one (they plan their own).
+final class ForwardPlans {
+    private let lock = NSLock()
+    private var plans: [ForwardPlan.Key: ForwardPlan] = [:]
+    /// Distinct keys kept at most (a caller asking for ever new outputs does not grow the cache without bound).
+    static let capacity = 16
+
+    func take(_ key: ForwardPlan.Key) -> ForwardPlan? {
+        lock.lock(); defer { lock.unlock() }
+        return plans.removeValue(forKey: key)
+    }
+
+    func give(_ plan: ForwardPlan, for key: ForwardPlan.Key) {
+        lock.lock(); defer { lock.unlock() }
+        if plans[key] == nil && plans.count >= Self.capacity { plans.removeAll() }
+        plans[key] = plan
+    }
+}
