@@ -65,6 +65,30 @@ typedef struct {
     int64_t channels;
 } dream_dw3x3_shape;
 
+/// The forward's padded plane, split into stride² sub-planes ("phases"): sub-plane (a, b) row i, slot j holds padded
+/// row s·i + a, column s·j + b, where padded row r, column c is input row r - pad_top, column c - pad_left (or 0).
+/// Tap (ki, kj) of output (oh, ow) is then sub-plane (ki % s, kj % s), row oh + ki / s, slot ow + kj / s: one
+/// constant offset from oh·pitch + ow, so the nine taps of any run of outputs are contiguous loads.
+///   pitch      floats per sub-plane row: every output's taps and every input column have a slot
+///   rows       sub-plane rows the outputs read (input rows beyond them are never copied)
+///   phase_floats  floats per sub-plane: rows·pitch and a margin of 32 for vectors reading or writing past the end
+///   grid_floats   the flat outputs of the narrow path (out_h rows of pitch, and a vector of margin)
+typedef struct {
+    int64_t stride, pitch, rows, phase_floats, grid_floats;
+} dream_dw3x3_layout;
+
+static inline dream_dw3x3_layout dream_dw3x3_layout_of(const dream_dw3x3_shape *g) {
+    dream_dw3x3_layout l;
+    const int64_t s = g->stride, reach = 2 / s;  // the farthest tap of an output in slots and rows: 2 or 1
+    const int64_t columns = (g->pad_left + g->w + s - 1) / s;
+    l.stride = s;
+    l.pitch = g->out_w + reach > columns ? g->out_w + reach : columns;
+    l.rows = g->out_h + reach;
+    l.phase_floats = l.rows * l.pitch + 32;
+    l.grid_floats = g->out_h * l.pitch + 16;
+    return l;
+}
+
 /// Floats of scratch each call below needs (one caller thread, one scratch).
 int64_t dream_dw3x3_scratch_floats(const dream_dw3x3_shape *shape);
 
@@ -115,6 +139,16 @@ int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *shape);
 /// order) equal to y. dx must hold zeros (or gradients to add to) in those planes.
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
                             float *dx, int64_t first, int64_t end, float *scratch);
+
+// MARK: - Plane means (ONNX GlobalAveragePool)
+
+/// Partial sums per plane: a multiple of every level's vector width, so that all levels sum in the same order.
+#define DREAM_MEAN_PARTIALS 32
+
+/// Planes [first, end) of `size` floats each: y[p] = mean of plane p (0 for an empty plane), summed as
+/// DREAM_MEAN_PARTIALS interleaved partial sums (partial k: elements i ≡ k mod DREAM_MEAN_PARTIALS, in order), then
+/// pairwise: partial k += partial k + width for width = 16, 8, 4, 2, 1. The same bits at every level.
+void dream_plane_means(const float *x, int64_t size, float *y, int64_t first, int64_t end);
 
 // MARK: - Local response normalisation across channels (ONNX LRN)
 

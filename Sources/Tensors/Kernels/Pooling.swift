@@ -199,12 +199,19 @@ public enum AveragePool {
 
 /// Mean over each whole plane (ONNX GlobalAveragePool).
 public enum GlobalAveragePool {
-    /// x [N,C,H,W] -> y [N,C,1,1]
+    /// x [N,C,H,W] -> y [N,C,1,1]: each plane summed as 32 interleaved partial sums, then pairwise (C kernel
+    /// dream_plane_means: SIMD, the same bits at every level), planes split over threads.
     public static func forward(_ x: Tensor) -> Tensor {
-        reducingPlanes(x, "GlobalAveragePool") { src, size in
-            var s: Float = 0
-            for i in 0..<size { s += src[i] }
-            return size == 0 ? 0 : s / Float(size)
+        precondition(x.rank >= 2, "GlobalAveragePool: x \(x.shape) needs batch and channel axes")
+        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
+        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
+            guard planes > 0 else { return }
+            x.withUnsafeBufferPointer { xp in
+                let dst = out.baseAddress!, input = xp.baseAddress!
+                parallelRanges(planes, work: planes * size, minimumWorkPerThread: 1 << 16) { range in
+                    dream_plane_means(input, Int64(size), dst, Int64(range.lowerBound), Int64(range.upperBound))
+                }
+            }
         }
     }
 
