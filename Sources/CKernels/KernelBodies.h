@@ -775,7 +775,7 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_sha
         float *dst = dx + plane * h * w;
         for (int64_t ih = 0; ih < h; ih++) {
             memcpy(input + (l.row_offset + ih) * pw + pl, src + ih * w, sizeof(float) * (size_t)w);
-            memcpy(sums + ih * pw, dst + ih * w, sizeof(float) * (size_t)w);
+            memset(sums + ih * pw, 0, sizeof(float) * (size_t)w);
         }
         for (int64_t oh = 0; oh < out_h; oh++) {
             memcpy(outputs + oh * pw, out + oh * w, sizeof(float) * (size_t)w);
@@ -809,6 +809,8 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
     for (int64_t plane = first; plane < end; plane++) {
         const float *src = x + plane * h * w;
         float *dst = dx + plane * h * w;
+        // Cleared here rather than by the caller: the plane is then in the cache when the scatter adds to it.
+        memset(dst, 0, sizeof(float) * (size_t)(h * w));
         // The whole plane is split into phases once: each input row serves up to kH output rows. Slots that hold
         // padding are never written, so they stay NaN for every plane.
         for (int64_t ih = 0; ih < h; ih++) {
@@ -823,6 +825,7 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
                 int64_t column = pad_left % 2;
                 if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
                 for (; column + 2 * VL <= w; column += 2 * VL) {
+                    __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
                     const vf a = vload(xrow + column), b = vload(xrow + column + VL);
                     const int64_t slot = (column + pad_left) / 2;
                     vstore(even + slot, vevens(a, b));

@@ -135,8 +135,8 @@ void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, flo
 /// Floats (4-byte units) of scratch dream_maxpool_backward needs.
 int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *shape);
 
-/// Planes [first, end): dx[winner] += dy, where the winner of a window is its first element (in row-major window
-/// order) equal to y. dx must hold zeros (or gradients to add to) in those planes.
+/// Planes [first, end): dx = Σ dy routed to each window's winner, its first element (in row-major window order)
+/// equal to y; every element of those planes of dx is written (zero where no window routes).
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
                             float *dx, int64_t first, int64_t end, float *scratch);
 

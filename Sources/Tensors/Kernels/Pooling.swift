@@ -40,8 +40,9 @@ public enum MaxPool {
         precondition(y.shape == [x.shape[0], x.shape[1], outH, outW] && dy.shape == y.shape,
                      "MaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape) and window \(window)")
         let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
-        var dx = Tensor(shape: x.shape)
-        guard dy.count > 0 else { return dx }
+        guard dy.count > 0 else { return Tensor(shape: x.shape) }
+        // Uninitialised: the kernel writes every element of every plane (clearing a plane just before its scatter).
+        var dx = Tensor(shape: x.shape) { _ in }
         dx.withUnsafeMutableBufferPointer { dxp in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeBufferPointer { yp in
