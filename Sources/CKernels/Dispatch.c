@@ -156,7 +156,9 @@ int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t lanes = (g->out_w + 15) / 16 * 16;
     const int64_t scan = g->h * g->stride_w * phase_length + 3 * lanes;  // phases (+ lanes of overhang), maxima, winners
     const int64_t gather = dream_maxpool_gather_floats(g);  // the stride-1 width-keeping path
-    return scan > gather ? scan : gather;
+    const int64_t stride2 = dream_maxpool_is_stride2_gather(g) ? dream_maxpool_stride2_layout_of(g).floats : 0;
+    const int64_t most = scan > gather ? scan : gather;
+    return most > stride2 ? most : stride2;
 }
 
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,

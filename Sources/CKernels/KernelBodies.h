@@ -790,10 +790,105 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_sha
     }
 }
 
+/// Planes [first, end) of a 3x3 stride-2 window (dream_maxpool_is_stride2_gather) as two vector passes and no
+/// scatter: each output's winning tap (its code: the first tap in scan order equal to y), then each input element's
+/// gradient gathered from the at most 2x2 outputs whose windows hold it, in the order the scatter would add them
+/// (output rows, then columns, ascending), so the bits are those of the scatter. A term that is not the winner adds
+/// -0, which changes no sum.
+KERNEL void LEVEL_SUFFIX(maxpool_backward_stride2)(const dream_maxpool_shape *g, const float *x, const float *y,
+                                                   const float *dy, float *dx, int64_t first, int64_t end,
+                                                   float *scratch) {
+    const dream_maxpool_stride2_layout l = dream_maxpool_stride2_layout_of(g);
+    const int64_t h = g->h, w = g->w, out_h = g->out_h, out_w = g->out_w, pt = g->pad_top, pl = g->pad_left;
+    const int64_t cw = l.code_width;
+    float *phases = scratch + l.phases, *maxima = scratch + l.maxima, *codes = scratch + l.codes;
+    float *grads = scratch + l.grads, *row = scratch + l.row;
+    // Never overwritten, so the same for every plane: NaN padding around the phases and past the maxima, code -1
+    // (no output) in the margins of the code rows.
+    for (int64_t i = 0; i < l.maxima + l.lanes; i++) scratch[i] = __builtin_nanf("");
+    for (int64_t i = 0; i < out_h * cw; i++) { codes[i] = -1.0f; grads[i] = 0.0f; }
+    for (int64_t i = 0; i < 2 * cw + 32; i++) row[i] = 0.0f;
+    const vf none = vset1(-1.0f), minus_zero = vset1(-0.0f);
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *src = x + plane * h * w;
+        float *dst = dx + plane * h * w;
+        // The input split into column phases: padded column c = iw + pl is phase c % 2, slot c / 2.
+        for (int64_t ih = 0; ih < h; ih++) {
+            const float *xrow = src + ih * w;
+            float *even = phases + ih * l.row_stride, *odd = even + l.phase_length;
+            int64_t column = pl % 2;
+            if (column == 1 && w > 0) odd[pl / 2] = xrow[0];
+            for (; column + 2 * VL <= w; column += 2 * VL) {
+                __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
+                const vf a = vload(xrow + column), b = vload(xrow + column + VL);
+                const int64_t slot = (column + pl) / 2;
+                vstore(even + slot, vevens(a, b));
+                vstore(odd + slot, vodds(a, b));
+            }
+            for (; column < w; column++) {
+                const int64_t padded = column + pl;
+                (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
+            }
+        }
+        // Codes: the taps in reverse scan order, each replacing the code where it equals the maximum, so that the
+        // first equal tap's code survives. Lanes past out_w see a NaN maximum and keep -1.
+        for (int64_t oh = 0; oh < out_h; oh++) {
+            const int64_t o = (plane * out_h + oh) * out_w;
+            memcpy(maxima, y + o, sizeof(float) * (size_t)out_w);
+            memcpy(grads + oh * cw + 1, dy + o, sizeof(float) * (size_t)out_w);
+            float *code = codes + oh * cw + 1;
+            for (int64_t j = 0; j < l.lanes; j += VL) {
+                const vf m = vload(maxima + j);
+                vf c = none;
+                for (int64_t k = 8; k >= 0; k--) {
+                    const int64_t ih = 2 * oh + k / 3 - pt, kj = k % 3;
+                    if (ih < 0 || ih >= h) continue;
+                    const float *tap = phases + ih * l.row_stride + (kj % 2) * l.phase_length + kj / 2 + j;
+                    c = vselect(veq(vload(tap), m), vset1((float)k), c);
+                }
+                vstore(code + j, c);
+            }
+        }
+        // Gather, input row by input row: padded row r = ih + pt is kernel row 2 of output row r/2 - 1 and kernel row 0
+        // of output row r/2 when r is even, kernel row 1 of output row (r - 1)/2 when odd. In a row, even slot j is
+        // tap 2 of output j - 1 and tap 0 of output j; odd slot j is tap 1 of output j.
+        for (int64_t ih = 0; ih < h; ih++) {
+            const int64_t r = ih + pt;
+            int64_t term_rows[2], term_ki[2], terms = 0;
+            if (r % 2 == 0) {
+                if (r / 2 - 1 >= 0 && r / 2 - 1 < out_h) { term_rows[terms] = r / 2 - 1; term_ki[terms++] = 2; }
+                if (r / 2 < out_h) { term_rows[terms] = r / 2; term_ki[terms++] = 0; }
+            } else if ((r - 1) / 2 < out_h) {
+                term_rows[terms] = (r - 1) / 2; term_ki[terms++] = 1;
+            }
+            for (int64_t j = 0; j < l.slots; j += VL) {
+                vf even = vzero(), odd = vzero();
+                for (int64_t t = 0; t < terms; t++) {
+                    // Slot j + lane: output column j + lane - 1 is at code slot j + lane, column j + lane at j + lane + 1.
+                    const float *code = codes + term_rows[t] * cw + j, *grad = grads + term_rows[t] * cw + j;
+                    const float k = (float)(term_ki[t] * 3);
+                    const vf left = vload(code), here = vload(code + 1);
+                    const vf left_grad = vload(grad), here_grad = vload(grad + 1);
+                    even = vadd(even, vselect(veq(left, vset1(k + 2)), left_grad, minus_zero));
+                    even = vadd(even, vselect(veq(here, vset1(k)), here_grad, minus_zero));
+                    odd = vadd(odd, vselect(veq(here, vset1(k + 1)), here_grad, minus_zero));
+                }
+                vstore(row + 2 * j, vzip_lo(even, odd));
+                vstore(row + 2 * j + VL, vzip_hi(even, odd));
+            }
+            memcpy(dst + ih * w, row + pl, sizeof(float) * (size_t)w);
+        }
+    }
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shape *g, const float *x, const float *y,
                                                  const float *dy, float *dx, int64_t first, int64_t end, float *scratch) {
     if (maxpool_keeps_width(g)) {
         LEVEL_SUFFIX(maxpool_backward_keeping_width)(g, x, y, dy, dx, first, end, scratch);
+        return;
+    }
+    if (dream_maxpool_is_stride2_gather(g)) {
+        LEVEL_SUFFIX(maxpool_backward_stride2)(g, x, y, dy, dx, first, end, scratch);
         return;
     }
     const int64_t h = g->h, w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w, pad_left = g->pad_left;

@@ -278,6 +278,11 @@ final class PoolingTests: XCTestCase {
         let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1, -1]
         var windows = Self.windows + Self.widthKeepingWindows
         windows.append(("3x3 stride 2 ceil, 28 wide", [1, 2, 9, 28], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        // 3x3 stride 2 gathers each input's gradient from its outputs' winning taps: narrow to wide rows, pads 0-2.
+        for width in [1, 2, 5, 16, 33, 45] {
+            windows.append(("3x3 stride 2 pad \(width % 3), \(width) wide", [2, 2, width % 4 + 3, width],
+                            Window2D(kernel: 3, stride: 2, pad: width % 3, ceilMode: width % 2 == 1)))
+        }
         for (index, c) in windows.enumerated() {
             var rng = SplitMix64(seed: UInt64(900 + index))
             let count = c.x.reduce(1, *)

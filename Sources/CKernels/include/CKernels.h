@@ -111,7 +111,7 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 /// in padding_columns[0..<padding_column_count] see no input column and are written as 0.
 typedef struct {
     int64_t h, w, out_h, out_w;
-    int64_t kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+    int64_t kernel_w, kernel_h, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
     int64_t padded_width;  // ≥ pad_left + w and ≥ the reach of the last window, + 1
     const int32_t *row_first, *row_count;
     const int32_t *padding_columns;
@@ -206,6 +206,40 @@ static inline dream_maxpool_gather_layout dream_maxpool_gather_layout_of(const d
     const int64_t below = g->h + g->pad_top - l.tap_first;
     l.code_rows = l.code_offset + (g->out_h > below ? g->out_h : below) + 1;  // + 1: as for input_rows
     return l;
+}
+
+/// The backward of a 3x3 stride-2 window (no dilation; SqueezeNet's and GoogLeNet's pools) as a gather: the input
+/// split into its two column phases (h rows of `row_stride`, NaN padding, a vector of margin), then `code_rows` =
+/// out_h rows of `code_width` floats of each output's winning tap (ki·3 + kj, -1 for none) and as many of dy, each
+/// output column ow at slot ow + 1 (slot 0 and the slots past the outputs hold -1: no output), a row of `lanes`
+/// maxima and a padded row of 2·code_width gathered gradients.
+typedef struct {
+    int64_t phase_length, row_stride, lanes, slots, code_width;
+    int64_t phases, maxima, codes, grads, row;  // offsets in floats
+    int64_t floats;
+} dream_maxpool_stride2_layout;
+
+static inline dream_maxpool_stride2_layout dream_maxpool_stride2_layout_of(const dream_maxpool_shape *g) {
+    dream_maxpool_stride2_layout l;
+    l.phase_length = (g->padded_width + 1) / 2;
+    l.row_stride = 2 * l.phase_length;
+    l.lanes = (g->out_w + 15) / 16 * 16;
+    l.slots = (g->pad_left + g->w + 1) / 2;  // input columns in each phase (the last may be padding)
+    const int64_t reach = l.lanes > l.slots ? l.lanes : l.slots;
+    l.code_width = reach + 2 + 16;
+    l.phases = 0;
+    l.maxima = g->h * l.row_stride + l.lanes + 16;
+    l.codes = l.maxima + l.lanes;
+    l.grads = l.codes + g->out_h * l.code_width;
+    l.row = l.grads + g->out_h * l.code_width;
+    l.floats = l.row + 2 * l.code_width + 32;
+    return l;
+}
+
+/// Whether the backward takes the stride-2 gather path.
+static inline int dream_maxpool_is_stride2_gather(const dream_maxpool_shape *g) {
+    return g->kernel_w == 3 && g->kernel_h == 3 && g->stride_w == 2 && g->stride_h == 2 && g->dilation_w == 1
+        && g->dilation_h == 1;
 }
 
 static inline int64_t dream_maxpool_gather_floats(const dream_maxpool_shape *g) {

@@ -97,6 +97,7 @@ public enum MaxPool {
                     paddingColumns.withUnsafeBufferPointer { padding in
                         var shape = dream_maxpool_shape(
                             h: Int64(h), w: Int64(w), out_h: Int64(outH), out_w: Int64(outW), kernel_w: Int64(window.kernelW),
+                            kernel_h: Int64(window.kernelH),
                             stride_h: Int64(window.strideH), stride_w: Int64(window.strideW),
                             dilation_h: Int64(window.dilationH), dilation_w: Int64(window.dilationW),
                             pad_top: Int64(window.padTop), pad_left: Int64(window.padLeft), padded_width: Int64(paddedWidth),
