@@ -44,8 +44,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const floa
 // reads phase kj % 2 at index ow + kj / 2, so every load is contiguous and the nine taps of a vector of outputs sit in
 // registers; each output is written once.
 //
-// Padded plane: `rows` rows of `stride` phases of `length` floats. Padded row r holds input row r - pad_top; padded
-// column c (phase c % s, index c / s) holds input column c - pad_left.
+// The gradients use this layout (dw_layout): `rows` rows of `stride` phases of `length` floats. Padded row r holds
+// input row r - pad_top; padded column c (phase c % s, index c / s) holds input column c - pad_left. The forward
+// also splits the rows into phases (dream_dw3x3_layout, CKernels.h), so that a tap is one offset for a whole plane.
 
 #ifndef DREAM_DW_LAYOUT
 #define DREAM_DW_LAYOUT
