@@ -21,7 +21,8 @@
                                          float *, int64_t, int64_t, float *);                                    \
     void dream_lrn_forward_##suffix(const dream_lrn_shape *, const float *, float *, int64_t, int64_t);          \
     void dream_lrn_backward_##suffix(const dream_lrn_shape *, const float *, const float *, float *, int64_t,     \
-                                     int64_t, float *);
+                                     int64_t, float *);                                                    \
+    void dream_plane_means_##suffix(const float *, int64_t, float *, int64_t, int64_t);
 
 typedef struct {
     void (*apply_epilogue)(const float *, float *, int64_t, dream_epilogue);
@@ -37,13 +38,14 @@ typedef struct {
                              int64_t, int64_t, float *);
     void (*lrn_forward)(const dream_lrn_shape *, const float *, float *, int64_t, int64_t);
     void (*lrn_backward)(const dream_lrn_shape *, const float *, const float *, float *, int64_t, int64_t, float *);
+    void (*plane_means)(const float *, int64_t, float *, int64_t, int64_t);
 } kernel_table;
 
 #define TABLE(suffix)                                                                                              \
     {dream_apply_epilogue_##suffix, dream_relu_backward_##suffix, dream_dw3x3_forward_##suffix,                   \
      dream_dw3x3_input_gradient_##suffix,                                                                         \
      dream_dw3x3_weight_gradient_##suffix, dream_maxpool_forward_##suffix, dream_maxpool_backward_##suffix,       \
-     dream_lrn_forward_##suffix, dream_lrn_backward_##suffix}
+     dream_lrn_forward_##suffix, dream_lrn_backward_##suffix, dream_plane_means_##suffix}
 
 DECLARE_LEVEL(baseline)
 #if defined(__x86_64__)
@@ -112,9 +114,12 @@ void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t cou
 
 int64_t dream_dw3x3_scratch_floats(const dream_dw3x3_shape *g) {
     const int64_t rows = (g->out_h - 1) * g->stride + 3, length = g->out_w + 2;
-    const int64_t padded_plane = rows * g->stride * length;                       // forward, weight gradient
+    const int64_t padded_plane = rows * g->stride * length;                       // weight gradient
     const int64_t gather = g->stride * length + (g->out_h + 1) * (g->out_w + 4);  // input gradient
-    return padded_plane > gather ? padded_plane : gather;
+    const dream_dw3x3_layout l = dream_dw3x3_layout_of(g);
+    const int64_t forward = g->stride * g->stride * l.phase_floats + l.grid_floats;
+    const int64_t most = padded_plane > gather ? padded_plane : gather;
+    return most > forward ? most : forward;
 }
 
 void dream_dw3x3_forward(const dream_dw3x3_shape *shape, const float *x, const float *weight, const float *bias,
@@ -134,7 +139,8 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 
 int64_t dream_maxpool_forward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t phase_length = (g->padded_width + g->stride_w - 1) / g->stride_w;
-    const int64_t rows = g->padded_width + g->stride_w * phase_length;
+    // Tap offsets (int64: 2 floats each), the padded row, its phases (each with 16 floats of margin for stride 2).
+    const int64_t rows = 2 * g->kernel_w + g->padded_width + g->stride_w * (phase_length + 16);
     // The width-keeping path: a band of column maxima with kernel_w + 16 floats of margin either side.
     const int64_t bands = dream_maxpool_band_rows(g) * g->w + 2 * (g->kernel_w + 16);
     return rows > bands ? rows : bands;
@@ -150,7 +156,9 @@ int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *g) {
     const int64_t lanes = (g->out_w + 15) / 16 * 16;
     const int64_t scan = g->h * g->stride_w * phase_length + 3 * lanes;  // phases (+ lanes of overhang), maxima, winners
     const int64_t gather = dream_maxpool_gather_floats(g);  // the stride-1 width-keeping path
-    return scan > gather ? scan : gather;
+    const int64_t stride2 = dream_maxpool_is_stride2_gather(g) ? dream_maxpool_stride2_layout_of(g).floats : 0;
+    const int64_t most = scan > gather ? scan : gather;
+    return most > stride2 ? most : stride2;
 }
 
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
@@ -167,4 +175,8 @@ int64_t dream_lrn_backward_scratch_floats(const dream_lrn_shape *g) { return g->
 void dream_lrn_backward(const dream_lrn_shape *shape, const float *x, const float *dy, float *dx, int64_t first,
                         int64_t end, float *scratch) {
     table()->lrn_backward(shape, x, dy, dx, first, end, scratch);
+}
+
+void dream_plane_means(const float *x, int64_t size, float *y, int64_t first, int64_t end) {
+    table()->plane_means(x, size, y, first, end);
 }

@@ -44,8 +44,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const floa
 // reads phase kj % 2 at index ow + kj / 2, so every load is contiguous and the nine taps of a vector of outputs sit in
 // registers; each output is written once.
 //
-// Padded plane: `rows` rows of `stride` phases of `length` floats. Padded row r holds input row r - pad_top; padded
-// column c (phase c % s, index c / s) holds input column c - pad_left.
+// The gradients use this layout (dw_layout): `rows` rows of `stride` phases of `length` floats. Padded row r holds
+// input row r - pad_top; padded column c (phase c % s, index c / s) holds input column c - pad_left. The forward
+// also splits the rows into phases (dream_dw3x3_layout, CKernels.h), so that a tap is one offset for a whole plane.
 
 #ifndef DREAM_DW_LAYOUT
 #define DREAM_DW_LAYOUT
@@ -104,50 +105,188 @@ KERNEL void LEVEL_SUFFIX(dw_pad)(const dream_dw3x3_shape *g, dw_layout l, const 
     }
 }
 
-KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g, const float *x, const float *weight,
-                                              const float *bias, float *y, int64_t first, int64_t end, float *padded,
-                                              dream_epilogue e) {
-    const dw_layout l = dw_layout_of(g);
-    const int64_t s = l.stride, out_w = g->out_w, plane_out = g->out_h * out_w;
-    // Tap kj of a row: phase kj % s, shift kj / s.
-    const int64_t o1 = (1 % s) * l.length + 1 / s, o2 = (2 % s) * l.length + 2 / s;
-    const vf ea = vset1(e.a), eb = vset1(e.b);
-    memset(padded, 0, sizeof(float) * (size_t)l.plane_floats);
+/// Input row `src` -> its image slots in sub-plane row `row` of column phase 0 (phase 1 `phase_floats` after it).
+/// Every other slot stays 0: the caller clears the scratch once per call; the row's last vector may run past its last
+/// slot, but only with zero lanes and only into slots that are padding or are written later.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_phase_row)(const dream_dw3x3_shape *g,
+                                                                             int64_t phase_floats, const float *src,
+                                                                             float *row) {
+    const int64_t w = g->w, pl = g->pad_left;
+    if (g->stride == 1) {
+        float *dst = row + pl;
+        int64_t j = 0;
+        for (; j + VL <= w; j += VL) vstore(dst + j, vload(src + j));
+        if (j < w) vstore(dst + j, vload_n(src + j, w - j));
+    } else {
+        // Input column iw = 2m + e is padded column 2m + e + pl: phase (e + pl) % 2, slot m + (e + pl) / 2.
+        float *evens = row + (pl % 2) * phase_floats + pl / 2;
+        float *odds = row + ((pl + 1) % 2) * phase_floats + (pl + 1) / 2;
+        int64_t m = 0;
+        for (; 2 * m + 2 * VL <= w; m += VL) {
+            const vf a = vload(src + 2 * m), b = vload(src + 2 * m + VL);
+            vstore(evens + m, vevens(a, b));
+            vstore(odds + m, vodds(a, b));
+        }
+        const int64_t n = w - 2 * m;
+        if (n > 0) {
+            const vf a = vload_n(src + 2 * m, n < VL ? n : VL), b = n > VL ? vload_n(src + 2 * m + VL, n - VL) : vzero();
+            vstore(evens + m, vevens(a, b));
+            vstore(odds + m, vodds(a, b));
+        }
+    }
+}
+
+/// One vector of outputs from the sub-planes: bias, then the nine taps row by row (one multiply-add each, padding
+/// included as zeros), then the epilogue; t[k] points at tap k's slot for the first lane.
+#define DW_TAPS(t, j)                                                                                             \
+    ({                                                                                                            \
+        vf acc_ = vb;                                                                                             \
+        acc_ = vmadd(acc_, w0, vload(t[0] + (j))); acc_ = vmadd(acc_, w1, vload(t[1] + (j)));                     \
+        acc_ = vmadd(acc_, w2, vload(t[2] + (j))); acc_ = vmadd(acc_, w3, vload(t[3] + (j)));                     \
+        acc_ = vmadd(acc_, w4, vload(t[4] + (j))); acc_ = vmadd(acc_, w5, vload(t[5] + (j)));                     \
+        acc_ = vmadd(acc_, w6, vload(t[6] + (j))); acc_ = vmadd(acc_, w7, vload(t[7] + (j)));                     \
+        acc_ = vmadd(acc_, w8, vload(t[8] + (j)));                                                                \
+        LEVEL_SUFFIX(epilogue)(acc_, kind, ea, eb);                                                               \
+    })
+
+/// Four vectors of outputs at j, j + VL, j + 2·VL, j + 3·VL: each as DW_TAPS, the four chains interleaved so that
+/// the multiply-adds of one wait for their operands while the others run (a chain is nine dependent steps).
+#define DW_TAPS4(t, j, out)                                                                                       \
+    do {                                                                                                          \
+        vf a0_ = vb, a1_ = vb, a2_ = vb, a3_ = vb;                                                                \
+        const vf tw_[9] = {w0, w1, w2, w3, w4, w5, w6, w7, w8};                                                   \
+        for (int k_ = 0; k_ < 9; k_++) {                                                                          \
+            a0_ = vmadd(a0_, tw_[k_], vload(t[k_] + (j)));                                                        \
+            a1_ = vmadd(a1_, tw_[k_], vload(t[k_] + (j) + VL));                                                   \
+            a2_ = vmadd(a2_, tw_[k_], vload(t[k_] + (j) + 2 * VL));                                               \
+            a3_ = vmadd(a3_, tw_[k_], vload(t[k_] + (j) + 3 * VL));                                               \
+        }                                                                                                         \
+        vstore((out) + (j), LEVEL_SUFFIX(epilogue)(a0_, kind, ea, eb));                                           \
+        vstore((out) + (j) + VL, LEVEL_SUFFIX(epilogue)(a1_, kind, ea, eb));                                      \
+        vstore((out) + (j) + 2 * VL, LEVEL_SUFFIX(epilogue)(a2_, kind, ea, eb));                                  \
+        vstore((out) + (j) + 3 * VL, LEVEL_SUFFIX(epilogue)(a3_, kind, ea, eb));                                  \
+    } while (0)
+
+/// One output row of out_w >= VL outputs; the last vector overlaps the one before it (same values).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_row)(
+    const float *const *t, float *dst, int64_t out_w, vf w0, vf w1, vf w2, vf w3, vf w4, vf w5, vf w6, vf w7, vf w8,
+    vf vb, int32_t kind, vf ea, vf eb) {
+    int64_t next = 0;
+    for (; next + 4 * VL <= out_w; next += 4 * VL) DW_TAPS4(t, next, dst);
+    for (; next < out_w; next += VL) {
+        const int64_t j = next < out_w - VL ? next : out_w - VL;
+        vstore(dst + j, DW_TAPS(t, j));
+    }
+}
+
+/// Planes [first, end) with the epilogue `kind` (a constant in every call, so its selection leaves the loops).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_planes)(
+    const dream_dw3x3_shape *g, const float *x, const float *weight, const float *bias, float *y, int64_t first,
+    int64_t end, float *scratch, int32_t kind, vf ea, vf eb) {
+    const dream_dw3x3_layout l = dream_dw3x3_layout_of(g);
+    const int64_t s = l.stride, reach = 2 / s, out_h = g->out_h, out_w = g->out_w, pitch = l.pitch;
+    // Rows at least a vector wide go straight into y, row by row; narrower rows are computed as one flat run over
+    // the whole plane. A large plane (beyond DW_RING_PIXELS, which would not stay in the L1 cache) goes through a
+    // ring of DW_RING sub-plane rows, each filled just before the outputs need it, so that copying the input (a
+    // stream from memory) and the taps (from the L1 cache) overlap; a small one is copied whole, which spares the
+    // ring's per-row bookkeeping.
+    enum { DW_RING = 4, DW_RING_PIXELS = 8192 };
+    const int wide = out_w >= VL, ring = wide && g->h * g->w >= DW_RING_PIXELS && l.rows >= DW_RING;
+    const int64_t phase_floats = ring ? DW_RING * pitch + 32 : l.phase_floats;
+    float *phases = scratch, *grid = scratch + s * s * phase_floats;
+    // Tap (ki, kj): sub-plane (ki % s, kj % s), row ki / s, slot kj / s.
+    int64_t offset[9];
+    for (int k = 0; k < 9; k++) {
+        const int64_t ki = k / 3, kj = k % 3;
+        offset[k] = ((ki % s) * s + kj % s) * phase_floats + (ki / s) * pitch + kj / s;
+    }
+    memset(phases, 0, sizeof(float) * (size_t)(s * s * phase_floats));
     for (int64_t plane = first; plane < end; plane++) {
         const int64_t channel = plane % g->channels;
-        LEVEL_SUFFIX(dw_pad)(g, l, x + plane * g->h * g->w, padded);
-        const float *w = weight + channel * 9;
-        const vf w0 = vset1(w[0]), w1 = vset1(w[1]), w2 = vset1(w[2]);
-        const vf w3 = vset1(w[3]), w4 = vset1(w[4]), w5 = vset1(w[5]);
-        const vf w6 = vset1(w[6]), w7 = vset1(w[7]), w8 = vset1(w[8]);
+        const float *input = x + plane * g->h * g->w;
+        const float *wt = weight + channel * 9;
+        const vf w0 = vset1(wt[0]), w1 = vset1(wt[1]), w2 = vset1(wt[2]);
+        const vf w3 = vset1(wt[3]), w4 = vset1(wt[4]), w5 = vset1(wt[5]);
+        const vf w6 = vset1(wt[6]), w7 = vset1(wt[7]), w8 = vset1(wt[8]);
         const vf vb = vset1(bias ? bias[channel] : 0.0f);
-        float *out = y + plane * plane_out;
-        for (int64_t oh = 0; oh < g->out_h; oh++) {
-            float *dst = out + oh * out_w;
-            const float *r0 = padded + (oh * s) * l.row_floats, *r1 = r0 + l.row_floats, *r2 = r1 + l.row_floats;
-#define DW_FORWARD_BLOCK(LOAD, ...)                                                                       \
-            vf acc = vb;                                                                                  \
-            acc = vmadd(acc, w0, LOAD(r0 + j, ##__VA_ARGS__)); acc = vmadd(acc, w1, LOAD(r0 + o1 + j, ##__VA_ARGS__)); \
-            acc = vmadd(acc, w2, LOAD(r0 + o2 + j, ##__VA_ARGS__)); acc = vmadd(acc, w3, LOAD(r1 + j, ##__VA_ARGS__)); \
-            acc = vmadd(acc, w4, LOAD(r1 + o1 + j, ##__VA_ARGS__)); acc = vmadd(acc, w5, LOAD(r1 + o2 + j, ##__VA_ARGS__)); \
-            acc = vmadd(acc, w6, LOAD(r2 + j, ##__VA_ARGS__)); acc = vmadd(acc, w7, LOAD(r2 + o1 + j, ##__VA_ARGS__)); \
-            acc = vmadd(acc, w8, LOAD(r2 + o2 + j, ##__VA_ARGS__));                                       \
-            acc = LEVEL_SUFFIX(epilogue)(acc, e.kind, ea, eb);
-            if (out_w >= VL) {
-                // The last block overlaps the one before it instead of a partial one: its lanes compute the same values.
-                for (int64_t next = 0;; next += VL) {
-                    const int64_t j = next < out_w - VL ? next : out_w - VL;
-                    DW_FORWARD_BLOCK(vload)
-                    vstore(dst + j, acc);
-                    if (j == out_w - VL) break;
-                }
-            } else {
-                const int64_t j = 0;
-                DW_FORWARD_BLOCK(vload_n, out_w)
-                vstore_n(dst, acc, out_w);
+        float *out = y + plane * out_h * out_w;
+        if (!ring) {
+            for (int64_t ih = 0; ih < g->h; ih++) {
+                const int64_t r = ih + g->pad_top, i = r / s;
+                if (i >= l.rows) break;
+                LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, phases + (r % s) * s * phase_floats + i * pitch);
             }
-#undef DW_FORWARD_BLOCK
         }
+        if (ring) {
+            int64_t filled = 0;  // sub-plane rows [0, filled) have been through the ring
+            for (int64_t oh = 0; oh < out_h; oh++) {
+                for (; filled <= oh + reach; filled++) {
+                    for (int64_t a = 0; a < s; a++) {
+                        float *row = phases + a * s * phase_floats + (filled % DW_RING) * pitch;
+                        const int64_t ih = s * filled + a - g->pad_top;
+                        if (ih >= 0 && ih < g->h) {
+                            LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, row);
+                        } else {
+                            for (int64_t b = 0; b < s; b++) memset(row + b * phase_floats, 0, sizeof(float) * (size_t)pitch);
+                        }
+                    }
+                }
+                const float *t[9];
+                for (int k = 0; k < 9; k++) {
+                    const int64_t ki = k / 3;
+                    t[k] = phases + offset[k] - (ki / s) * pitch + ((oh + ki / s) % DW_RING) * pitch;
+                }
+                LEVEL_SUFFIX(dw_forward_row)(t, out + oh * out_w, out_w, w0, w1, w2, w3, w4, w5, w6, w7, w8, vb, kind, ea, eb);
+            }
+        } else {
+            // The whole plane as one flat run over rows of `pitch` outputs (the slots past out_w are discarded),
+            // then each row moved to y. Narrow rows move as one vector each, whose extra lanes land in the rows
+            // after it (in y, written later), except where that would pass the end of the range's last plane.
+            const float *t[9];
+            for (int k = 0; k < 9; k++) t[k] = phases + offset[k];
+            const int64_t count = out_h * pitch;
+            int64_t q = 0;
+            for (; q + 4 * VL <= count; q += 4 * VL) DW_TAPS4(t, q, grid);
+            for (; q < count; q += VL) vstore(grid + q, DW_TAPS(t, q));
+            for (int64_t oh = 0; oh < out_h; oh++) {
+                const float *src = grid + oh * pitch;
+                float *dst = out + oh * out_w;
+                if (wide) {
+                    // The last vector overlaps the one before it.
+                    for (int64_t next = 0;; next += VL) {
+                        const int64_t j = next < out_w - VL ? next : out_w - VL;
+                        vstore(dst + j, vload(src + j));
+                        if (j == out_w - VL) break;
+                    }
+                } else if (oh * out_w + VL > (end - plane) * out_h * out_w) {
+                    vstore_n(dst, vload(src), out_w);  // a full vector would pass the range's end: exactly its lanes
+                } else {
+                    vstore(dst, vload(src));  // the extra lanes land in the rows after this one, written later
+                }
+            }
+        }
+    }
+}
+#undef DW_TAPS
+#undef DW_TAPS4
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g, const float *x, const float *weight,
+                                                     const float *bias, float *y, int64_t first, int64_t end,
+                                                     float *scratch, dream_epilogue e) {
+    const vf ea = vset1(e.a), eb = vset1(e.b);
+    switch (e.kind) {
+    case DREAM_EPILOGUE_RELU:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_RELU, ea, eb);
+        break;
+    case DREAM_EPILOGUE_CLIP:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_CLIP, ea, eb);
+        break;
+    case DREAM_EPILOGUE_LEAKY_RELU:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
+        break;
+    default:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_NONE, ea, eb);
+        break;
     }
 }
 
@@ -444,18 +583,36 @@ KERNEL void LEVEL_SUFFIX(maxpool_forward_keeping_width)(const dream_maxpool_shap
     }
 }
 
+/// Lane indices 0, 1, 2, ... (as floats) for masks of the first n lanes.
+static const float maxpool_lane_index[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/// The column max of maxpool_column_max over the first n <= VL columns only; the other lanes are -inf (padding).
+KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(maxpool_column_max_n)(const float *src, int64_t row_stride,
+                                                                                     int64_t count, int64_t n) {
+    vf m = vload_n(src, n);
+    for (int64_t k = 1; k < count; k++) m = vmax(vload_n(src + k * row_stride, n), m);
+    return vselect(vlt(vload(maxpool_lane_index), vset1((float)n)), m, vset1(-__builtin_inff()));
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape *g, const float *x, float *y,
                                                 int64_t first, int64_t end, float *scratch) {
     if (maxpool_keeps_width(g)) {
         LEVEL_SUFFIX(maxpool_forward_keeping_width)(g, x, y, first, end, scratch);
         return;
     }
-    const int64_t w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w;
+    const int64_t w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w, kw = g->kernel_w, pl = g->pad_left;
     const int64_t phase_length = maxpool_phase_length(g);
-    float *padded = scratch, *phases = scratch + g->padded_width, *row = padded + g->pad_left;
+    // Scratch: the taps' offsets, then a -inf padded row of column maxima, then its s phases (each followed by a
+    // vector of margin for stride 2, whose phases are written a vector at a time; see dream_maxpool_forward_scratch_floats).
+    int64_t *tap = (int64_t *)scratch;
+    float *padded = scratch + 2 * kw, *row = padded + pl;
+    const int64_t phase_pitch = s == 2 ? phase_length + 16 : phase_length;
+    float *phases = padded + g->padded_width;
     for (int64_t i = 0; i < g->padded_width; i++) padded[i] = -__builtin_inff();
-    for (int64_t i = 0; i < s * phase_length; i++) phases[i] = -__builtin_inff();
+    for (int64_t i = 0; i < s * phase_pitch; i++) phases[i] = -__builtin_inff();
     const float *taps = s == 1 ? padded : phases;
+    // Tap kj reads padded column ow·s + kj·dw: phase (kj·dw) % s, slot ow + (kj·dw) / s.
+    for (int64_t kj = 0; kj < kw; kj++) tap[kj] = ((kj * dw) % s) * phase_pitch + (kj * dw) / s;
     for (int64_t plane = first; plane < end; plane++) {
         const float *src = x + plane * g->h * w;
         for (int64_t oh = 0; oh < g->out_h; oh++) {
@@ -463,42 +620,59 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_forward)(const dream_maxpool_shape
             const int64_t count = g->row_count[oh];
             if (count == 0) { memset(yrow, 0, sizeof(float) * (size_t)out_w); continue; }
             const int64_t base = oh * g->stride_h - g->pad_top, k0 = g->row_first[oh];
-            // Column max over the window's input rows, in one pass.
-            LEVEL_SUFFIX(maxpool_column_max)(src + (base + k0 * g->dilation_h) * w, g->dilation_h * w, count, w, row);
+            const float *top = src + (base + k0 * g->dilation_h) * w;
+            const int64_t row_stride = g->dilation_h * w;
             if (s == 2) {
-                // Even and odd padded columns of 2·VL columns at a time, the rest one by one.
-                int64_t i = 0;
-                for (; 2 * i + 2 * VL <= g->padded_width; i += VL) {
-                    const vf a = vload(padded + 2 * i), b = vload(padded + 2 * i + VL);
-                    vstore(phases + i, vevens(a, b));
-                    vstore(phases + phase_length + i, vodds(a, b));
+                // Column max and the split into phases in one pass: input column c is padded column c + pl, phase
+                // (c + pl) % 2, slot (c + pl) / 2; 2·VL columns at a time from the first with an even padded index.
+                float *even = phases, *odd = phases + phase_pitch;
+                int64_t c = pl % 2;
+                if (c == 1 && w > 0) {
+                    float m = top[0];
+                    for (int64_t k = 1; k < count; k++) m = maxpool_max(top[k * row_stride], m);
+                    odd[pl / 2] = m;
                 }
-                for (; 2 * i < g->padded_width; i++) {
-                    phases[i] = padded[2 * i];
-                    if (2 * i + 1 < g->padded_width) phases[phase_length + i] = padded[2 * i + 1];
+                for (; c + 2 * VL <= w; c += 2 * VL) {
+                    // The rows the next output row adds, ahead of time: the input is a stream from memory.
+                    __builtin_prefetch(top + count * row_stride + c + 2 * VL);
+                    __builtin_prefetch(top + (count + 1) * row_stride + c + 2 * VL);
+                    vf a = vload(top + c), b = vload(top + c + VL);
+                    for (int64_t k = 1; k < count; k++) {
+                        a = vmax(vload(top + k * row_stride + c), a);
+                        b = vmax(vload(top + k * row_stride + c + VL), b);
+                    }
+                    vstore(even + (c + pl) / 2, vevens(a, b));
+                    vstore(odd + (c + pl) / 2, vodds(a, b));
                 }
-            } else if (s > 2) {
-                for (int64_t r = 0; r < s; r++)
-                    for (int64_t i = 0; i * s + r < g->padded_width; i++) phases[r * phase_length + i] = padded[i * s + r];
+                if (c < w) {
+                    // The last columns; lanes past the row are -inf, as the padding slots they land in.
+                    const int64_t n = w - c;
+                    const vf a = LEVEL_SUFFIX(maxpool_column_max_n)(top + c, row_stride, count, n < VL ? n : VL);
+                    const vf b = n > VL ? LEVEL_SUFFIX(maxpool_column_max_n)(top + c + VL, row_stride, count, n - VL)
+                                        : vset1(-__builtin_inff());
+                    vstore(even + (c + pl) / 2, vevens(a, b));
+                    vstore(odd + (c + pl) / 2, vodds(a, b));
+                }
+            } else {
+                // Column max over the window's input rows, in one pass.
+                LEVEL_SUFFIX(maxpool_column_max)(top, row_stride, count, w, row);
+                if (s > 2) {
+                    for (int64_t r = 0; r < s; r++)
+                        for (int64_t i = 0; i * s + r < g->padded_width; i++) phases[r * phase_pitch + i] = padded[i * s + r];
+                }
             }
             // Row max over the taps, in order kj = 0, 1, ...
             if (out_w >= VL) {
                 for (int64_t j = 0;; j += VL) {
                     if (j > out_w - VL) j = out_w - VL;
                     vf m = vload(taps + j);
-                    for (int64_t kj = 1; kj < g->kernel_w; kj++) {
-                        const int64_t t = kj * dw;
-                        m = vmax(vload(taps + (t % s) * phase_length + t / s + j), m);
-                    }
+                    for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload(taps + tap[kj] + j), m);
                     vstore(yrow + j, m);
                     if (j == out_w - VL) break;
                 }
             } else {
                 vf m = vload_n(taps, out_w);
-                for (int64_t kj = 1; kj < g->kernel_w; kj++) {
-                    const int64_t t = kj * dw;
-                    m = vmax(vload_n(taps + (t % s) * phase_length + t / s, out_w), m);
-                }
+                for (int64_t kj = 1; kj < kw; kj++) m = vmax(vload_n(taps + tap[kj], out_w), m);
                 vstore_n(yrow, m, out_w);
             }
             for (int64_t i = 0; i < g->padding_column_count; i++) yrow[g->padding_columns[i]] = 0;
@@ -602,7 +776,7 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_sha
         float *dst = dx + plane * h * w;
         for (int64_t ih = 0; ih < h; ih++) {
             memcpy(input + (l.row_offset + ih) * pw + pl, src + ih * w, sizeof(float) * (size_t)w);
-            memcpy(sums + ih * pw, dst + ih * w, sizeof(float) * (size_t)w);
+            memset(sums + ih * pw, 0, sizeof(float) * (size_t)w);
         }
         for (int64_t oh = 0; oh < out_h; oh++) {
             memcpy(outputs + oh * pw, out + oh * w, sizeof(float) * (size_t)w);
@@ -617,10 +791,105 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_sha
     }
 }
 
+/// Planes [first, end) of a 3x3 stride-2 window (dream_maxpool_is_stride2_gather) as two vector passes and no
+/// scatter: each output's winning tap (its code: the first tap in scan order equal to y), then each input element's
+/// gradient gathered from the at most 2x2 outputs whose windows hold it, in the order the scatter would add them
+/// (output rows, then columns, ascending), so the bits are those of the scatter. A term that is not the winner adds
+/// -0, which changes no sum.
+KERNEL void LEVEL_SUFFIX(maxpool_backward_stride2)(const dream_maxpool_shape *g, const float *x, const float *y,
+                                                   const float *dy, float *dx, int64_t first, int64_t end,
+                                                   float *scratch) {
+    const dream_maxpool_stride2_layout l = dream_maxpool_stride2_layout_of(g);
+    const int64_t h = g->h, w = g->w, out_h = g->out_h, out_w = g->out_w, pt = g->pad_top, pl = g->pad_left;
+    const int64_t cw = l.code_width;
+    float *phases = scratch + l.phases, *maxima = scratch + l.maxima, *codes = scratch + l.codes;
+    float *grads = scratch + l.grads, *row = scratch + l.row;
+    // Never overwritten, so the same for every plane: NaN padding around the phases and past the maxima, code -1
+    // (no output) in the margins of the code rows.
+    for (int64_t i = 0; i < l.maxima + l.lanes; i++) scratch[i] = __builtin_nanf("");
+    for (int64_t i = 0; i < out_h * cw; i++) { codes[i] = -1.0f; grads[i] = 0.0f; }
+    for (int64_t i = 0; i < 2 * cw + 32; i++) row[i] = 0.0f;
+    const vf none = vset1(-1.0f), minus_zero = vset1(-0.0f);
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *src = x + plane * h * w;
+        float *dst = dx + plane * h * w;
+        // The input split into column phases: padded column c = iw + pl is phase c % 2, slot c / 2.
+        for (int64_t ih = 0; ih < h; ih++) {
+            const float *xrow = src + ih * w;
+            float *even = phases + ih * l.row_stride, *odd = even + l.phase_length;
+            int64_t column = pl % 2;
+            if (column == 1 && w > 0) odd[pl / 2] = xrow[0];
+            for (; column + 2 * VL <= w; column += 2 * VL) {
+                __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
+                const vf a = vload(xrow + column), b = vload(xrow + column + VL);
+                const int64_t slot = (column + pl) / 2;
+                vstore(even + slot, vevens(a, b));
+                vstore(odd + slot, vodds(a, b));
+            }
+            for (; column < w; column++) {
+                const int64_t padded = column + pl;
+                (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
+            }
+        }
+        // Codes: the taps in reverse scan order, each replacing the code where it equals the maximum, so that the
+        // first equal tap's code survives. Lanes past out_w see a NaN maximum and keep -1.
+        for (int64_t oh = 0; oh < out_h; oh++) {
+            const int64_t o = (plane * out_h + oh) * out_w;
+            memcpy(maxima, y + o, sizeof(float) * (size_t)out_w);
+            memcpy(grads + oh * cw + 1, dy + o, sizeof(float) * (size_t)out_w);
+            float *code = codes + oh * cw + 1;
+            for (int64_t j = 0; j < l.lanes; j += VL) {
+                const vf m = vload(maxima + j);
+                vf c = none;
+                for (int64_t k = 8; k >= 0; k--) {
+                    const int64_t ih = 2 * oh + k / 3 - pt, kj = k % 3;
+                    if (ih < 0 || ih >= h) continue;
+                    const float *tap = phases + ih * l.row_stride + (kj % 2) * l.phase_length + kj / 2 + j;
+                    c = vselect(veq(vload(tap), m), vset1((float)k), c);
+                }
+                vstore(code + j, c);
+            }
+        }
+        // Gather, input row by input row: padded row r = ih + pt is kernel row 2 of output row r/2 - 1 and kernel row 0
+        // of output row r/2 when r is even, kernel row 1 of output row (r - 1)/2 when odd. In a row, even slot j is
+        // tap 2 of output j - 1 and tap 0 of output j; odd slot j is tap 1 of output j.
+        for (int64_t ih = 0; ih < h; ih++) {
+            const int64_t r = ih + pt;
+            int64_t term_rows[2], term_ki[2], terms = 0;
+            if (r % 2 == 0) {
+                if (r / 2 - 1 >= 0 && r / 2 - 1 < out_h) { term_rows[terms] = r / 2 - 1; term_ki[terms++] = 2; }
+                if (r / 2 < out_h) { term_rows[terms] = r / 2; term_ki[terms++] = 0; }
+            } else if ((r - 1) / 2 < out_h) {
+                term_rows[terms] = (r - 1) / 2; term_ki[terms++] = 1;
+            }
+            for (int64_t j = 0; j < l.slots; j += VL) {
+                vf even = vzero(), odd = vzero();
+                for (int64_t t = 0; t < terms; t++) {
+                    // Slot j + lane: output column j + lane - 1 is at code slot j + lane, column j + lane at j + lane + 1.
+                    const float *code = codes + term_rows[t] * cw + j, *grad = grads + term_rows[t] * cw + j;
+                    const float k = (float)(term_ki[t] * 3);
+                    const vf left = vload(code), here = vload(code + 1);
+                    const vf left_grad = vload(grad), here_grad = vload(grad + 1);
+                    even = vadd(even, vselect(veq(left, vset1(k + 2)), left_grad, minus_zero));
+                    even = vadd(even, vselect(veq(here, vset1(k)), here_grad, minus_zero));
+                    odd = vadd(odd, vselect(veq(here, vset1(k + 1)), here_grad, minus_zero));
+                }
+                vstore(row + 2 * j, vzip_lo(even, odd));
+                vstore(row + 2 * j + VL, vzip_hi(even, odd));
+            }
+            memcpy(dst + ih * w, row + pl, sizeof(float) * (size_t)w);
+        }
+    }
+}
+
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shape *g, const float *x, const float *y,
                                                  const float *dy, float *dx, int64_t first, int64_t end, float *scratch) {
     if (maxpool_keeps_width(g)) {
         LEVEL_SUFFIX(maxpool_backward_keeping_width)(g, x, y, dy, dx, first, end, scratch);
+        return;
+    }
+    if (dream_maxpool_is_stride2_gather(g)) {
+        LEVEL_SUFFIX(maxpool_backward_stride2)(g, x, y, dy, dx, first, end, scratch);
         return;
     }
     const int64_t h = g->h, w = g->w, out_w = g->out_w, s = g->stride_w, dw = g->dilation_w, pad_left = g->pad_left;
@@ -636,6 +905,8 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
     for (int64_t plane = first; plane < end; plane++) {
         const float *src = x + plane * h * w;
         float *dst = dx + plane * h * w;
+        // Cleared here rather than by the caller: the plane is then in the cache when the scatter adds to it.
+        memset(dst, 0, sizeof(float) * (size_t)(h * w));
         // The whole plane is split into phases once: each input row serves up to kH output rows. Slots that hold
         // padding are never written, so they stay NaN for every plane.
         for (int64_t ih = 0; ih < h; ih++) {
@@ -650,6 +921,7 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
                 int64_t column = pad_left % 2;
                 if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
                 for (; column + 2 * VL <= w; column += 2 * VL) {
+                    __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
                     const vf a = vload(xrow + column), b = vload(xrow + column + VL);
                     const int64_t slot = (column + pad_left) / 2;
                     vstore(even + slot, vevens(a, b));
@@ -816,5 +1088,35 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_lrn_backward)(const dream_lrn_shape *g, co
         const int64_t j = next < end - VL ? next : end - VL;
         LEVEL_SUFFIX(lrn_backward_column)(g, x + j, dy + j, dx + j, VL, t);
         if (j == end - VL) break;
+    }
+}
+
+// MARK: - Plane means (GlobalAveragePool)
+//
+// Each plane is summed as DREAM_MEAN_PARTIALS interleaved partial sums (partial k takes elements i ≡ k mod 32, in
+// order), combined by a fixed pairwise tree: the same operations in the same order at every level (32 is a multiple
+// of every VL), so every level gives the same bits; and the error bound is that of 32 short sums, not one long one.
+
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_plane_means)(const float *x, int64_t size, float *y, int64_t first, int64_t end) {
+    enum { VECTORS = DREAM_MEAN_PARTIALS / VL };
+    const int64_t blocks_end = size - size % DREAM_MEAN_PARTIALS;
+    for (int64_t plane = first; plane < end; plane++) {
+        const float *p = x + plane * size;
+        vf acc[VECTORS];
+        for (int k = 0; k < VECTORS; k++) acc[k] = vzero();
+        int64_t i = 0;
+        for (; i < blocks_end; i += DREAM_MEAN_PARTIALS)
+            for (int k = 0; k < VECTORS; k++) acc[k] = vadd(acc[k], vload(p + i + k * VL));
+        // The tail: the missing lanes add +0, which changes no partial (a partial is never -0: it starts at +0).
+        for (int k = 0; k < VECTORS; k++) {
+            const int64_t n = size - i - k * VL;
+            if (n >= VL) acc[k] = vadd(acc[k], vload(p + i + k * VL));
+            else if (n > 0) acc[k] = vadd(acc[k], vload_n(p + i + k * VL, n));
+        }
+        float parts[DREAM_MEAN_PARTIALS];
+        for (int k = 0; k < VECTORS; k++) vstore(parts + k * VL, acc[k]);
+        for (int width = DREAM_MEAN_PARTIALS / 2; width >= 1; width /= 2)
+            for (int k = 0; k < width; k++) parts[k] = parts[k] + parts[k + width];
+        y[plane] = size == 0 ? 0.0f : parts[0] / (float)size;
     }
 }

@@ -8,7 +8,7 @@ final class ConvolutionEpilogueTests: XCTestCase {
     typealias Case = ConvolutionTests.Case
 
     static let cases: [Case] = ConvolutionTests.cases + SpecialisedConvolutionTests.depthwiseCases
-        + SpecialisedConvolutionTests.pointwiseCases
+        + SpecialisedConvolutionTests.depthwiseForwardPathCases + SpecialisedConvolutionTests.pointwiseCases
 
     static let epilogues: [Activation] = [.relu, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25), .leakyRelu(alpha: 0.1)]
 

@@ -139,6 +139,10 @@ final class PoolingTests: XCTestCase {
             // Rows longer than the widest vector (16 floats) with a partial tail, stride 1 and 2.
             windows.append(("3x3 stride 1 pad 1, 37 wide", [1, 2, 5, 37], Window2D(kernel: 3, pad: 1)))
             windows.append(("3x3 stride 2 pad 1, 45 wide", [1, 2, 6, 45], Window2D(kernel: 3, stride: 2, pad: 1)))
+            // Stride 2 splits columns into phases while taking the column max: an even left pad, and SqueezeNet's
+            // pool1 width (several 2·VL blocks, then a partial one).
+            windows.append(("3x3 stride 2 pad 2 ceil, 50 wide", [1, 2, 7, 50], Window2D(kernel: 3, stride: 2, pad: 2, ceilMode: true)))
+            windows.append(("3x3 stride 2 ceil, 111 wide", [1, 2, 9, 111], Window2D(kernel: 3, stride: 2, ceilMode: true)))
             windows += Self.widthKeepingWindows
             for (index, c) in windows.enumerated() {
                 let x = Tensor.random(shape: c.x, seed: UInt64(index + 1))
@@ -274,6 +278,11 @@ final class PoolingTests: XCTestCase {
         let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1, -1]
         var windows = Self.windows + Self.widthKeepingWindows
         windows.append(("3x3 stride 2 ceil, 28 wide", [1, 2, 9, 28], Window2D(kernel: 3, stride: 2, ceilMode: true)))
+        // 3x3 stride 2 gathers each input's gradient from its outputs' winning taps: narrow to wide rows, pads 0-2.
+        for width in [1, 2, 5, 16, 33, 45] {
+            windows.append(("3x3 stride 2 pad \(width % 3), \(width) wide", [2, 2, width % 4 + 3, width],
+                            Window2D(kernel: 3, stride: 2, pad: width % 3, ceilMode: width % 2 == 1)))
+        }
         for (index, c) in windows.enumerated() {
             var rng = SplitMix64(seed: UInt64(900 + index))
             let count = c.x.reduce(1, *)
@@ -379,16 +388,22 @@ final class PoolingTests: XCTestCase {
     }
 
     func testGlobalAveragePoolForwardAndBackward() {
-        let x = Tensor.random(shape: [2, 3, 5, 7], seed: 61)
-        let y = GlobalAveragePool.forward(x)
-        XCTAssertEqual(y.shape, [2, 3, 1, 1])
-        for b in 0..<2 {
-            for c in 0..<3 {
-                var s = 0.0
-                for i in 0..<5 { for j in 0..<7 { s += Double(x[b, c, i, j]) } }
-                XCTAssertEqual(y[b, c, 0, 0], Float(s / 35), accuracy: 1e-5)
+        // The kernel sums 32 interleaved partials of at most ⌈n/32⌉ terms, then folds them in 5 pairwise steps:
+        // within γ(⌈n/32⌉ + 5)·Σ|x| of the exact sum (SIMDKernelTests.gamma), and the division adds one rounding.
+        for (index, shape) in [[2, 3, 5, 7], [1, 2, 1, 1], [2, 3, 2, 2], [1, 4, 13, 13], [1, 2, 31, 31]].enumerated() {
+            let x = Tensor.random(shape: shape, seed: UInt64(61 + index))
+            let y = GlobalAveragePool.forward(x)
+            XCTAssertEqual(y.shape, [shape[0], shape[1], 1, 1])
+            let n = shape[2] * shape[3]
+            for plane in 0..<(shape[0] * shape[1]) {
+                let values = (0..<n).map { Double(x[flat: plane * n + $0]) }
+                let mean = values.reduce(0, +) / Double(n), magnitude = values.map(abs).reduce(0, +) / Double(n)
+                let sumError = SIMDKernelTests.gamma((n + 31) / 32 + 5) * magnitude
+                let bound = sumError + (abs(mean) + sumError) * 0x1p-24
+                XCTAssertLessThanOrEqual(abs(Double(y[flat: plane]) - mean), bound, "\(shape), plane \(plane)")
             }
         }
+        let x = Tensor.random(shape: [2, 3, 5, 7], seed: 61), y = GlobalAveragePool.forward(x)
         let dy = Tensor.random(shape: y.shape, seed: 62)
         FiniteDifference.check(GlobalAveragePool.backward(dy, inputShape: x.shape), of: { GlobalAveragePool.forward($0) },
                                at: x, upstream: dy, tolerance: 1e-3, "GlobalAveragePool")

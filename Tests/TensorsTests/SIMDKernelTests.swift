@@ -41,9 +41,10 @@ final class SIMDKernelTests: XCTestCase {
     static var cases: [Case] { SpecialisedConvolutionTests.depthwiseCases }
 
     func testDepthwiseForwardIsTheFloat32EmulationOfItsLevelBitForBit() {
+        let cases = Self.cases + SpecialisedConvolutionTests.depthwiseForwardPathCases
         // The two emulations must differ somewhere, or this test could not tell the levels apart.
         var differing = 0
-        for (index, c) in Self.cases.enumerated() {
+        for (index, c) in cases.enumerated() {
             let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(300 + index))
             let fused = Self.emulatedDepthwise(x, weight, bias, c.window, fused: true)
             let separate = Self.emulatedDepthwise(x, weight, bias, c.window, fused: false)
@@ -51,7 +52,7 @@ final class SIMDKernelTests: XCTestCase {
         }
         XCTAssertGreaterThan(differing, 0)
         forEachSIMDLevel { level in
-            for (index, c) in Self.cases.enumerated() {
+            for (index, c) in cases.enumerated() {
                 let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(300 + index))
                 let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: .depthwise3x3)
                 let expected = Self.emulatedDepthwise(x, weight, bias, c.window, fused: level != .baseline)
@@ -176,6 +177,34 @@ final class SIMDKernelTests: XCTestCase {
             for (level, y, dx) in results.dropFirst() {
                 XCTAssertEqual(y, results[0].1, "forward, \(level) vs \(results[0].0), \(window)")
                 XCTAssertEqual(dx, results[0].2, "backward, \(level) vs \(results[0].0), \(window)")
+            }
+        }
+    }
+
+    /// GlobalAveragePool's mean of a plane in the kernel's order, emulated in float32: 32 interleaved partial sums
+    /// (partial k takes elements i ≡ k mod 32, in order), folded pairwise (k += k + 16, then 8, 4, 2, 1), then / size.
+    static func emulatedPlaneMean(_ values: ArraySlice<Float>) -> Float {
+        var parts = [Float](repeating: 0, count: 32)
+        for (i, v) in values.enumerated() { parts[i % 32] = parts[i % 32] + v }
+        var width = 16
+        while width >= 1 {
+            for k in 0..<width { parts[k] = parts[k] + parts[k + width] }
+            width /= 2
+        }
+        return values.isEmpty ? 0 : parts[0] / Float(values.count)
+    }
+
+    /// Every level (vectors of 4, 8 or 16 lanes) computes the same 32 partial sums: the emulation's bits, whatever
+    /// the plane size (below, at and above one block of 32, with a partial tail).
+    func testGlobalAveragePoolIsItsPartialSumEmulationBitForBitAtEveryLevel() {
+        for (index, shape) in [[1, 3, 1, 1], [2, 5, 2, 2], [1, 4, 7, 7], [2, 3, 13, 13], [1, 2, 31, 31], [1, 3, 5, 7], [1, 2, 1, 32]].enumerated() {
+            let x = Tensor.random(shape: shape, seed: UInt64(500 + index))
+            let size = shape[2] * shape[3]
+            let expected = (0..<(shape[0] * shape[1])).map {
+                Self.emulatedPlaneMean(x.scalars[($0 * size)..<(($0 + 1) * size)]).bitPattern
+            }
+            forEachSIMDLevel { level in
+                XCTAssertEqual(GlobalAveragePool.forward(x).scalars.map(\.bitPattern), expected, "\(shape), \(level)")
             }
         }
     }

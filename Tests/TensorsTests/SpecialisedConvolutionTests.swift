@@ -25,6 +25,26 @@ final class SpecialisedConvolutionTests: XCTestCase {
         Case(name: "dw 3x3 s2 p1 wide", x: [1, 2, 6, 71], m: 2, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
     ]
 
+    /// The forward's three paths and their edges, checked bit for bit (SIMDKernelTests) and with every epilogue
+    /// (ConvolutionEpilogueTests): rows narrower than a vector (one flat run per plane; out_w 1, 7 and 15, one lane
+    /// short of AVX2's and AVX-512's vectors), wide rows of a small plane, and planes of at least 8192 pixels, which
+    /// go through a ring of rows (strides 1 and 2, no, symmetric and asymmetric padding).
+    static let depthwiseForwardPathCases: [Case] = [
+        Case(name: "dw 1x1 input p1", x: [2, 3, 1, 1], m: 3, window: Window2D(kernel: 3, pad: 1), groups: 3),
+        Case(name: "dw 2x2 s2 p1", x: [1, 2, 2, 2], m: 2, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
+        Case(name: "dw 3x3 to 1x1", x: [1, 2, 3, 3], m: 2, window: Window2D(kernel: 3), groups: 2, bias: false),
+        Case(name: "dw 7x7 p1 batch 2", x: [2, 5, 7, 7], m: 5, window: Window2D(kernel: 3, pad: 1), groups: 5),
+        Case(name: "dw 14x14 s2 p1", x: [1, 4, 14, 14], m: 4, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 4),
+        Case(name: "dw out_w 15", x: [1, 3, 6, 15], m: 3, window: Window2D(kernel: 3, pad: 1), groups: 3),
+        Case(name: "dw s2 out_w 17", x: [1, 3, 20, 33], m: 3, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 3),
+        Case(name: "dw ring s1 p1", x: [1, 2, 90, 93], m: 2, window: Window2D(kernel: 3, pad: 1), groups: 2),
+        Case(name: "dw ring s1 no pad", x: [1, 2, 96, 90], m: 2, window: Window2D(kernel: 3), groups: 2, bias: false),
+        Case(name: "dw ring s2 p1 batch 2", x: [2, 2, 91, 92], m: 2, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 2),
+        Case(name: "dw ring s2 asymmetric pad", x: [1, 2, 93, 90], m: 2,
+             window: Window2D(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 2, padBottom: 2, padRight: 1),
+             groups: 2),
+    ]
+
     /// Column slices (positions ≥ channels) and channel slices, with and without bias, batch 1 and 2.
     static let pointwiseCases: [Case] = [
         Case(name: "pw columns batch 2", x: [2, 6, 9, 11], m: 5, window: Window2D(kernel: 1), groups: 1),
@@ -82,6 +102,38 @@ final class SpecialisedConvolutionTests: XCTestCase {
 
     func testDepthwise3x3MatchesNaiveLoopKernelAndFiniteDifferences() {
         forEachSIMDLevel { _ in check(Self.depthwiseCases, kernel: .depthwise3x3, reference: .depthwiseLoop, chosen: true) }
+    }
+
+    func testDepthwiseForwardPathsMatchTheNaiveConvolution() {
+        for (index, c) in Self.depthwiseForwardPathCases.enumerated() {
+            let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(900 + index))
+            let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups, kernel: .depthwise3x3)
+            let expected = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
+            XCTAssertEqual(y.shape, expected.shape, c.name)
+            XCTAssertLessThan(y.relativeL2Error(to: expected), 1e-6, c.name)
+            XCTAssertLessThan(y.maxAbsDifference(expected), 1e-5, c.name)
+        }
+    }
+
+    /// Planes are split over threads in ranges; a range's last row is stored exactly (the rows before it may store
+    /// extra lanes into the next row), so the results are the same bits for any split.
+    func testDepthwiseForwardDoesNotDependOnTheThreadCount() {
+        let threads = Threading.threadCount
+        defer { Threading.configure(threads: threads) }
+        let cases = [Case(name: "narrow planes", x: [2, 128, 7, 7], m: 128, window: Window2D(kernel: 3, pad: 1), groups: 128),
+                     Case(name: "ring planes", x: [1, 4, 96, 90], m: 4, window: Window2D(kernel: 3, stride: 2, pad: 1), groups: 4)]
+        for c in cases {
+            let (x, weight, bias) = ConvolutionTests.tensors(c, seed: 11)
+            var outputs: [[UInt32]] = []
+            for count in [1, 2, 3] {
+                Threading.configure(threads: count)
+                let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups,
+                                            kernel: .depthwise3x3, epilogue: .clip(min: 0, max: 6))
+                outputs.append(y.scalars.map(\.bitPattern))
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "\(c.name): 1 vs 2 threads")
+            XCTAssertEqual(outputs[0], outputs[2], "\(c.name): 1 vs 3 threads")
+        }
     }
 
     func testSlicedPointwiseMatchesNaiveGemmAndFiniteDifferences() {

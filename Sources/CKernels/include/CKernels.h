@@ -65,6 +65,30 @@ typedef struct {
     int64_t channels;
 } dream_dw3x3_shape;
 
+/// The forward's padded plane, split into stride² sub-planes ("phases"): sub-plane (a, b) row i, slot j holds padded
+/// row s·i + a, column s·j + b, where padded row r, column c is input row r - pad_top, column c - pad_left (or 0).
+/// Tap (ki, kj) of output (oh, ow) is then sub-plane (ki % s, kj % s), row oh + ki / s, slot ow + kj / s: one
+/// constant offset from oh·pitch + ow, so the nine taps of any run of outputs are contiguous loads.
+///   pitch      floats per sub-plane row: every output's taps and every input column have a slot
+///   rows       sub-plane rows the outputs read (input rows beyond them are never copied)
+///   phase_floats  floats per sub-plane: rows·pitch and a margin of 32 for vectors reading or writing past the end
+///   grid_floats   the flat outputs of the narrow path (out_h rows of pitch, and a vector of margin)
+typedef struct {
+    int64_t stride, pitch, rows, phase_floats, grid_floats;
+} dream_dw3x3_layout;
+
+static inline dream_dw3x3_layout dream_dw3x3_layout_of(const dream_dw3x3_shape *g) {
+    dream_dw3x3_layout l;
+    const int64_t s = g->stride, reach = 2 / s;  // the farthest tap of an output in slots and rows: 2 or 1
+    const int64_t columns = (g->pad_left + g->w + s - 1) / s;
+    l.stride = s;
+    l.pitch = g->out_w + reach > columns ? g->out_w + reach : columns;
+    l.rows = g->out_h + reach;
+    l.phase_floats = l.rows * l.pitch + 32;
+    l.grid_floats = g->out_h * l.pitch + 16;
+    return l;
+}
+
 /// Floats of scratch each call below needs (one caller thread, one scratch).
 int64_t dream_dw3x3_scratch_floats(const dream_dw3x3_shape *shape);
 
@@ -87,7 +111,7 @@ void dream_dw3x3_weight_gradient(const dream_dw3x3_shape *shape, int64_t images,
 /// in padding_columns[0..<padding_column_count] see no input column and are written as 0.
 typedef struct {
     int64_t h, w, out_h, out_w;
-    int64_t kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+    int64_t kernel_w, kernel_h, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
     int64_t padded_width;  // ≥ pad_left + w and ≥ the reach of the last window, + 1
     const int32_t *row_first, *row_count;
     const int32_t *padding_columns;
@@ -111,10 +135,20 @@ void dream_maxpool_forward(const dream_maxpool_shape *shape, const float *x, flo
 /// Floats (4-byte units) of scratch dream_maxpool_backward needs.
 int64_t dream_maxpool_backward_scratch_floats(const dream_maxpool_shape *shape);
 
-/// Planes [first, end): dx[winner] += dy, where the winner of a window is its first element (in row-major window
-/// order) equal to y. dx must hold zeros (or gradients to add to) in those planes.
+/// Planes [first, end): dx = Σ dy routed to each window's winner, its first element (in row-major window order)
+/// equal to y; every element of those planes of dx is written (zero where no window routes).
 void dream_maxpool_backward(const dream_maxpool_shape *shape, const float *x, const float *y, const float *dy,
                             float *dx, int64_t first, int64_t end, float *scratch);
+
+// MARK: - Plane means (ONNX GlobalAveragePool)
+
+/// Partial sums per plane: a multiple of every level's vector width, so that all levels sum in the same order.
+#define DREAM_MEAN_PARTIALS 32
+
+/// Planes [first, end) of `size` floats each: y[p] = mean of plane p (0 for an empty plane), summed as
+/// DREAM_MEAN_PARTIALS interleaved partial sums (partial k: elements i ≡ k mod DREAM_MEAN_PARTIALS, in order), then
+/// pairwise: partial k += partial k + width for width = 16, 8, 4, 2, 1. The same bits at every level.
+void dream_plane_means(const float *x, int64_t size, float *y, int64_t first, int64_t end);
 
 // MARK: - Local response normalisation across channels (ONNX LRN)
 
@@ -172,6 +206,40 @@ static inline dream_maxpool_gather_layout dream_maxpool_gather_layout_of(const d
     const int64_t below = g->h + g->pad_top - l.tap_first;
     l.code_rows = l.code_offset + (g->out_h > below ? g->out_h : below) + 1;  // + 1: as for input_rows
     return l;
+}
+
+/// The backward of a 3x3 stride-2 window (no dilation; SqueezeNet's and GoogLeNet's pools) as a gather: the input
+/// split into its two column phases (h rows of `row_stride`, NaN padding, a vector of margin), then `code_rows` =
+/// out_h rows of `code_width` floats of each output's winning tap (ki·3 + kj, -1 for none) and as many of dy, each
+/// output column ow at slot ow + 1 (slot 0 and the slots past the outputs hold -1: no output), a row of `lanes`
+/// maxima and a padded row of 2·code_width gathered gradients.
+typedef struct {
+    int64_t phase_length, row_stride, lanes, slots, code_width;
+    int64_t phases, maxima, codes, grads, row;  // offsets in floats
+    int64_t floats;
+} dream_maxpool_stride2_layout;
+
+static inline dream_maxpool_stride2_layout dream_maxpool_stride2_layout_of(const dream_maxpool_shape *g) {
+    dream_maxpool_stride2_layout l;
+    l.phase_length = (g->padded_width + 1) / 2;
+    l.row_stride = 2 * l.phase_length;
+    l.lanes = (g->out_w + 15) / 16 * 16;
+    l.slots = (g->pad_left + g->w + 1) / 2;  // input columns in each phase (the last may be padding)
+    const int64_t reach = l.lanes > l.slots ? l.lanes : l.slots;
+    l.code_width = reach + 2 + 16;
+    l.phases = 0;
+    l.maxima = g->h * l.row_stride + l.lanes + 16;
+    l.codes = l.maxima + l.lanes;
+    l.grads = l.codes + g->out_h * l.code_width;
+    l.row = l.grads + g->out_h * l.code_width;
+    l.floats = l.row + 2 * l.code_width + 32;
+    return l;
+}
+
+/// Whether the backward takes the stride-2 gather path.
+static inline int dream_maxpool_is_stride2_gather(const dream_maxpool_shape *g) {
+    return g->kernel_w == 3 && g->kernel_h == 3 && g->stride_w == 2 && g->stride_h == 2 && g->dilation_w == 1
+        && g->dilation_h == 1;
 }
 
 static inline int64_t dream_maxpool_gather_floats(const dream_maxpool_shape *g) {

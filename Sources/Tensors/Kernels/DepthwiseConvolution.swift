@@ -5,9 +5,10 @@ import Parallel
 /// padding) as a direct SIMD kernel, forward (with an activation epilogue) and backward: MobileNet's depthwise layers.
 ///
 /// The kernels are in C (CKernels/KernelBodies.h), compiled for each instruction-set level (`SIMDLevel`): each input
-/// plane is copied into a zero-padded scratch plane (de-interleaved for stride 2, so that every load is contiguous),
-/// then all nine taps of a vector of outputs are accumulated in registers and each output is written once. This file
-/// splits the planes over threads and gives each thread its scratch.
+/// plane is copied into zero-padded scratch (split into row and column phases for stride 2, so that every load is
+/// contiguous), then all nine taps of a vector of outputs are accumulated in registers and each output is written
+/// once; the forward takes planes narrower than a vector as one flat run and streams large planes through a ring of
+/// rows. This file splits the planes over threads and gives each thread its scratch.
 enum DepthwiseConvolution3x3 {
     /// Whether this kernel handles the convolution: depthwise with multiplier 1, 3x3, stride 1 or 2, dilation 1.
     static func handles(_ g: Convolution.Geometry) -> Bool {

@@ -40,8 +40,9 @@ public enum MaxPool {
         precondition(y.shape == [x.shape[0], x.shape[1], outH, outW] && dy.shape == y.shape,
                      "MaxPool backward: dy \(dy.shape), y \(y.shape) for x \(x.shape) and window \(window)")
         let g = Geometry(window, h: h, w: w, outH: outH, outW: outW)
-        var dx = Tensor(shape: x.shape)
-        guard dy.count > 0 else { return dx }
+        guard dy.count > 0 else { return Tensor(shape: x.shape) }
+        // Uninitialised: the kernel writes every element of every plane (clearing a plane just before its scatter).
+        var dx = Tensor(shape: x.shape) { _ in }
         dx.withUnsafeMutableBufferPointer { dxp in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeBufferPointer { yp in
@@ -96,6 +97,7 @@ public enum MaxPool {
                     paddingColumns.withUnsafeBufferPointer { padding in
                         var shape = dream_maxpool_shape(
                             h: Int64(h), w: Int64(w), out_h: Int64(outH), out_w: Int64(outW), kernel_w: Int64(window.kernelW),
+                            kernel_h: Int64(window.kernelH),
                             stride_h: Int64(window.strideH), stride_w: Int64(window.strideW),
                             dilation_h: Int64(window.dilationH), dilation_w: Int64(window.dilationW),
                             pad_top: Int64(window.padTop), pad_left: Int64(window.padLeft), padded_width: Int64(paddedWidth),
@@ -199,12 +201,19 @@ public enum AveragePool {
 
 /// Mean over each whole plane (ONNX GlobalAveragePool).
 public enum GlobalAveragePool {
-    /// x [N,C,H,W] -> y [N,C,1,1]
+    /// x [N,C,H,W] -> y [N,C,1,1]: each plane summed as 32 interleaved partial sums, then pairwise (C kernel
+    /// dream_plane_means: SIMD, the same bits at every level), planes split over threads.
     public static func forward(_ x: Tensor) -> Tensor {
-        reducingPlanes(x, "GlobalAveragePool") { src, size in
-            var s: Float = 0
-            for i in 0..<size { s += src[i] }
-            return size == 0 ? 0 : s / Float(size)
+        precondition(x.rank >= 2, "GlobalAveragePool: x \(x.shape) needs batch and channel axes")
+        let planes = x.shape[0] * x.shape[1], size = x.shape.dropFirst(2).reduce(1, *)
+        return Tensor(shape: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)) { out in
+            guard planes > 0 else { return }
+            x.withUnsafeBufferPointer { xp in
+                let dst = out.baseAddress!, input = xp.baseAddress!
+                parallelRanges(planes, work: planes * size, minimumWorkPerThread: 1 << 16) { range in
+                    dream_plane_means(input, Int64(size), dst, Int64(range.lowerBound), Int64(range.upperBound))
+                }
+            }
         }
     }
 
