@@ -13,9 +13,74 @@
 #define GEMM_NR (2 * VL)
 _Static_assert(GEMM_MC % GEMM_MR == 0 && GEMM_NC % GEMM_NR == 0, "GEMM blocks are whole strips");
 
+/// Strips of the implicit B (Gemm.h: b_offsets): row p of a strip is NR consecutive output positions q0 + j, read
+/// from b + b_offsets[p] + start + j + r·gap, where r counts the output rows the strip has crossed before lane j
+/// (gap = pitch - width): a few runs of consecutive floats. Each half-strip vector is loaded once per run it overlaps
+/// (the load of run r at displacement start + r·gap + lane) and the runs are merged by lane masks computed once per
+/// strip. Strips of more runs (maps narrower than a few lanes) and the last, partial strip gather lane by lane.
+/// Reads reach at most VL - 1 floats past the last needed element and never below b + b_offsets[p] + start.
+#define GEMM_IMPLICIT_RUNS 4
+KERNEL void LEVEL_SUFFIX(gemm_pack_implicit_b)(const dream_gemm_problem *g, int64_t p0, int64_t kc, int64_t column,
+                                               int64_t columns, float *packed) {
+    static const float ramp[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    _Static_assert(GEMM_NR <= 16, "the lane ramp covers a strip");
+    const int64_t width = g->b_width, pitch = g->b_pitch, gap = pitch - width;
+    const int64_t *offsets = g->b_offsets + p0;
+    for (int64_t j0 = 0; j0 < columns; j0 += GEMM_NR) {
+        const int64_t nr = columns - j0 < GEMM_NR ? columns - j0 : GEMM_NR;
+        float *strip = packed + j0 * kc;
+        const int64_t q0 = column + j0, x0 = q0 % width, start = q0 / width * pitch + x0;
+        // The first lane of each run: lane 0, then every lane where the output row changes.
+        int64_t first_lane[GEMM_NR + 1];
+        int runs = 0;
+        for (int64_t j = 0, x = x0; j < nr; j += width - x, x = 0) first_lane[runs++] = j;
+        if (nr == GEMM_NR && runs == 1) {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = g->b + offsets[p] + start;
+                vstore(strip + p * GEMM_NR, vload(src));
+                vstore(strip + p * GEMM_NR + VL, vload(src + VL));
+            }
+        } else if (nr == GEMM_NR && runs <= GEMM_IMPLICIT_RUNS) {
+            // Per half: the runs it overlaps (lo..hi) and the lanes each of them (but the first) supplies.
+            int lo[2], hi[2];
+            vmask mask[2][GEMM_IMPLICIT_RUNS];
+            for (int h = 0; h < 2; h++) {
+                lo[h] = 0;
+                while (lo[h] + 1 < runs && first_lane[lo[h] + 1] <= h * VL) lo[h]++;
+                hi[h] = lo[h];
+                while (hi[h] + 1 < runs && first_lane[hi[h] + 1] < (h + 1) * VL) hi[h]++;
+                const vf lanes = vload(ramp + h * VL);
+                for (int r = lo[h] + 1; r <= hi[h]; r++) mask[h][r] = vge(lanes, vset1((float)first_lane[r]));
+            }
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = g->b + offsets[p] + start;
+                for (int h = 0; h < 2; h++) {
+                    vf v = vload(src + lo[h] * gap + h * VL);
+                    for (int r = lo[h] + 1; r <= hi[h]; r++) v = vselect(mask[h][r], vload(src + r * gap + h * VL), v);
+                    vstore(strip + p * GEMM_NR + h * VL, v);
+                }
+            }
+        } else {
+            int64_t lane[GEMM_NR];
+            for (int64_t j = 0, r = 0; j < GEMM_NR; j++) {
+                while (r + 1 < runs && first_lane[r + 1] <= j) r++;
+                lane[j] = start + j + r * gap;
+            }
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = g->b + offsets[p];
+                for (int64_t j = 0; j < GEMM_NR; j++) strip[p * GEMM_NR + j] = j < nr ? src[lane[j]] : 0;
+            }
+        }
+    }
+}
+
 /// B's [p0, p0 + kc) × columns [column, column + columns) -> strips of NR columns, each kc × NR (zero-padded).
 KERNEL void LEVEL_SUFFIX(gemm_pack_b)(const dream_gemm_problem *g, int64_t p0, int64_t kc, int64_t column,
                                       int64_t columns, float *packed) {
+    if (g->b_offsets) {
+        LEVEL_SUFFIX(gemm_pack_implicit_b)(g, p0, kc, column, columns, packed);
+        return;
+    }
     const int64_t rs = g->b_row_stride, cs = g->b_column_stride;
     for (int64_t j0 = 0; j0 < columns; j0 += GEMM_NR) {
         const int64_t nr = columns - j0 < GEMM_NR ? columns - j0 : GEMM_NR;

@@ -27,6 +27,12 @@ typedef struct {
     const float *bias;
     int32_t accumulate;
     dream_epilogue epilogue;
+    /// An implicit B (a convolution's unfolded image, never stored): when b_offsets is not NULL, element (p, q) of B
+    /// is b[b_offsets[p] + (q / b_width)·b_pitch + q % b_width] (b_pitch >= b_width >= 1) and B's strides are unused.
+    /// The packer reads up to 15 floats beyond the last element it needs, never before b + min(b_offsets): the
+    /// caller checks that all of that lies inside b's allocation (PackedGemm.multiply does).
+    const int64_t *b_offsets;
+    int64_t b_width, b_pitch;
 } dream_gemm_problem;
 
 /// Floats of scratch one dream_gemm_block call needs (the same for every problem and level).

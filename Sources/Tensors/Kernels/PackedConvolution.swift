@@ -1,6 +1,9 @@
+import Parallel
+
 /// Convolutions through our packed GEMM (`PackedGemm`): a pointwise convolution reads the image as its B matrix,
-/// the others unfold it first (im2col, band by band as the OpenBLAS path does). Forward applies bias and activation
-/// in the GEMM's store; backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a
+/// the others are implicit GEMMs: the image is copied once into a zero-padded scratch (`ImplicitLayout`) and the
+/// GEMM packs B's strips straight from it, with no im2col matrix and no separate unfolding pass (the packing runs
+/// in the GEMM's parallel blocks, B stays in cache). Forward applies bias and activation in the GEMM's store; backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a
 /// transposed operand when its inner dimension (the output channels) is small enough, and the weight gradient
 /// through OpenBLAS (its inner dimension, the positions, is long and its operands both transposed: measured
 /// slower with ours on every layer of GoogLeNet, SqueezeNet and MobileNetV2 but GoogLeNet's 7x7 stem at 224).
@@ -23,27 +26,30 @@ extension Convolution {
         return g.k <= (g.isPointwise ? largestPackedPointwiseDepth : largestPackedDepth)
     }
 
-    /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias)
+    /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias): one GEMM per
+    /// image and group, whose B is the image itself (pointwise) or its implicit unfolding (`ImplicitLayout`).
     static func packedForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation?) {
-        let band = g.isPointwise ? g.outH : bandRows(g)
-        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
+        if g.p == 0 { return }
+        let layout = g.isPointwise ? nil : ImplicitLayout(g)
+        let buffer = layout.map { ScratchPool.take($0.floats) }
         defer { buffer.map(ScratchPool.give) }
-        for image in 0..<g.n {
-            let xn = x + image * g.c * g.h * g.w, yn = y + image * g.m * g.p
-            for r0 in stride(from: 0, to: g.outH, by: max(1, band)) {
-                let rows = r0..<min(g.outH, r0 + band)
-                let columns = rows.count * g.outW, first = r0 * g.outW
-                var cols = xn + first, ldb = g.p
-                if let scratch = buffer?.pointer {
-                    Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch, outputRows: rows)
-                    cols = UnsafePointer(scratch)
-                    ldb = columns
-                }
+        let offsets = layout?.offsets ?? []
+        offsets.withUnsafeBufferPointer { offsets in
+            for image in 0..<g.n {
+                let xn = x + image * g.c * g.h * g.w, yn = y + image * g.m * g.p
+                if let layout, let scratch = buffer?.pointer { layout.fill(g, image: xn, scratch: scratch) }
                 for group in 0..<g.groups {
-                    PackedGemm.multiply(m: g.mg, n: columns, k: g.k, a: .rows(weight + group * g.mg * g.k, ld: g.k),
-                                        b: .rows(cols + group * g.k * ldb, ld: ldb),
-                                        c: yn + group * g.mg * g.p + first, ldc: g.p,
+                    let b: PackedGemm.Operand
+                    if let layout, let scratch = buffer?.pointer {
+                        let first = group * g.cg * layout.channelFloats
+                        b = .implicit(scratch + first, readable: layout.floats - first, offsets: offsets,
+                                      width: g.outW, pitch: layout.planeW)
+                    } else {
+                        b = .rows(xn + group * g.cg * g.p, ld: g.p)
+                    }
+                    PackedGemm.multiply(m: g.mg, n: g.p, k: g.k, a: .rows(weight + group * g.mg * g.k, ld: g.k), b: b,
+                                        c: yn + group * g.mg * g.p, ldc: g.p,
                                         bias: bias.map { $0 + group * g.mg }, epilogue: epilogue)
                 }
             }
@@ -93,5 +99,78 @@ extension Convolution {
                 }
             }
         }
+    }
+}
+
+/// The zero-padded copy of one image that an implicit-GEMM convolution reads its B from, laid out so that every row
+/// p = (c, ky, kx) of B is the copy read at a fixed offset, column q = (oy, ox) at oy·planeW + ox.
+///
+/// With stride s the padded image is split into phase planes, plane (ry, rx) holding padded pixels (i·sH + ry,
+/// j·sW + rx): tap (ky, kx) of output (oy, ox) reads padded pixel (oy·sH + ky·dH, ox·sW + kx·dW), which is element
+/// (oy + ky·dH / sH, ox + kx·dW / sW) of plane (ky·dH % sH, kx·dW % sW), so consecutive output positions read
+/// consecutive floats whatever the stride and dilation. Only the phases some tap reads are stored (a 1x1 stride-2
+/// convolution keeps one plane of four), each plane only as large as the taps reach (outH + the largest
+/// ky·dH / sH rows, outW + the largest kx·dW / sW columns); pixels of the padding are zeros.
+struct ImplicitLayout {
+    let rowPhases: [Int], columnPhases: [Int]
+    let planeH: Int, planeW: Int
+    /// Floats per plane, per channel (all its phase planes) and in all (every channel, then the packer's over-read).
+    let planeFloats: Int, channelFloats: Int, floats: Int
+    /// Row p = (c, ky, kx) of one group's B starts at offsets[p] from the group's first channel.
+    let offsets: [Int64]
+
+    init(_ g: Convolution.Geometry) {
+        let win = g.window
+        rowPhases = Array(Set((0..<win.kernelH).map { $0 * win.dilationH % win.strideH })).sorted()
+        columnPhases = Array(Set((0..<win.kernelW).map { $0 * win.dilationW % win.strideW })).sorted()
+        planeH = g.outH + (win.kernelH - 1) * win.dilationH / win.strideH
+        planeW = g.outW + (win.kernelW - 1) * win.dilationW / win.strideW
+        planeFloats = planeH * planeW
+        channelFloats = rowPhases.count * columnPhases.count * planeFloats
+        floats = g.c * channelFloats + PackedGemm.Implicit.overRead
+        var offsets = [Int64]()
+        offsets.reserveCapacity(g.k)
+        for c in 0..<g.cg {
+            for ky in 0..<win.kernelH {
+                let ty = ky * win.dilationH, phaseY = rowPhases.firstIndex(of: ty % win.strideH)!
+                for kx in 0..<win.kernelW {
+                    let tx = kx * win.dilationW, phaseX = columnPhases.firstIndex(of: tx % win.strideW)!
+                    let plane = c * channelFloats + (phaseY * columnPhases.count + phaseX) * planeFloats
+                    offsets.append(Int64(plane + ty / win.strideH * planeW + tx / win.strideW))
+                }
+            }
+        }
+        self.offsets = offsets
+    }
+
+    /// image [C,H,W] -> scratch[0..<floats]: every plane row of every channel, in parallel.
+    func fill(_ g: Convolution.Geometry, image: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let win = g.window, phases = rowPhases.count * columnPhases.count
+        let rows = g.c * phases * planeH
+        parallelRanges(rows, work: g.c * channelFloats, minimumWorkPerThread: 1 << 15) { items in
+            for item in items {
+                let plane = item / planeH, r = item % planeH
+                let c = plane / phases, phase = plane % phases
+                let ry = rowPhases[phase / columnPhases.count], rx = columnPhases[phase % columnPhases.count]
+                let dst = scratch + plane * planeFloats + r * planeW
+                let iy = r * win.strideH + ry - win.padTop
+                guard iy >= 0 && iy < g.h else {
+                    dst.update(repeating: 0, count: planeW)
+                    continue
+                }
+                // Column t of this plane is input column t·sW + rx - padLeft.
+                let offset = rx - win.padLeft, sW = win.strideW
+                let columns = Im2Col.validOutputRange(offset: offset, stride: sW, input: g.w, output: planeW)
+                let src = image + (c * g.h + iy) * g.w + offset
+                dst.update(repeating: 0, count: columns.lowerBound)
+                if sW == 1 {
+                    (dst + columns.lowerBound).update(from: src + columns.lowerBound, count: columns.count)
+                } else {
+                    for t in columns { dst[t] = src[t * sW] }
+                }
+                (dst + columns.upperBound).update(repeating: 0, count: planeW - columns.upperBound)
+            }
+        }
+        (scratch + g.c * channelFloats).update(repeating: 0, count: PackedGemm.Implicit.overRead)
     }
 }
