@@ -42,6 +42,9 @@ int64_t dream_gemm_scratch_floats(void);
 void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
                       int64_t column_end, float *scratch);
 
+/// dst[t] = src[t·stride] for t < count (stride >= 1): the rows of an implicit GEMM's zero-padded image copy.
+void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, float *dst);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Parallel
 
 /// Convolutions through our packed GEMM (`PackedGemm`): a pointwise convolution reads the image as its B matrix,
@@ -14,9 +15,13 @@ import Parallel
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
     /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
-    /// 512 px), and im2col convolutions of at most 144 rows (3x3 convolutions of up to 16 channels, the 3-channel
-    /// 3x3 stems; GoogLeNet's 7x7 stem, 147, measured 1.1x to 1.4x faster with OpenBLAS).
-    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 144
+    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows. Without im2col, on 2 threads (per layer, best
+    /// of rounds), the implicit GEMM beat OpenBLAS's im2col GEMM on the 3-channel stems (SqueezeNet's 3x3 stride 2:
+    /// 0.38 vs 0.73 ms at 224 px; GoogLeNet's 7x7, K = 147: 2.8 vs 3.9 ms), GoogLeNet's 5x5s (K = 400 to 1200, 7²
+    /// to 64² maps: 1.2x to 1.9x), SqueezeNet's 3x3s on 13² maps (K = 432, 576: 1.2x) and a 3x3 stride-2 layer
+    /// (64→128 at 56²: 1.5x); OpenBLAS stays ahead from about K = 1300 on small maps (192→384 3x3 at 7²,
+    /// K = 1728: 1.05 vs 1.20 ms), where its threads split the long inner dimension's work better.
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
@@ -24,6 +29,18 @@ extension Convolution {
     static func packedPays(_ g: Geometry) -> Bool {
         if g.isDepthwise { return false }
         return g.k <= (g.isPointwise ? largestPackedPointwiseDepth : largestPackedDepth)
+    }
+
+    /// Whether a 3x3 stride-1 layer that Winograd F(4,3) or F(2,3) could compute runs faster as an implicit GEMM:
+    /// few channels (C·M/(C+M) < 40, where Winograd's transforms weigh most against its 2.25x–4x fewer
+    /// multiplications) on maps of fewer than 100 tiles of 4x4, which Winograd's loops split badly over threads
+    /// (SqueezeNet's fire4/5 at 27², 32→128: 0.60 ms on one thread and on two). Measured on 2 threads: fire4/5 at
+    /// 224 px 0.37 vs 0.60 ms, fire6/7 (48→192 at 31², 512 px) 1.0 vs 1.28 ms; at 63² (fire4/5, 512 px) the two
+    /// tie, and with more channels (fire8/9, C·M/(C+M) = 51; every 3x3 of GoogLeNet, 48 to 128) Winograd wins.
+    static func implicitBeatsWinograd(_ g: Geometry) -> Bool {
+        guard !g.isPointwise && packedPays(g) && WinogradConvolution.handles(g) else { return false }
+        let harmonic = g.c * g.m / max(1, g.c + g.m), tiles4 = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
+        return harmonic < 40 && tiles4 < 100
     }
 
     /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias): one GEMM per
@@ -163,11 +180,7 @@ struct ImplicitLayout {
                 let columns = Im2Col.validOutputRange(offset: offset, stride: sW, input: g.w, output: planeW)
                 let src = image + (c * g.h + iy) * g.w + offset
                 dst.update(repeating: 0, count: columns.lowerBound)
-                if sW == 1 {
-                    (dst + columns.lowerBound).update(from: src + columns.lowerBound, count: columns.count)
-                } else {
-                    for t in columns { dst[t] = src[t * sW] }
-                }
+                dream_gemm_strided_copy(src + columns.lowerBound * sW, Int64(sW), Int64(columns.count), dst + columns.lowerBound)
                 (dst + columns.upperBound).update(repeating: 0, count: planeW - columns.upperBound)
             }
         }
