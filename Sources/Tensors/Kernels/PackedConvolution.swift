@@ -15,32 +15,38 @@ import Parallel
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
     /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
-    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows. Without im2col, on 2 threads (per layer, best
-    /// of rounds), the implicit GEMM beat OpenBLAS's im2col GEMM on the 3-channel stems (SqueezeNet's 3x3 stride 2:
-    /// 0.38 vs 0.73 ms at 224 px; GoogLeNet's 7x7, K = 147: 2.8 vs 3.9 ms), GoogLeNet's 5x5s (K = 400 to 1200, 7²
-    /// to 64² maps: 1.2x to 1.9x), SqueezeNet's 3x3s on 13² maps (K = 432, 576: 1.2x) and a 3x3 stride-2 layer
-    /// (64→128 at 56²: 1.5x); OpenBLAS stays ahead from about K = 1300 on small maps (192→384 3x3 at 7²,
-    /// K = 1728: 1.05 vs 1.20 ms), where its threads split the long inner dimension's work better.
-    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280
+    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows, or 144 on maps narrower than 8 (see
+    /// `packedPays`). Without im2col the implicit GEMM beat OpenBLAS's im2col GEMM per layer on the 3-channel stems
+    /// (one thread: SqueezeNet's 3x3 stride 2 0.62 vs 0.86 ms at 224 px, MobileNetV2's 0.38 vs 0.53; GoogLeNet's
+    /// 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at 512 px), GoogLeNet's 5x5s (K = 400 to 1200: 1.1x to 1.3x) and,
+    /// on two threads, SqueezeNet's 3x3s on 13² maps (K = 432, 576: 0.26 vs 0.31 ms, 0.39 vs 0.47 ms; OpenBLAS's
+    /// threads barely pay there); from about K = 1300 OpenBLAS stays ahead on small maps (192→384 3x3 at 7²,
+    /// K = 1728: 0.97 vs 1.20 ms).
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280, largestNarrowPackedDepth = 144
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
     /// Whether a layer of this shape runs packed (`kernel(for:)`; Winograd and the depthwise kernels come first).
+    /// On maps narrower than a vector of 8 the implicit packer gathers B lane by lane, and every block of output
+    /// rows the threads share packs all of B again: there deep layers stay on OpenBLAS (GoogLeNet's 5b 5x5 at 7²,
+    /// K = 1200: 0.28 vs 0.38 ms on one thread).
     static func packedPays(_ g: Geometry) -> Bool {
         if g.isDepthwise { return false }
-        return g.k <= (g.isPointwise ? largestPackedPointwiseDepth : largestPackedDepth)
+        if g.isPointwise { return g.k <= largestPackedPointwiseDepth }
+        return g.k <= (g.outW >= 8 ? largestPackedDepth : largestNarrowPackedDepth)
     }
 
     /// Whether a 3x3 stride-1 layer that Winograd F(4,3) or F(2,3) could compute runs faster as an implicit GEMM:
     /// few channels (C·M/(C+M) < 40, where Winograd's transforms weigh most against its 2.25x–4x fewer
-    /// multiplications) on maps of fewer than 100 tiles of 4x4, which Winograd's loops split badly over threads
-    /// (SqueezeNet's fire4/5 at 27², 32→128: 0.60 ms on one thread and on two). Measured on 2 threads: fire4/5 at
-    /// 224 px 0.37 vs 0.60 ms, fire6/7 (48→192 at 31², 512 px) 1.0 vs 1.28 ms; at 63² (fire4/5, 512 px) the two
-    /// tie, and with more channels (fire8/9, C·M/(C+M) = 51; every 3x3 of GoogLeNet, 48 to 128) Winograd wins.
+    /// multiplications) on maps of fewer than 64 tiles of 4x4, too few for Winograd's loops to keep two threads
+    /// busy: SqueezeNet's fire4/5 at 27² (32→128), Winograd F(4,3) 0.51 ms on one thread (transformed weights
+    /// cached) and 0.42 ms on two (issue 12's profile), the implicit GEMM 0.64 and 0.35–0.37 ms (load 1.7). At 31²
+    /// (fire6/7 at 512 px, 64 tiles: 1.13 vs 1.80 ms on one thread) and with more channels (fire8/9, C·M/(C+M) = 51;
+    /// every 3x3 of GoogLeNet, 48 to 128) Winograd stays.
     static func implicitBeatsWinograd(_ g: Geometry) -> Bool {
         guard !g.isPointwise && packedPays(g) && WinogradConvolution.handles(g) else { return false }
         let harmonic = g.c * g.m / max(1, g.c + g.m), tiles4 = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
-        return harmonic < 40 && tiles4 < 100
+        return harmonic < 40 && tiles4 < 64
     }
 
     /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias): one GEMM per
