@@ -4,8 +4,9 @@ import Parallel
 /// Convolutions through our packed GEMM (`PackedGemm`): a pointwise convolution reads the image as its B matrix,
 /// the others are implicit GEMMs: the image is copied once into a zero-padded scratch (`ImplicitLayout`) and the
 /// GEMM packs B's strips straight from it, with no im2col matrix and no separate unfolding pass (the packing runs
-/// in the GEMM's parallel blocks, B stays in cache). Forward applies bias and activation in the GEMM's store; backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a
-/// transposed operand when its inner dimension (the output channels) is small enough, and the weight gradient
+/// in the GEMM's parallel blocks, B stays in cache). Forward applies bias and activation in the GEMM's store;
+/// backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a transposed operand when
+/// its inner dimension (the output channels) is small enough, and the weight gradient
 /// through OpenBLAS (its inner dimension, the positions, is long and its operands both transposed: measured
 /// slower with ours on every layer of GoogLeNet, SqueezeNet and MobileNetV2 but GoogLeNet's 7x7 stem at 224).
 ///
@@ -15,25 +16,26 @@ import Parallel
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
     /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
-    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows, or 144 on maps narrower than 8 (see
+    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows, or 144 on outputs of at most 384 positions (see
     /// `packedPays`). Without im2col the implicit GEMM beat OpenBLAS's im2col GEMM per layer on the 3-channel stems
     /// (one thread: SqueezeNet's 3x3 stride 2 0.62 vs 0.86 ms at 224 px, MobileNetV2's 0.38 vs 0.53; GoogLeNet's
-    /// 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at 512 px), GoogLeNet's 5x5s (K = 400 to 1200: 1.1x to 1.3x) and,
-    /// on two threads, SqueezeNet's 3x3s on 13² maps (K = 432, 576: 0.26 vs 0.31 ms, 0.39 vs 0.47 ms; OpenBLAS's
-    /// threads barely pay there); from about K = 1300 OpenBLAS stays ahead on small maps (192→384 3x3 at 7²,
-    /// K = 1728: 0.97 vs 1.20 ms).
-    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280, largestNarrowPackedDepth = 144
+    /// 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at 512 px; two threads, machine quiet: 0.51 vs 0.56 and 0.22 vs
+    /// 0.32 ms) and GoogLeNet's 5x5s on 28² maps and larger (K = 400 to 1200: 1.1x to 1.3x); from about K = 1300
+    /// OpenBLAS stays ahead on small maps (192→384 3x3 at 7², K = 1728: 0.97 vs 1.20 ms). README "Implicit-GEMM
+    /// convolutions" has the table.
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280, largestSmallMapPackedDepth = 144
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
     /// Whether a layer of this shape runs packed (`kernel(for:)`; Winograd and the depthwise kernels come first).
-    /// On maps narrower than a vector of 8 the implicit packer gathers B lane by lane, and every block of output
-    /// rows the threads share packs all of B again: there deep layers stay on OpenBLAS (GoogLeNet's 5b 5x5 at 7²,
-    /// K = 1200: 0.28 vs 0.38 ms on one thread).
+    /// An output of at most 384 positions is one column block, cut by rows into blocks that each pack all of B again
+    /// (`PackedGemm.blockSize`): there deep layers stay on OpenBLAS (two threads, quiet: SqueezeNet's fire8 3x3 at
+    /// 13², K = 576, 0.37 ms OpenBLAS vs 0.38; fire6, K = 432, 0.28 vs 0.27; GoogLeNet's 5b 5x5 at 7², K = 1200,
+    /// one thread: 0.28 vs 0.38 ms).
     static func packedPays(_ g: Geometry) -> Bool {
         if g.isDepthwise { return false }
         if g.isPointwise { return g.k <= largestPackedPointwiseDepth }
-        return g.k <= (g.outW >= 8 ? largestPackedDepth : largestNarrowPackedDepth)
+        return g.k <= (g.p > 384 ? largestPackedDepth : largestSmallMapPackedDepth)
     }
 
     /// Whether a 3x3 stride-1 layer that Winograd F(4,3) or F(2,3) could compute runs faster as an implicit GEMM:
