@@ -13,9 +13,65 @@
 #define GEMM_NR (2 * VL)
 _Static_assert(GEMM_MC % GEMM_MR == 0 && GEMM_NC % GEMM_NR == 0, "GEMM blocks are whole strips");
 
+/// Strips of the implicit B (Gemm.h: b_offsets): row p of a strip is NR consecutive output positions q0 + j, read
+/// from b + b_offsets[p] + start + j + r·gap, where r counts the output rows the strip has crossed before lane j
+/// (gap = pitch - width): a few runs of consecutive floats. On maps at least VL wide each half-strip vector meets at
+/// most two runs: it is two loads (at the displacements of its first and last run) merged by a lane mask computed
+/// once per strip, or one load when the whole strip is one run. Narrower maps and the last, partial strip gather
+/// lane by lane. Reads reach at most VL - 1 floats past the last needed element, never below b + b_offsets[p] + start.
+KERNEL void LEVEL_SUFFIX(gemm_pack_implicit_b)(const dream_gemm_problem *g, int64_t p0, int64_t kc, int64_t column,
+                                               int64_t columns, float *packed) {
+    static const float ramp[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    _Static_assert(GEMM_NR <= 16, "the lane ramp covers a strip");
+    const int64_t width = g->b_width, pitch = g->b_pitch, gap = pitch - width;
+    const int64_t *offsets = g->b_offsets + p0;
+    for (int64_t j0 = 0; j0 < columns; j0 += GEMM_NR) {
+        const int64_t nr = columns - j0 < GEMM_NR ? columns - j0 : GEMM_NR;
+        float *strip = packed + j0 * kc;
+        const int64_t q0 = column + j0, x0 = q0 % width;
+        const float *base = g->b + q0 / width * pitch + x0;
+        if (nr == GEMM_NR && x0 + GEMM_NR <= width) {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = base + offsets[p];
+                vstore(strip + p * GEMM_NR, vload(src));
+                vstore(strip + p * GEMM_NR + VL, vload(src + VL));
+            }
+        } else if (nr == GEMM_NR && width >= VL) {
+            // Lane j of the strip is in run r = number of row ends before it: (x0 + j) / width.
+            int64_t lo[2], hi[2];
+            vmask later[2];
+            for (int h = 0; h < 2; h++) {
+                const int64_t first = h * VL, last = first + VL - 1;
+                const int64_t r0 = (x0 + first) / width, r1 = (x0 + last) / width;  // r1 <= r0 + 1 as width >= VL
+                lo[h] = r0 * gap + first;
+                hi[h] = r1 * gap + first;
+                // The lanes of run r1: from its first lane, r1·width - x0, on (none past the half when r1 == r0).
+                const int64_t split = r1 > r0 ? r1 * width - x0 - first : VL;
+                later[h] = vge(vload(ramp), vset1((float)split));
+            }
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = base + offsets[p];
+                vstore(strip + p * GEMM_NR, vselect(later[0], vload(src + hi[0]), vload(src + lo[0])));
+                vstore(strip + p * GEMM_NR + VL, vselect(later[1], vload(src + hi[1]), vload(src + lo[1])));
+            }
+        } else {
+            int64_t lane[GEMM_NR];
+            for (int64_t j = 0; j < GEMM_NR; j++) lane[j] = (x0 + j) / width * gap + j;
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = base + offsets[p];
+                for (int64_t j = 0; j < GEMM_NR; j++) strip[p * GEMM_NR + j] = j < nr ? src[lane[j]] : 0;
+            }
+        }
+    }
+}
+
 /// B's [p0, p0 + kc) × columns [column, column + columns) -> strips of NR columns, each kc × NR (zero-padded).
 KERNEL void LEVEL_SUFFIX(gemm_pack_b)(const dream_gemm_problem *g, int64_t p0, int64_t kc, int64_t column,
                                       int64_t columns, float *packed) {
+    if (g->b_offsets) {
+        LEVEL_SUFFIX(gemm_pack_implicit_b)(g, p0, kc, column, columns, packed);
+        return;
+    }
     const int64_t rs = g->b_row_stride, cs = g->b_column_stride;
     for (int64_t j0 = 0; j0 < columns; j0 += GEMM_NR) {
         const int64_t nr = columns - j0 < GEMM_NR ? columns - j0 : GEMM_NR;
@@ -158,15 +214,29 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
         for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;
         bias = tile_bias;
     }
-    if (load)
+    // A full-width strip (rows short: M = 64 leaves 4) moves whole vectors.
+    if (load && nr == GEMM_NR) {
+        for (int64_t i = 0; i < mr; i++) {
+            vstore(tile + i * GEMM_NR, vload(c + i * ldc));
+            vstore(tile + i * GEMM_NR + VL, vload(c + i * ldc + VL));
+        }
+    } else if (load) {
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < nr; j++) tile[i * GEMM_NR + j] = c[i * ldc + j];
+    }
     if (nr <= VL)
         LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
     else
         LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
-    for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tile[i * GEMM_NR + j];
+    if (nr == GEMM_NR) {
+        for (int64_t i = 0; i < mr; i++) {
+            vstore(c + i * ldc, vload(tile + i * GEMM_NR));
+            vstore(c + i * ldc + VL, vload(tile + i * GEMM_NR + VL));
+        }
+    } else {
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tile[i * GEMM_NR + j];
+    }
 }
 
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, int64_t row_first, int64_t row_end,
@@ -204,4 +274,17 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, i
             if (last) break;
         }
     }
+}
+
+/// dst[t] = src[t·stride] for t < count: a row of an implicit GEMM's phase plane (a copy at stride 1; at stride 2
+/// the even lanes of two loads, reading no further than src[(count - 1)·2]).
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_strided_copy)(const float *src, int64_t stride, int64_t count, float *dst) {
+    int64_t t = 0;
+    if (stride == 1) {
+        memcpy(dst, src, sizeof(float) * (size_t)(count > 0 ? count : 0));
+        return;
+    }
+    if (stride == 2)
+        for (; t + VL < count; t += VL) vstore(dst + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
+    for (; t < count; t++) dst[t] = src[t * stride];
 }

@@ -3,8 +3,10 @@
 #include "GemmSizes.h"
 
 void dream_gemm_block_baseline(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
+void dream_gemm_strided_copy_baseline(const float *, int64_t, int64_t, float *);
 #if defined(__x86_64__)
 void dream_gemm_block_avx2(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
+void dream_gemm_strided_copy_avx2(const float *, int64_t, int64_t, float *);
 #endif
 
 // The packed panel of B (GEMM_KC × GEMM_NC) of GemmBodies.h.
@@ -19,4 +21,14 @@ void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int6
     }
 #endif
     dream_gemm_block_baseline(problem, row_first, row_end, column_first, column_end, scratch);
+}
+
+void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, float *dst) {
+#if defined(__x86_64__)
+    if (dream_simd_current_level() >= DREAM_SIMD_AVX2) {
+        dream_gemm_strided_copy_avx2(src, stride, count, dst);
+        return;
+    }
+#endif
+    dream_gemm_strided_copy_baseline(src, stride, count, dst);
 }

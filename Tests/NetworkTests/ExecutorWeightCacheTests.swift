@@ -8,8 +8,8 @@ import XCTest
 /// kept where they could go stale or only cost memory (fed or differentiated weights, forward-only passes), and
 /// backward steps reported with the gradients they computed.
 final class ExecutorWeightCacheTests: XCTestCase {
-    /// input [1,3,24,24] -> Conv 3x3 3→48 (too few channels for Winograd) -> Relu -> Conv 3x3 48→48 (Winograd F(4,3))
-    /// -> Relu -> out.
+    /// input [1,3,32,32] -> Conv 3x3 3→48 (too few channels for Winograd) -> Relu -> Conv 3x3 48→48 (Winograd F(4,3):
+    /// 64 tiles, enough for its threads) -> Relu -> out.
     static func graph() -> Graph {
         let parameters: [String: Value] = [
             "conv1.w": .float(Tensor.random(shape: [48, 3, 3, 3], in: -0.5...0.5, seed: 1)),
@@ -27,8 +27,8 @@ final class ExecutorWeightCacheTests: XCTestCase {
                      inputs: [ValueInfo(name: "input", shape: [1, 3, nil, nil])], outputs: [ValueInfo(name: "out")], opsetVersion: 13)
     }
 
-    static let x = Tensor.random(shape: [1, 3, 24, 24], in: -2...2, seed: 4)
-    static let upstream = Tensor.random(shape: [1, 48, 24, 24], seed: 5)
+    static let x = Tensor.random(shape: [1, 3, 32, 32], in: -2...2, seed: 4)
+    static let upstream = Tensor.random(shape: [1, 48, 32, 32], seed: 5)
 
     /// Gradients of <out, upstream> for `wrt`, with `feeds` beside the input.
     static func gradients(_ e: GraphExecutor, wrt: Set<String>, feeds: [String: Value] = [:],
@@ -40,7 +40,7 @@ final class ExecutorWeightCacheTests: XCTestCase {
     }
 
     func testTheTestLayerRunsWinograd() {
-        XCTAssertEqual(Convolution.kernel(x: [1, 48, 24, 24], weight: [48, 48, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 1),
+        XCTAssertEqual(Convolution.kernel(x: [1, 48, 32, 32], weight: [48, 48, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 1),
                        .winograd4x4)
     }
 
@@ -98,7 +98,7 @@ final class ExecutorWeightCacheTests: XCTestCase {
         XCTAssertEqual(forward, ["Conv+Relu", "Conv+Relu"])
         // A dream differentiates no parameter: no step computes a weight gradient.
         XCTAssertEqual(backward, ["Conv+Relu backward (dx)", "Conv+Relu backward (dx)"])
-        XCTAssertEqual(backwardShapes, [[1, 48, 24, 24], [1, 3, 24, 24]])
+        XCTAssertEqual(backwardShapes, [[1, 48, 32, 32], [1, 3, 32, 32]])
 
         backward = []
         _ = try Self.gradients(e, wrt: ["conv2.w"]) { if $0.pass == .backward { backward.append($0.label) } }

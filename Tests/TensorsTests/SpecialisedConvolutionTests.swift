@@ -170,8 +170,18 @@ final class SpecialisedConvolutionTests: XCTestCase {
                        .depthwiseLoop, "5x5")
         XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 3, 3], window: Window2D(kernel: 3, stride: 3), groups: 8),
                        .depthwiseLoop, "stride 3")
-        XCTAssertEqual(Convolution.kernel(x: [1, 64, 9, 9], weight: [64, 64, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
-                                          groups: 1), .gemm, "deep im2col")
+        XCTAssertEqual(Convolution.kernel(x: [1, 64, 41, 41], weight: [64, 64, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
+                                          groups: 1), .packed, "implicit GEMM up to K = 1280")
+        XCTAssertEqual(Convolution.kernel(x: [1, 160, 41, 41], weight: [64, 160, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
+                                          groups: 1), .gemm, "K = 1440: OpenBLAS")
+        XCTAssertEqual(Convolution.kernel(x: [1, 3, 224, 224], weight: [64, 3, 7, 7], window: Window2D(kernel: 7, stride: 2, pad: 3),
+                                          groups: 1), .packed, "7x7 stem")
+        XCTAssertEqual(Convolution.kernel(x: [1, 48, 19, 19], weight: [128, 48, 5, 5], window: Window2D(kernel: 5, pad: 2),
+                                          groups: 1), .gemm, "K = 1200 on 361 positions: OpenBLAS")
+        XCTAssertEqual(Convolution.kernel(x: [1, 48, 20, 20], weight: [128, 48, 5, 5], window: Window2D(kernel: 5, pad: 2),
+                                          groups: 1), .packed, "K = 1200 on 400 positions")
+        XCTAssertEqual(Convolution.kernel(x: [1, 16, 7, 7], weight: [32, 16, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
+                                          groups: 1), .packed, "K = 144 on a small map")
         XCTAssertEqual(Convolution.kernel(x: [1, 3, 224, 224], weight: [32, 3, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),
                                           groups: 1), .packed, "stem")
         XCTAssertEqual(Convolution.kernel(x: [1, 16, 112, 112], weight: [96, 16, 1, 1], window: Window2D(kernel: 1), groups: 1),

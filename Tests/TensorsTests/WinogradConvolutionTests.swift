@@ -130,15 +130,21 @@ final class WinogradKernelChoiceTests: XCTestCase {
         XCTAssertEqual(kernel(c: 112, m: 224, size: 14), .winograd2x2)
         XCTAssertEqual(kernel(c: 192, m: 384, size: 16), .winograd2x2)
         XCTAssertEqual(kernel(c: 192, m: 384, size: 7), .gemm)
-        // SqueezeNet 1.1: 16 input channels do not pay (fire2/3), 32 do (fire4/5 at 27²), 13² maps do not (fire6–9).
-        XCTAssertEqual(kernel(c: 16, m: 64, size: 55), .packed, "K = 144: our packed GEMM (PackedConvolution.swift)")
-        XCTAssertEqual(kernel(c: 32, m: 128, size: 27), .winograd4x4)
-        XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .gemm)
+        // SqueezeNet 1.1: 16 and 32 input channels run our implicit GEMM (PackedConvolution.swift) on small maps
+        // (fire2/3; fire4/5 at 27²), Winograd on larger ones (fire4/5 at 63², fire6–9 at 31²); 13² maps pay for
+        // neither (fire6–9 at 224 px: OpenBLAS).
+        XCTAssertEqual(kernel(c: 16, m: 64, size: 55), .packed, "K = 144")
+        XCTAssertEqual(kernel(c: 32, m: 128, size: 27), .packed, "C·M/(C+M) = 25 on 49 tiles")
+        XCTAssertEqual(kernel(c: 32, m: 128, size: 63), .winograd4x4, "256 tiles")
+        XCTAssertEqual(kernel(c: 48, m: 192, size: 31), .winograd4x4, "C·M/(C+M) = 38 on 64 tiles")
+        XCTAssertEqual(kernel(c: 64, m: 256, size: 31), .winograd4x4, "C·M/(C+M) = 51")
+        XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .gemm, "K = 576 on 169 positions")
         // Padding does not matter; stride, dilation and groups leave Winograd out.
         XCTAssertEqual(kernel(c: 64, m: 64, size: 58, pad: 0), .winograd4x4)
-        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, stride: 2), .gemm)
-        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, dilation: 2), .gemm)
-        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, groups: 2), .gemm)
+        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, stride: 2), .packed)
+        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, dilation: 2), .packed)
+        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, groups: 2), .packed)
+        XCTAssertEqual(kernel(c: 192, m: 384, size: 56, stride: 2), .gemm, "K = 1728: OpenBLAS")
         XCTAssertFalse(Convolution.kernels(x: [1, 64, 56, 56], weight: [64, 1, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 64)
             .contains(.winograd4x4), "depthwise")
         XCTAssertFalse(Convolution.kernels(x: [1, 8, 9, 9], weight: [8, 8, 5, 5], window: Window2D(kernel: 5, pad: 2), groups: 1)
@@ -156,7 +162,7 @@ final class WinogradKernelChoiceTests: XCTestCase {
     /// The data gradient sums over the M output channels: a layer whose forward pass may run F(4,3) (C small) but
     /// whose M exceeds the bound computes dx with F(2,3) — checked by its error against the exact result being F(2,3)'s.
     func testDataGradientFollowsTheErrorRuleForItsOwnSum() {
-        let (c, m) = (32, 4_500)
+        let (c, m) = (48, 4_500)  // C·M/(C+M) = 47: Winograd, not the implicit GEMM (PackedConvolution.swift)
         let window = Window2D(kernel: 3, pad: 1)
         XCTAssertEqual(Convolution.kernel(x: [1, c, 24, 24], weight: [m, c, 3, 3], window: window, groups: 1), .winograd4x4)
         let x = Tensor.random(shape: [1, c, 24, 24], seed: 1)

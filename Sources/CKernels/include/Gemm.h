@@ -27,6 +27,12 @@ typedef struct {
     const float *bias;
     int32_t accumulate;
     dream_epilogue epilogue;
+    /// An implicit B (a convolution's unfolded image, never stored): when b_offsets is not NULL, element (p, q) of B
+    /// is b[b_offsets[p] + (q / b_width)·b_pitch + q % b_width] (b_pitch >= b_width >= 1) and B's strides are unused.
+    /// The packer reads up to 15 floats beyond the last element it needs, never before b + min(b_offsets): the
+    /// caller checks that all of that lies inside b's allocation (PackedGemm.multiply does).
+    const int64_t *b_offsets;
+    int64_t b_width, b_pitch;
 } dream_gemm_problem;
 
 /// Floats of scratch one dream_gemm_block call needs (the same for every problem and level).
@@ -35,6 +41,9 @@ int64_t dream_gemm_scratch_floats(void);
 /// Computes the block rows [row_first, row_end) × columns [column_first, column_end) of the problem's C.
 void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
                       int64_t column_end, float *scratch);
+
+/// dst[t] = src[t·stride] for t < count (stride >= 1): the rows of an implicit GEMM's zero-padded image copy.
+void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, float *dst);
 
 #ifdef __cplusplus
 }

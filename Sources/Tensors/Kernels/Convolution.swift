@@ -11,7 +11,7 @@ public enum Convolution {
         /// Pointwise (1x1) convolution as one single-threaded GEMM per core on a slice of the output.
         case pointwiseSliced
         /// Our packed GEMM (`PackedGemm`) with bias and activation applied in its store: pointwise convolutions read
-        /// the image directly, the others unfold it (im2col) first.
+        /// the image directly, the others are implicit GEMMs packing B from a zero-padded copy of the image.
         case packed
         /// Loops over windows for any depthwise convolution.
         case depthwiseLoop
@@ -51,6 +51,7 @@ public enum Convolution {
         if g.isDepthwise { return .depthwiseLoop }
         if g.isPointwise && packedPays(g) { return .packed }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
+        if implicitBeatsWinograd(g) { return .packed }
         switch WinogradConvolution.variant(for: g) {
         case .f2: return .winograd2x2
         case .f4: return .winograd4x4

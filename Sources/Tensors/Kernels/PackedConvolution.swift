@@ -1,7 +1,12 @@
+import CKernels
+import Parallel
+
 /// Convolutions through our packed GEMM (`PackedGemm`): a pointwise convolution reads the image as its B matrix,
-/// the others unfold it first (im2col, band by band as the OpenBLAS path does). Forward applies bias and activation
-/// in the GEMM's store; backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a
-/// transposed operand when its inner dimension (the output channels) is small enough, and the weight gradient
+/// the others are implicit GEMMs: the image is copied once into a zero-padded scratch (`ImplicitLayout`) and the
+/// GEMM packs B's strips straight from it, with no im2col matrix and no separate unfolding pass (the packing runs
+/// in the GEMM's parallel blocks, B stays in cache). Forward applies bias and activation in the GEMM's store;
+/// backward computes the data gradient (Wᵀ·dy, then col2im) through the same kernel with a transposed operand when
+/// its inner dimension (the output channels) is small enough, and the weight gradient
 /// through OpenBLAS (its inner dimension, the positions, is long and its operands both transposed: measured
 /// slower with ours on every layer of GoogLeNet, SqueezeNet and MobileNetV2 but GoogLeNet's 7x7 stem at 224).
 ///
@@ -11,39 +16,65 @@
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
     /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
-    /// 512 px), and im2col convolutions of at most 144 rows (3x3 convolutions of up to 16 channels, the 3-channel
-    /// 3x3 stems; GoogLeNet's 7x7 stem, 147, measured 1.1x to 1.4x faster with OpenBLAS).
-    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 144
+    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows, or 144 on outputs of at most 384 positions (see
+    /// `packedPays`). Without im2col the implicit GEMM beat OpenBLAS's im2col GEMM per layer on the 3-channel stems
+    /// (one thread: SqueezeNet's 3x3 stride 2 0.62 vs 0.86 ms at 224 px, MobileNetV2's 0.38 vs 0.53; GoogLeNet's
+    /// 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at 512 px; two threads, machine quiet: 0.51 vs 0.56 and 0.22 vs
+    /// 0.32 ms) and GoogLeNet's 5x5s on 28² maps and larger (K = 400 to 1200: 1.1x to 1.3x); from about K = 1300
+    /// OpenBLAS stays ahead on small maps (192→384 3x3 at 7², K = 1728: 0.97 vs 1.20 ms). README "Implicit-GEMM
+    /// convolutions" has the table.
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280, largestSmallMapPackedDepth = 144
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
     /// Whether a layer of this shape runs packed (`kernel(for:)`; Winograd and the depthwise kernels come first).
+    /// An output of at most 384 positions is one column block, cut by rows into blocks that each pack all of B again
+    /// (`PackedGemm.blockSize`): there deep layers stay on OpenBLAS (two threads, quiet: SqueezeNet's fire8 3x3 at
+    /// 13², K = 576, 0.37 ms OpenBLAS vs 0.38; fire6, K = 432, 0.28 vs 0.27; GoogLeNet's 5b 5x5 at 7², K = 1200,
+    /// one thread: 0.28 vs 0.38 ms).
     static func packedPays(_ g: Geometry) -> Bool {
         if g.isDepthwise { return false }
-        return g.k <= (g.isPointwise ? largestPackedPointwiseDepth : largestPackedDepth)
+        if g.isPointwise { return g.k <= largestPackedPointwiseDepth }
+        return g.k <= (g.p > 384 ? largestPackedDepth : largestSmallMapPackedDepth)
     }
 
-    /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias)
+    /// Whether a 3x3 stride-1 layer that Winograd F(4,3) or F(2,3) could compute runs faster as an implicit GEMM:
+    /// few channels (C·M/(C+M) < 40, where Winograd's transforms weigh most against its 2.25x–4x fewer
+    /// multiplications) on maps of fewer than 64 tiles of 4x4, too few for Winograd's loops to keep two threads
+    /// busy: SqueezeNet's fire4/5 at 27² (32→128), Winograd F(4,3) 0.51 ms on one thread (transformed weights
+    /// cached) and 0.42 ms on two (issue 12's profile), the implicit GEMM 0.64 and 0.35–0.37 ms (load 1.7). At 31²
+    /// (fire6/7 at 512 px, 64 tiles: 1.13 vs 1.80 ms on one thread) and with more channels (fire8/9, C·M/(C+M) = 51;
+    /// every 3x3 of GoogLeNet, 48 to 128) Winograd stays.
+    static func implicitBeatsWinograd(_ g: Geometry) -> Bool {
+        guard !g.isPointwise && packedPays(g) && WinogradConvolution.handles(g) else { return false }
+        let harmonic = g.c * g.m / max(1, g.c + g.m), tiles4 = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
+        return harmonic < 40 && tiles4 < 64
+    }
+
+    /// x [N,C,H,W], weight [M, C/g, kH, kW], bias [M]? -> y [N,M,OH,OW] = epilogue(conv(x) + bias): one GEMM per
+    /// image and group, whose B is the image itself (pointwise) or its implicit unfolding (`ImplicitLayout`).
     static func packedForward(_ g: Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, epilogue: Activation?) {
-        let band = g.isPointwise ? g.outH : bandRows(g)
-        let buffer = g.isPointwise ? nil : ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
+        if g.p == 0 { return }
+        let layout = g.isPointwise ? nil : ImplicitLayout(g)
+        let buffer = layout.map { ScratchPool.take($0.floats) }
         defer { buffer.map(ScratchPool.give) }
-        for image in 0..<g.n {
-            let xn = x + image * g.c * g.h * g.w, yn = y + image * g.m * g.p
-            for r0 in stride(from: 0, to: g.outH, by: max(1, band)) {
-                let rows = r0..<min(g.outH, r0 + band)
-                let columns = rows.count * g.outW, first = r0 * g.outW
-                var cols = xn + first, ldb = g.p
-                if let scratch = buffer?.pointer {
-                    Im2Col.forward(xn, channels: g.c, height: g.h, width: g.w, window: g.window, cols: scratch, outputRows: rows)
-                    cols = UnsafePointer(scratch)
-                    ldb = columns
-                }
+        let offsets = layout?.offsets ?? []
+        offsets.withUnsafeBufferPointer { offsets in
+            for image in 0..<g.n {
+                let xn = x + image * g.c * g.h * g.w, yn = y + image * g.m * g.p
+                if let layout, let scratch = buffer?.pointer { layout.fill(g, image: xn, scratch: scratch) }
                 for group in 0..<g.groups {
-                    PackedGemm.multiply(m: g.mg, n: columns, k: g.k, a: .rows(weight + group * g.mg * g.k, ld: g.k),
-                                        b: .rows(cols + group * g.k * ldb, ld: ldb),
-                                        c: yn + group * g.mg * g.p + first, ldc: g.p,
+                    let b: PackedGemm.Operand
+                    if let layout, let scratch = buffer?.pointer {
+                        let first = group * g.cg * layout.channelFloats
+                        b = .implicit(scratch + first, readable: layout.floats - first, offsets: offsets,
+                                      width: g.outW, pitch: layout.planeW)
+                    } else {
+                        b = .rows(xn + group * g.cg * g.p, ld: g.p)
+                    }
+                    PackedGemm.multiply(m: g.mg, n: g.p, k: g.k, a: .rows(weight + group * g.mg * g.k, ld: g.k), b: b,
+                                        c: yn + group * g.mg * g.p, ldc: g.p,
                                         bias: bias.map { $0 + group * g.mg }, epilogue: epilogue)
                 }
             }
@@ -93,5 +124,74 @@ extension Convolution {
                 }
             }
         }
+    }
+}
+
+/// The zero-padded copy of one image that an implicit-GEMM convolution reads its B from, laid out so that every row
+/// p = (c, ky, kx) of B is the copy read at a fixed offset, column q = (oy, ox) at oy·planeW + ox.
+///
+/// With stride s the padded image is split into phase planes, plane (ry, rx) holding padded pixels (i·sH + ry,
+/// j·sW + rx): tap (ky, kx) of output (oy, ox) reads padded pixel (oy·sH + ky·dH, ox·sW + kx·dW), which is element
+/// (oy + ky·dH / sH, ox + kx·dW / sW) of plane (ky·dH % sH, kx·dW % sW), so consecutive output positions read
+/// consecutive floats whatever the stride and dilation. Only the phases some tap reads are stored (a 1x1 stride-2
+/// convolution keeps one plane of four), each plane only as large as the taps reach (outH + the largest
+/// ky·dH / sH rows, outW + the largest kx·dW / sW columns); pixels of the padding are zeros.
+struct ImplicitLayout {
+    let rowPhases: [Int], columnPhases: [Int]
+    let planeH: Int, planeW: Int
+    /// Floats per plane, per channel (all its phase planes) and in all (every channel, then the packer's over-read).
+    let planeFloats: Int, channelFloats: Int, floats: Int
+    /// Row p = (c, ky, kx) of one group's B starts at offsets[p] from the group's first channel.
+    let offsets: [Int64]
+
+    init(_ g: Convolution.Geometry) {
+        let win = g.window
+        rowPhases = Array(Set((0..<win.kernelH).map { $0 * win.dilationH % win.strideH })).sorted()
+        columnPhases = Array(Set((0..<win.kernelW).map { $0 * win.dilationW % win.strideW })).sorted()
+        planeH = g.outH + (win.kernelH - 1) * win.dilationH / win.strideH
+        planeW = g.outW + (win.kernelW - 1) * win.dilationW / win.strideW
+        planeFloats = planeH * planeW
+        channelFloats = rowPhases.count * columnPhases.count * planeFloats
+        floats = g.c * channelFloats + PackedGemm.Implicit.overRead
+        var offsets = [Int64]()
+        offsets.reserveCapacity(g.k)
+        for c in 0..<g.cg {
+            for ky in 0..<win.kernelH {
+                let ty = ky * win.dilationH, phaseY = rowPhases.firstIndex(of: ty % win.strideH)!
+                for kx in 0..<win.kernelW {
+                    let tx = kx * win.dilationW, phaseX = columnPhases.firstIndex(of: tx % win.strideW)!
+                    let plane = c * channelFloats + (phaseY * columnPhases.count + phaseX) * planeFloats
+                    offsets.append(Int64(plane + ty / win.strideH * planeW + tx / win.strideW))
+                }
+            }
+        }
+        self.offsets = offsets
+    }
+
+    /// image [C,H,W] -> scratch[0..<floats]: every plane row of every channel, in parallel.
+    func fill(_ g: Convolution.Geometry, image: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let win = g.window, phases = rowPhases.count * columnPhases.count
+        let rows = g.c * phases * planeH
+        parallelRanges(rows, work: g.c * channelFloats, minimumWorkPerThread: 1 << 15) { items in
+            for item in items {
+                let plane = item / planeH, r = item % planeH
+                let c = plane / phases, phase = plane % phases
+                let ry = rowPhases[phase / columnPhases.count], rx = columnPhases[phase % columnPhases.count]
+                let dst = scratch + plane * planeFloats + r * planeW
+                let iy = r * win.strideH + ry - win.padTop
+                guard iy >= 0 && iy < g.h else {
+                    dst.update(repeating: 0, count: planeW)
+                    continue
+                }
+                // Column t of this plane is input column t·sW + rx - padLeft.
+                let offset = rx - win.padLeft, sW = win.strideW
+                let columns = Im2Col.validOutputRange(offset: offset, stride: sW, input: g.w, output: planeW)
+                let src = image + (c * g.h + iy) * g.w + offset
+                dst.update(repeating: 0, count: columns.lowerBound)
+                dream_gemm_strided_copy(src + columns.lowerBound * sW, Int64(sW), Int64(columns.count), dst + columns.lowerBound)
+                (dst + columns.upperBound).update(repeating: 0, count: planeW - columns.upperBound)
+            }
+        }
+        (scratch + g.c * channelFloats).update(repeating: 0, count: PackedGemm.Implicit.overRead)
     }
 }

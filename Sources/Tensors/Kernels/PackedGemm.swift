@@ -31,6 +31,43 @@ public enum PackedGemm {
         public static func transposed(_ pointer: UnsafePointer<Float>, ld: Int) -> Operand {
             Operand(pointer: pointer, rowStride: 1, columnStride: ld)
         }
+
+        /// Set for an implicit B (`implicit(_:readable:offsets:width:pitch:)`).
+        var implicit: Implicit?
+
+        /// Element (p, q) = pointer[offsets[p] + (q / width)·pitch + q % width]: the B of an implicit-GEMM
+        /// convolution, row p = (channel, tap) an offset into a zero-padded copy of the image and column q = (oy, ox)
+        /// an output position, the GEMM packing B's strips straight from that copy (no im2col matrix). Only B can be
+        /// implicit. `readable`: floats readable from `pointer`; `multiply` checks once per call that every read,
+        /// including the packer's over-reads, stays inside them.
+        public static func implicit(_ pointer: UnsafePointer<Float>, readable: Int, offsets: UnsafeBufferPointer<Int64>,
+                                    width: Int, pitch: Int) -> Operand {
+            var operand = Operand(pointer: pointer, rowStride: 0, columnStride: 0)
+            operand.implicit = Implicit(offsets: offsets, width: width, pitch: pitch, readable: readable)
+            return operand
+        }
+    }
+
+    struct Implicit {
+        let offsets: UnsafeBufferPointer<Int64>
+        let width: Int, pitch: Int, readable: Int
+
+        /// Floats the packer may read past the last element it needs (GemmBodies.h: up to a vector less one).
+        static let overRead = 16
+
+        /// Every float the packer reads for a B of k rows and n columns lies in pointer[0 ..< readable].
+        func check(k: Int, n: Int) {
+            precondition(offsets.count >= k, "implicit B: \(offsets.count) row offsets for \(k) rows")
+            precondition(width >= 1 && pitch >= width, "implicit B: width \(width), pitch \(pitch)")
+            guard k > 0, n > 0 else { return }
+            var low = Int64.max, high = Int64.min
+            for p in 0..<k { low = min(low, offsets[p]); high = max(high, offsets[p]) }
+            let (rows, _) = (n - 1).quotientAndRemainder(dividingBy: width)
+            let (span, o1) = rows.multipliedReportingOverflow(by: pitch)
+            let (last, o2) = Int(high).addingReportingOverflow(span)
+            precondition(low >= 0 && !o1 && !o2 && last <= readable - Self.overRead - min(width, n),
+                         "implicit B: offsets \(low)...\(high), \(rows + 1) rows of pitch \(pitch) read past \(readable) floats")
+        }
     }
 
     /// The block of the output one task computes: whole rows and about 256 columns (a multiple of 16, the
@@ -107,6 +144,8 @@ public enum PackedGemm {
     public static func multiply(m: Int, n: Int, k: Int, a: Operand, b: Operand, c: UnsafeMutablePointer<Float>, ldc: Int,
                          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, epilogue: Activation? = nil) {
         if m == 0 || n == 0 { return }
+        precondition(a.implicit == nil, "PackedGemm: only B can be implicit")
+        b.implicit?.check(k: k, n: n)
         let registerEpilogue = epilogue?.registerEpilogue
         let separateEpilogue = epilogue != nil && registerEpilogue == nil
         var problem = dream_gemm_problem(
@@ -114,7 +153,9 @@ public enum PackedGemm {
             a: a.pointer, a_row_stride: Int64(a.rowStride), a_column_stride: Int64(a.columnStride),
             b: b.pointer, b_row_stride: Int64(b.rowStride), b_column_stride: Int64(b.columnStride),
             c: c, c_row_stride: Int64(ldc), bias: bias, accumulate: accumulate ? 1 : 0,
-            epilogue: registerEpilogue ?? Activation.noEpilogue)
+            epilogue: registerEpilogue ?? Activation.noEpilogue,
+            b_offsets: b.implicit?.offsets.baseAddress, b_width: Int64(b.implicit?.width ?? 0),
+            b_pitch: Int64(b.implicit?.pitch ?? 0))
         let (rows, columns) = blockSize(m: m, n: n, threads: threadsPaidFor(m: m, n: n, k: k))
         let rowBlocks = (m + rows - 1) / rows, columnBlocks = (n + columns - 1) / columns
         withUnsafePointer(to: &problem) { problem in
