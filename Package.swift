@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering (arrows = may import; each target declares exactly the targets its files import):
 //   dream (CLI) -> Dreaming, Training, Inspection -> Models -> Network, Imaging
-//   Network -> Tensors -> CBLAS, CKernels, Parallel ;  Imaging -> CPNG, CJPEG, Parallel ;  Network, Imaging -> SafeIO
+//   Network -> Tensors -> CBLAS, CKernels, Parallel -> CThreadPool ;  Imaging -> CPNG, CJPEG, Parallel ;  Network, Imaging -> SafeIO
 // No unsafe compiler flags: kernels keep their preconditions, and the libraries stay usable as a dependency.
 let package = Package(
     name: "dream",
@@ -29,8 +29,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Persistent worker threads that spin briefly between jobs (C: pthreads and C11 atomics).
+        .target(name: "CThreadPool"),
         // The thread count and the one parallel loop helper every module shares (kernels and image resizing).
-        .target(name: "Parallel"),
+        .target(name: "Parallel", dependencies: ["CThreadPool"]),
         // Atomic writes, temporary-file cleanup on signals, never-overwrite-an-input checks, contained paths, terminal escaping.
         .target(name: "SafeIO"),
         // Hot kernels in C, compiled for SSE2, AVX2 + FMA and AVX-512 with per-function target attributes; the level is

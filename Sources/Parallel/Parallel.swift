@@ -1,3 +1,4 @@
+import CThreadPool
 import Dispatch
 import Foundation
 
@@ -6,6 +7,10 @@ import Foundation
 /// loops and BLAS never oversubscribe the cores.
 public enum Threading {
     public private(set) static var threadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Our idle threads stop waiting for the next loop and sleep: call before other threads take the cores (a
+    /// multi-threaded OpenBLAS call), so that they do not share one with a spinning thread of ours.
+    public static func releaseCores() { dream_pool_park() }
 
     public static func configure(threads: Int? = nil) {
         threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -22,9 +27,31 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         return
     }
     withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let share: (Int) -> Void = { w in
             let start = count * w / workers, end = count * (w + 1) / workers
             for i in start..<end { body(i) }
+        }
+        // Our pool first (its threads wait for the next job spinning, so it starts at once); a call made while the
+        // pool is busy (nested in a share, or from another thread) goes to GCD as before.
+        if !WorkerPool.run(workers, share) { DispatchQueue.concurrentPerform(iterations: workers, execute: share) }
+    }
+}
+
+/// `CThreadPool` from Swift: runs `share(w)` for w in 0..<workers on the pool, or returns false.
+@usableFromInline
+enum WorkerPool {
+    final class Job {
+        let share: (Int) -> Void
+        init(_ share: @escaping (Int) -> Void) { self.share = share }
+    }
+
+    @usableFromInline
+    static func run(_ workers: Int, _ share: @escaping (Int) -> Void) -> Bool {
+        let job = Job(share)
+        return withExtendedLifetime(job) {
+            dream_pool_run(Int64(workers), { context, worker in
+                Unmanaged<Job>.fromOpaque(context!).takeUnretainedValue().share(Int(worker))
+            }, Unmanaged.passUnretained(job).toOpaque()) != 0
         }
     }
 }

@@ -67,6 +67,8 @@ enum BLASThreads {
 
     static func followThreading() {
         let wanted = Threading.threadCount
+        // OpenBLAS's threads are about to need the cores our pool's idle threads may be spinning on.
+        if wanted > 1 { Threading.releaseCores() }
         lock.lock()
         defer { lock.unlock() }
         if pinned != wanted {
