@@ -791,6 +791,26 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_keeping_width)(const dream_maxpool_sha
     }
 }
 
+/// A row of w inputs split into the phases of its padded columns: padded column c = column + pad_left goes to
+/// even[c / 2] or odd[c / 2] by c % 2, 2·VL columns at a time (prefetching two rows ahead: a stream from memory).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(split_column_phases)(const float *xrow, int64_t w,
+                                                                                    int64_t pad_left, float *even,
+                                                                                    float *odd) {
+    int64_t column = pad_left % 2;
+    if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
+    for (; column + 2 * VL <= w; column += 2 * VL) {
+        __builtin_prefetch(xrow + 2 * w + column);
+        const vf a = vload(xrow + column), b = vload(xrow + column + VL);
+        const int64_t slot = (column + pad_left) / 2;
+        vstore(even + slot, vevens(a, b));
+        vstore(odd + slot, vodds(a, b));
+    }
+    for (; column < w; column++) {
+        const int64_t padded = column + pad_left;
+        (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
+    }
+}
+
 /// Planes [first, end) of a 3x3 stride-2 window (dream_maxpool_is_stride2_gather) as two vector passes and no
 /// scatter: each output's winning tap (its code: the first tap in scan order equal to y), then each input element's
 /// gradient gathered from the at most 2x2 outputs whose windows hold it, in the order the scatter would add them
@@ -817,19 +837,7 @@ KERNEL void LEVEL_SUFFIX(maxpool_backward_stride2)(const dream_maxpool_shape *g,
         for (int64_t ih = 0; ih < h; ih++) {
             const float *xrow = src + ih * w;
             float *even = phases + ih * l.row_stride, *odd = even + l.phase_length;
-            int64_t column = pl % 2;
-            if (column == 1 && w > 0) odd[pl / 2] = xrow[0];
-            for (; column + 2 * VL <= w; column += 2 * VL) {
-                __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
-                const vf a = vload(xrow + column), b = vload(xrow + column + VL);
-                const int64_t slot = (column + pl) / 2;
-                vstore(even + slot, vevens(a, b));
-                vstore(odd + slot, vodds(a, b));
-            }
-            for (; column < w; column++) {
-                const int64_t padded = column + pl;
-                (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
-            }
+            LEVEL_SUFFIX(split_column_phases)(xrow, w, pl, even, odd);
         }
         // Codes: the taps in reverse scan order, each replacing the code where it equals the maximum, so that the
         // first equal tap's code survives. Lanes past out_w see a NaN maximum and keep -1.
@@ -918,19 +926,7 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_maxpool_backward)(const dream_maxpool_shap
                 // Padded column c + pad_left lives in phase (c + pad_left) % 2 at slot (c + pad_left) / 2: from the
                 // first column with an even padded index, 2·VL columns at a time split into even and odd lanes.
                 float *even = phase_row, *odd = phase_row + phase_length;
-                int64_t column = pad_left % 2;
-                if (column == 1 && w > 0) odd[pad_left / 2] = xrow[0];
-                for (; column + 2 * VL <= w; column += 2 * VL) {
-                    __builtin_prefetch(xrow + 2 * w + column);  // a stream from memory: two rows ahead
-                    const vf a = vload(xrow + column), b = vload(xrow + column + VL);
-                    const int64_t slot = (column + pad_left) / 2;
-                    vstore(even + slot, vevens(a, b));
-                    vstore(odd + slot, vodds(a, b));
-                }
-                for (; column < w; column++) {
-                    const int64_t padded = column + pad_left;
-                    (padded % 2 == 0 ? even : odd)[padded / 2] = xrow[column];
-                }
+                LEVEL_SUFFIX(split_column_phases)(xrow, w, pad_left, even, odd);
             } else {
                 for (int64_t r = 0; r < s; r++) {
                     float *phase = phase_row + r * phase_length;
