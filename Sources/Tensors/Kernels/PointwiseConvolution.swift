@@ -10,8 +10,11 @@ enum PointwiseConvolution {
     static func handles(_ g: Convolution.Geometry) -> Bool { g.isPointwise && g.groups == 1 }
 
     /// Products of at most this many multiply-accumulates per image run sliced; larger ones keep OpenBLAS's threads.
-    /// Measured with `dream bench` on SqueezeNet 1.1, GoogLeNet and the MobileNetV2-shapes model (2-core AVX-512).
-    static let largestSlicedProduct = 1 << 24
+    /// Measured with `dream bench` on SqueezeNet 1.1, GoogLeNet and the MobileNetV2-shapes model: 2^24 on a 2-core
+    /// AVX-512 machine; raised to 2^27 once our loops ran on the spinning pool (2-core Zen 3, 3 interleaved rounds,
+    /// medians: MobileNetV2 224 6.47 → 6.28 ms, 512 29.4 → 27.3; SqueezeNet 224 5.88 → 5.51 (its conv10, 1000 × 512
+    /// on 13², now sliced), 512 27.4 → 27.5; GoogLeNet 224 22.2 → 22.2, 512 85.8 → 87.9 (within its spread)).
+    static let largestSlicedProduct = 1 << 27
 
     /// Whether this layer runs sliced: handled, more than one thread, and small enough.
     static func pays(_ g: Convolution.Geometry) -> Bool {
