@@ -7,7 +7,7 @@ import Tensors
 
 /// Options every model-using command shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Model: a path to an .onnx file or a known name (googlenet, squeezenet).", valueName: "name|path"))
+    @Option(name: .long, help: ArgumentHelp("Model: a path to an .onnx file or a known name (googlenet, squeezenet; for timing with random weights: mobilenetv2-shapes, resnet18-shapes).", valueName: "name|path"))
     var model: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Threads for the computation (default: all cores).")
