@@ -91,21 +91,30 @@ final class ConcatDestination {
     }
 }
 
-/// A convolution step (`ConvolutionOperator` or `FusedConvolutionOperator`) that writes its output into its slice
-/// of a Concat's output (`ConcatDestination`) and returns no value of its own.
+/// A step that can write its output for one image where it is told (`ConvolutionOperator`,
+/// `FusedConvolutionOperator`); returns the output's shape.
+protocol WritesOneImageInPlace: GraphOperator {
+    func forward(_ inputs: [Value?], into destination: ([Int]) throws -> UnsafeMutablePointer<Float>) throws -> [Int]
+}
+
+extension ConvolutionOperator: WritesOneImageInPlace {
+    func forward(_ inputs: [Value?], into destination: ([Int]) throws -> UnsafeMutablePointer<Float>) throws -> [Int] {
+        try forward(inputs, epilogue: nil, into: destination)
+    }
+}
+
+extension FusedConvolutionOperator: WritesOneImageInPlace {}
+
+/// A convolution step that writes its output into its slice of a Concat's output (`ConcatDestination`) and returns
+/// no value of its own.
 struct ConcatSliceWriter: GraphOperator {
-    let producer: GraphOperator
+    let producer: WritesOneImageInPlace
     let destination: ConcatDestination
     let index: Int
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
-        let oneImage = (inputs.first ?? nil)?.shape.first == 1
-        if oneImage, let conv = producer as? ConvolutionOperator {
-            let shape = try conv.forward(inputs, epilogue: nil) { try destination.slice(index, shape: $0) }
-            return ForwardResult(outputs: [], placed: [shape])
-        }
-        if oneImage, let fused = producer as? FusedConvolutionOperator {
-            let shape = try fused.forward(inputs) { try destination.slice(index, shape: $0) }
+        if (inputs.first ?? nil)?.shape.first == 1 {
+            let shape = try producer.forward(inputs) { try destination.slice(index, shape: $0) }
             return ForwardResult(outputs: [], placed: [shape])
         }
         let result = try producer.forward(inputs)
@@ -148,24 +157,24 @@ extension GraphExecutor {
         for (s, step) in steps.enumerated() {
             guard step.nodes.count == 1, let concat = step.op as? ConcatOperator, concat.axis == 1,
                   step.inputs.count >= 2, !step.inputs.contains(""), Set(step.inputs).count == step.inputs.count else { continue }
-            var channels: [Int] = [], writers: [Int] = []
+            var channels: [Int] = [], writers: [(step: Int, producer: WritesOneImageInPlace)] = []
             for value in step.inputs {
                 guard let p = producingStep[value], steps[p].outputs == [value], consumers[value] == step.nodes,
                       !keep.contains(value), !wrt.contains(value), feeds[value] == nil,
                       !steps[p].inputs.contains(where: { requiresGrad.contains($0) }),
-                      steps[p].op is ConvolutionOperator || steps[p].op is FusedConvolutionOperator else { break }
+                      let producer = steps[p].op as? WritesOneImageInPlace else { break }
                 let convInputs = graph.nodes[steps[p].nodes[0]].inputs
                 guard convInputs.count > 1, feeds[convInputs[1]] == nil, let weight = graph.initializers[convInputs[1]],
                       weight.shape.count >= 3, weight.shape[0] >= 1 else { break }
                 channels.append(weight.shape[0])
-                writers.append(p)
+                writers.append((p, producer))
             }
             guard writers.count == step.inputs.count else { continue }
             let destination = ConcatDestination(node: graph.nodes[step.nodes[0]], channels: channels)
-            for (k, p) in writers.enumerated() {
+            for (k, (p, producer)) in writers.enumerated() {
                 let writer = steps[p]
                 steps[p] = ExecutionStep(nodes: writer.nodes, inputs: writer.inputs, outputs: writer.outputs,
-                                         op: ConcatSliceWriter(producer: writer.op, destination: destination, index: k))
+                                         op: ConcatSliceWriter(producer: producer, destination: destination, index: k))
             }
             steps[s] = ExecutionStep(nodes: step.nodes, inputs: [], outputs: step.outputs,
                                      op: InPlaceConcatOperator(concat: concat, destination: destination))
