@@ -57,6 +57,9 @@ enum Main {
             var command = try DreamTool.parseAsRoot()
             try command.run()
         } catch {
+            // After Ctrl-C, the cleanup may have removed a folder the work was writing into: that error is not the
+            // user's; the cleanup exits with 130.
+            TemporaryFiles.parkIfTerminating()
             // Help and version requests exit 0; parse and validation errors are usage errors (exit 2) with
             // ArgumentParser's message and usage line; anything else is a failure of the work itself (exit 1).
             let code = DreamTool.exitCode(for: error)

@@ -1,5 +1,6 @@
 import Foundation
 import Network
+import SafeIO
 import Tensors
 
 /// Raw activations of several layers (and several images) as NumPy files: one `.npz` with one array per layer, or a
@@ -36,7 +37,7 @@ public enum FeatureArrays {
 
     /// Writes one `.npy` per array into `directory` (created), named after the layer made file-safe; returns the files.
     public static func writeFolder(_ arrays: [(key: String, value: Value)], to directory: URL) throws -> [URL] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try TemporaryFiles.createFolder(directory)
         let names = FeatureLayers.safeNames(arrays.map(\.key))
         return try arrays.map { key, value in
             let url = directory.appendingPathComponent(names[key]! + ".npy")

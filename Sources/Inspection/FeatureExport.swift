@@ -101,7 +101,7 @@ public enum FeatureExport {
         }
         let fm = FileManager.default
         let root = request.outputDirectory
-        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try TemporaryFiles.createFolder(root)
         let folders = FeatureLayers.safeNames(layers)
         var producerOp: [String: String] = [:]
         for node in model.graph.nodes { for out in node.outputs { producerOp[out] = node.opType } }
@@ -112,7 +112,7 @@ public enum FeatureExport {
         for acts in activations {
             let folder = folders[acts.layer]!
             let dir = root.appendingPathComponent(folder, isDirectory: true)
-            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            try TemporaryFiles.createFolder(dir)
             let shown = acts.selectChannels(top: request.top, sortByMean: request.sortByMean, fixed: request.channels)
             if writeChannels { files += try writeChannelImages(acts, channels: shown, normalization: request.normalization, to: dir) }
             let gridURL = dir.appendingPathComponent("grid.png")

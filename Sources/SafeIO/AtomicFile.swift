@@ -20,18 +20,17 @@ public enum AtomicFile {
         if let problem = nonRegularTarget(target) { throw FileProblem(shown, problem) }
         var temp = ""
         var fd: Int32 = -1
+        var code: Int32 = 0
         for _ in 0..<8 {
             temp = (directory as NSString).appendingPathComponent(TemporaryFiles.uniqueName())
-            TemporaryFiles.register(temp)
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-            TemporaryFiles.unregister(temp)
+            _ = TemporaryFiles.create(temp, isDirectory: false) {
+                fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                code = errno
+                return fd >= 0
+            }
+            if fd >= 0 || code != EEXIST { break }
         }
-        guard fd >= 0 else {
-            let reason = systemErrorText()
-            TemporaryFiles.unregister(temp)
-            throw FileProblem(shown, "cannot write (\(reason))")
-        }
+        guard fd >= 0 else { throw FileProblem(shown, "cannot write (\(systemErrorText(code)))") }
         do {
             try body(fd, temp)
             // fsync before rename: otherwise a crash can leave the new name pointing at an empty file.
@@ -39,7 +38,8 @@ public enum AtomicFile {
             let closed = close(fd)
             fd = -1
             if closed != 0 { throw FileProblem(shown, "cannot write (\(systemErrorText()))") }
-            if rename(temp, target) != 0 { throw FileProblem(shown, "cannot write (\(systemErrorText()))") }
+            let renamed = TemporaryFiles.creating { rename(temp, target) == 0 ? 0 : errno }
+            if renamed != 0 { throw FileProblem(shown, "cannot write (\(systemErrorText(renamed)))") }
             TemporaryFiles.unregister(temp)
         } catch {
             if fd >= 0 { close(fd) }

@@ -126,10 +126,10 @@ public final class AtomicDirectory {
         var made: String?
         for _ in 0..<8 {
             let path = (parent as NSString).appendingPathComponent(TemporaryFiles.uniqueName())
-            TemporaryFiles.register(path, isDirectory: true)
-            if mkdir(path, 0o755) == 0 { made = path; break }
-            let code = errno
-            TemporaryFiles.unregister(path)
+            var code: Int32 = 0
+            if TemporaryFiles.create(path, isDirectory: true, { mkdir(path, 0o755) == 0 || { code = errno; return false }() }) {
+                made = path; break
+            }
             if code != EEXIST { throw FileProblem(shown, "cannot create a folder beside it (\(systemErrorText(code)))") }
         }
         guard let made else { throw FileProblem(shown, "cannot create a temporary folder beside it") }
@@ -159,15 +159,16 @@ public final class AtomicDirectory {
             }
         }
         if !fm.fileExists(atPath: target.path) {
-            if rename(staging.path, target.path) == 0 {
+            if TemporaryFiles.creating({ rename(staging.path, target.path) }) == 0 {
                 committed = true
                 TemporaryFiles.unregister(staging.path)
                 return
             }
         }
-        // The target exists: merge, file by file (each rename atomic), folders created as needed.
+        // The target exists: merge, file by file (each rename atomic), folders created as needed; a signal's cleanup
+        // waits for the whole merge.
         do {
-            for relative in files.sorted() {
+            try TemporaryFiles.creating { for relative in files.sorted() {
                 let source = staging.appendingPathComponent(relative).path
                 let destination = target.appendingPathComponent(relative).path
                 var isDirectory: ObjCBool = false
@@ -177,7 +178,7 @@ public final class AtomicDirectory {
                 } else if rename(source, destination) != 0 {
                     throw FileProblem(destination, "cannot write (\(systemErrorText()))")
                 }
-            }
+            } }
         } catch let problem as FileProblem {
             discard()
             throw problem

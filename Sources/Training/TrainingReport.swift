@@ -14,7 +14,7 @@ public enum TrainingReport {
     public static func write(to directory: URL, model: String, history: [EpochRecord], bestEpoch: Int,
                              metrics: ClassificationMetrics?, predictions: [ValidationPrediction],
                              summary: [(String, String)]) throws -> Written {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try TemporaryFiles.createFolder(directory)
         var files: [String] = []
         func put(_ text: String, _ name: String) throws {
             try AtomicFile.write(Data(text.utf8), to: directory.appendingPathComponent(name))
@@ -38,7 +38,7 @@ public enum TrainingReport {
             // Misclassified, least probability on the true class first.
             let wrong = predictions.filter { $0.predicted != $0.sample.classIndex }.sorted { $0.score < $1.score }.prefix(12)
             let thumbs = directory.appendingPathComponent("misclassified")
-            if !wrong.isEmpty { try FileManager.default.createDirectory(at: thumbs, withIntermediateDirectories: true) }
+            if !wrong.isEmpty { try TemporaryFiles.createFolder(thumbs) }
             for (k, p) in wrong.enumerated() {
                 guard let image = try? ImageFile.read(p.sample.url) else { continue }
                 let scale = 160.0 / Double(max(image.width, image.height))
