@@ -45,7 +45,9 @@ demo: build
 test: setup-test
 	swift build -c release --build-tests
 	@$(MAKE) --no-print-directory test-kernels-run
-	swift test -c release --skip-build
+	@swift test -c release --skip-build; status=$$?; \
+	  echo "== ran on: $$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $$(nproc) cores;" \
+	    "OpenBLAS families tested: $(strip $(KERNEL_FAMILIES))"; exit $$status
 
 # OpenBLAS picks its GEMM kernels by CPU, and other kernels sum in another order: every numeric test (kernels,
 # golden logits and activations, input gradients, ONNX node tests, whole-graph gradients, dreams) runs again under
