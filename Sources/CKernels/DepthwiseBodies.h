@@ -7,9 +7,11 @@
 // written once, after the epilogue. Kernel sizes 5 and 7 at strides 1 and 2 are compiled with the size as a
 // constant (the tap loops unroll); any other size runs the same code with the loops kept.
 //
-// Input gradient: each input row gathers, for each column phase, from the output rows its kernel rows reach (at
-// most kh, a vector of outputs at a time, all taps in registers) out of a copy of dy with zero margins; stride 2
-// then interleaves the two phases. Weight gradient: per kernel row, kw accumulators over the padded plane.
+// Input gradient: at stride 1, the forward above run on dy with the kernel turned by 180°
+// (dream_dwk_transposed_shape). At stride 2 (and for pads of a kernel's size or more), each input row gathers, for
+// each column phase, from the output rows its kernel rows reach (at most kh, a vector of outputs at a time, all taps
+// in registers) out of a copy of dy with zero margins, then interleaves the two phases. Weight gradient: per kernel
+// row, kw accumulators over the padded plane.
 #include "DepthwiseK.h"
 
 /// The 3x3 kernel's gradient layout (dw_layout) for a kh x kw kernel: rows (out_h - 1)·s + kh, length out_w + (kw - 1) / s.
@@ -241,7 +243,9 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_input_gradien
     const int64_t length = (g->pad_left + g->w + s - 1) / s;  // padded columns holding input columns, per phase
     const int64_t left = (kw - 1) / s, right = (length > out_w ? length : out_w) - out_w;
     const int64_t dy_row = left + out_w + right;
-    float *padded_row = scratch, *grad = scratch + s * length;
+    // Phase rows of `length` floats and 16 of margin, which the interleaving's last vectors may read (not use).
+    const int64_t phase_row = length + 16;
+    float *padded_row = scratch, *grad = scratch + s * phase_row;
     for (int64_t plane = first; plane < end; plane++) {
         const float *w = weight + (plane % g->channels) * kh * kw;
         const float *src = dy + plane * plane_out;
@@ -277,23 +281,27 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_input_gradien
                     for (int m = 0; m < n; m++) shifted[m] = rows[m] + g->pad_left;
                     LEVEL_SUFFIX(dwk_gather)(shifted, c, n, nt, g->w, target);
                 } else {
-                    LEVEL_SUFFIX(dwk_gather)(rows, c, n, nt, length, padded_row + phase * length);
+                    LEVEL_SUFFIX(dwk_gather)(rows, c, n, nt, length, padded_row + phase * phase_row);
                 }
             }
             if (s == 1) continue;
-            // Input column iw is padded column c = iw + pad_left: phase c % 2, index c / 2.
-            int64_t iw = 0;
+            // Input columns 2m and 2m + 1 are padded columns 2m + pad_left and 2m + 1 + pad_left: slot m of two phase
+            // rows a and b, 2·VL columns at a time; the last ones through a buffer, of which only the columns
+            // inside the row are copied (the slots read past a phase row's end are its margin or the next row).
             const int64_t p0 = g->pad_left & 1, i0 = g->pad_left >> 1;
-            const float *a = padded_row + p0 * length + i0, *b = padded_row + (1 - p0) * length + i0 + p0;
-            for (int64_t m = 0; 2 * m + 2 * VL <= g->w && i0 + p0 + m + VL <= length; m += VL, iw += 2 * VL) {
+            const float *a = padded_row + p0 * phase_row + i0, *b = padded_row + (1 - p0) * phase_row + i0 + p0;
+            int64_t m = 0;
+            for (; 2 * m + 2 * VL <= g->w; m += VL) {
                 const vf even = vload(a + m), odd = vload(b + m);
                 vstore(target + 2 * m, vzip_lo(even, odd));
                 vstore(target + 2 * m + VL, vzip_hi(even, odd));
             }
-            int64_t phase = (iw + g->pad_left) % 2, i = (iw + g->pad_left) / 2;
-            for (; iw < g->w; iw++) {
-                target[iw] = padded_row[phase * length + i];
-                if (++phase == 2) { phase = 0; i++; }
+            if (2 * m < g->w) {
+                float pair[2 * VL];
+                const vf even = vload(a + m), odd = vload(b + m);
+                vstore(pair, vzip_lo(even, odd));
+                vstore(pair + VL, vzip_hi(even, odd));
+                memcpy(target + 2 * m, pair, sizeof(float) * (size_t)(g->w - 2 * m));
             }
         }
     }
@@ -302,6 +310,21 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_input_gradien
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_dwk_input_gradient)(const dream_dwk_shape *k, const float *dy, const float *weight,
                                                           float *dx, int64_t first, int64_t end, float *scratch) {
     const int64_t kh = k->kernel_h, kw = k->kernel_w, s = k->plane.stride;
+    dream_dwk_shape t;
+    if (end > first && dream_dwk_transposed_shape(k, &t)) {
+        // Stride 1: the forward of dy with the turned kernels of the channels these planes use (all channels at
+        // most), which takes the forward's flat runs and ring of rows instead of a gather per input row.
+        const int64_t taps = kh * kw, channels = k->plane.channels;
+        float *turned = scratch;
+        const int64_t last = end - first < channels ? end : first + channels;
+        for (int64_t plane = first; plane < last; plane++) {
+            const int64_t channel = plane % channels;
+            for (int64_t tap = 0; tap < taps; tap++) turned[channel * taps + tap] = weight[channel * taps + taps - 1 - tap];
+        }
+        LEVEL_SUFFIX(dwk_forward_sizes)(&t, dy, turned, NULL, dx, first, end, scratch + channels * taps,
+                                        DREAM_EPILOGUE_NONE, vzero(), vzero());
+        return;
+    }
 #define DWK_SIZE(KH, KW, S)                                                                                       \
     if (kh == KH && kw == KW && s == S) {                                                                         \
         LEVEL_SUFFIX(dwk_input_gradient_planes)(k, dy, weight, dx, first, end, scratch, KH, KW, S);              \

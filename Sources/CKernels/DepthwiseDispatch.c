@@ -38,11 +38,19 @@ int64_t dream_dwk_scratch_floats(const dream_dwk_shape *k) {
     // Input gradient: a row of each column phase, then dy with zero margins (dwk_input_gradient_planes).
     const int64_t length = (g->pad_left + g->w + s - 1) / s;
     const int64_t dy_row = (k->kernel_w - 1) / s + (length > g->out_w ? length : g->out_w);
-    const int64_t gather = s * length + g->out_h * dy_row;
+    const int64_t gather = s * (length + 16) + g->out_h * dy_row;
     // Weight gradient: the padded plane (dwk_pad_layout_of).
     const int64_t padded = ((g->out_h - 1) * s + k->kernel_h) * s * (g->out_w + (k->kernel_w - 1) / s);
-    const int64_t most = forward > gather ? forward : gather;
-    return most > padded ? most : padded;
+    int64_t most = forward > gather ? forward : gather;
+    most = most > padded ? most : padded;
+    // Stride 1: the input gradient as a forward (its scratch after the turned weights of every channel).
+    dream_dwk_shape t;
+    if (dream_dwk_transposed_shape(k, &t)) {
+        const dream_dwk_layout lt = dream_dwk_layout_of(&t);
+        const int64_t transposed = g->channels * k->kernel_h * k->kernel_w + lt.phase_floats + lt.grid_floats;
+        most = most > transposed ? most : transposed;
+    }
+    return most;
 }
 
 void dream_dwk_forward(const dream_dwk_shape *shape, const float *x, const float *weight, const float *bias, float *y,

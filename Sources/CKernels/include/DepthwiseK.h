@@ -45,6 +45,19 @@ static inline dream_dwk_layout dream_dwk_layout_of(const dream_dwk_shape *k) {
     return l;
 }
 
+/// The input gradient of a stride-1 layer is itself a stride-1 forward: dx = conv(dy padded by kh - 1 - pad_top
+/// above and kw - 1 - pad_left on the left, the kernel turned by 180°). Writes that forward's shape into `t` and
+/// returns 1 when its pads are not negative (pads below the kernel's size: every real layer), else returns 0.
+static inline int dream_dwk_transposed_shape(const dream_dwk_shape *k, dream_dwk_shape *t) {
+    const dream_dw3x3_shape *g = &k->plane;
+    if (g->stride != 1 || g->pad_top > k->kernel_h - 1 || g->pad_left > k->kernel_w - 1) return 0;
+    *t = *k;
+    t->plane.h = g->out_h; t->plane.w = g->out_w; t->plane.out_h = g->h; t->plane.out_w = g->w;
+    t->plane.pad_top = k->kernel_h - 1 - g->pad_top;
+    t->plane.pad_left = k->kernel_w - 1 - g->pad_left;
+    return 1;
+}
+
 /// Floats of scratch each call below needs (one caller thread, one scratch).
 int64_t dream_dwk_scratch_floats(const dream_dwk_shape *shape);
 
