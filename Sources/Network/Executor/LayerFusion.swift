@@ -218,16 +218,37 @@ extension GraphExecutor {
             return graph.initializers[name]?.floatTensor
         }
 
-        var absorbed = Set<Int>()
+        // A zero Pad of H and W read only by a Conv or an AveragePool joins that operator's window (one pass over
+        // the data instead of two): consumer -> (the Pad's node, the widened operator).
+        var paddedBy: [Int: (pad: Int, op: GraphOperator)] = [:]
+        for p in order {
+            guard let pad = operators[p] as? PadOperator, graph.nodes[p].outputs.count == 1,
+                  let c = soleConsumer(graph.nodes[p].outputs[0]), let extra = pad.zeroSpatialPads(constant) else { continue }
+            if let conv = operators[c] as? ConvolutionOperator, let widened = conv.foldingZeroPadding(
+                extra, weightShape: graph.nodes[c].inputs.count > 1 ? constant(graph.nodes[c].inputs[1])?.shape : nil) {
+                paddedBy[c] = (p, widened)
+            } else if let pool = operators[c] as? AveragePoolOperator, let widened = pool.foldingZeroPadding(extra) {
+                paddedBy[c] = (p, widened)
+            }
+        }
+        var absorbed = Set(paddedBy.values.map(\.pad))
         var steps: [ExecutionStep] = []
         for i in order where !absorbed.contains(i) {
             let node = graph.nodes[i]
-            guard let original = operators[i] as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
-                steps.append(single(i)); continue
+            // With a folded Pad, the step reads the Pad's input instead of its output.
+            let padded = paddedBy[i]
+            let inputs = padded.map { [graph.nodes[$0.pad].inputs[0]] + node.inputs.dropFirst() } ?? node.inputs
+            guard let original = (padded?.op ?? operators[i]) as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
+                if let padded {
+                    steps.append(ExecutionStep(nodes: [padded.pad, i], inputs: inputs, outputs: node.outputs, op: padded.op))
+                } else {
+                    steps.append(single(i))
+                }
+                continue
             }
             let conv = convolution(i, original)
-            let recorded = node.inputs.contains { requiresGrad.contains($0) }
-            var chain = [i], value = node.outputs[0]
+            let recorded = inputs.contains { requiresGrad.contains($0) }
+            var chain = (padded.map { [$0.pad] } ?? []) + [i], value = node.outputs[0]
             var folded: (weight: Tensor, bias: Tensor)?
             if let j = soleConsumer(value), let norm = operators[j] as? BatchNormOperator {
                 let n = graph.nodes[j]
@@ -252,10 +273,11 @@ extension GraphExecutor {
                     activation = a; chain.append(j); value = graph.nodes[j].outputs[0]
                 }
             }
-            if chain.count == 1 { steps.append(single(i)); continue }
+            if chain == [i] { steps.append(single(i)); continue }
             absorbed.formUnion(chain)
-            steps.append(ExecutionStep(nodes: chain, inputs: node.inputs, outputs: graph.nodes[chain.last!].outputs,
-                                       op: FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation)))
+            let op: GraphOperator = folded == nil && activation == nil ? conv
+                : FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation)
+            steps.append(ExecutionStep(nodes: chain, inputs: inputs, outputs: graph.nodes[chain.last!].outputs, op: op))
         }
         return writingConcatsInPlace(steps, consumers: consumers, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad)
     }

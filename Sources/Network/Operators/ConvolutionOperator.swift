@@ -17,6 +17,21 @@ struct ConvolutionOperator: GraphOperator {
         guard groups >= 1 else { throw node.badAttribute("group", "at least 1, not \(groups)") }
     }
 
+    private init(node: Node, attributes: SpatialWindowAttributes, groups: Int) {
+        self.node = node
+        self.attributes = attributes
+        self.groups = groups
+    }
+
+    /// This convolution reading the input before a zero Pad of [top, left, bottom, right] (see
+    /// `PadOperator.zeroSpatialPads`): the pads join the window's own. `weightShape`: the weight's shape when known
+    /// before the run (the kernel's rank, if the node does not give kernel_shape).
+    func foldingZeroPadding(_ extra: [Int], weightShape: [Int]?) -> ConvolutionOperator? {
+        guard let rank = attributes.kernel?.count ?? weightShape.map({ $0.count - 2 }),
+              let widened = attributes.addingZeroPadding(extra, node: node, kernelRank: rank, pooling: false) else { return nil }
+        return ConvolutionOperator(node: node, attributes: widened, groups: groups)
+    }
+
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
     var ordinalKind: LayerOrdinalKind? { .conv }

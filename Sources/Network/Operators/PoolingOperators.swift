@@ -54,6 +54,22 @@ struct AveragePoolOperator: GraphOperator {
         countIncludePad = try AttributeReader(node: node).int("count_include_pad", default: 0) != 0
     }
 
+    private init(node: Node, attributes: SpatialWindowAttributes, countIncludePad: Bool) {
+        self.node = node
+        self.attributes = attributes
+        self.countIncludePad = countIncludePad
+    }
+
+    /// This pool reading the input before a zero Pad of [top, left, bottom, right] (see
+    /// `PadOperator.zeroSpatialPads`). The Pad's zeros are input the divisor counts, so the folded pool counts its
+    /// padding; that is the same computation when the pool counted its own padding already, or had none.
+    func foldingZeroPadding(_ extra: [Int]) -> AveragePoolOperator? {
+        // ceil_mode drops a last window that would start in the end padding: the Pad's zeros are not padding to it.
+        guard !attributes.ceilMode, countIncludePad || attributes.pads.allSatisfy({ $0 == 0 }), let kernel = attributes.kernel,
+              let widened = attributes.addingZeroPadding(extra, node: node, kernelRank: kernel.count, pooling: true) else { return nil }
+        return AveragePoolOperator(node: node, attributes: widened, countIncludePad: true)
+    }
+
     var backwardNeeds: BackwardNeeds { .inputs }
     var producesFeatureMaps: Bool { true }
     var ordinalKind: LayerOrdinalKind? { .pool }

@@ -217,6 +217,31 @@ struct PadOperator: GraphOperator {
         return pads
     }
 
+    /// The pads [top, left, bottom, right] of an NCHW tensor when this node pads only H and W, with zeros, by
+    /// amounts known before the run (`constant` gives the values of initializers and Constant nodes); nil for
+    /// anything else: another mode or value, N or C padded, a crop, pads or axes given at run time. The planner
+    /// folds such a Pad into the window of the Conv or AveragePool that reads it.
+    func zeroSpatialPads(_ constant: (String) -> Value?) -> [Int]? {
+        guard mode == .constant else { return nil }
+        let inputs = node.inputs
+        let pads: [Int64]
+        if let attributePads {
+            guard attributeValue == 0 else { return nil }
+            pads = attributePads.map { Int64($0) }
+        } else {
+            guard inputs.count > 1, let given = constant(inputs[1]) else { return nil }
+            if inputs.count > 2, !inputs[2].isEmpty {
+                guard case .float(let value)? = constant(inputs[2]), value.count == 1, value.scalars[0] == 0 else { return nil }
+            }
+            if inputs.count > 3, !inputs[3].isEmpty { return nil }
+            pads = given.integers
+        }
+        let limit = Int64(TensorLimits.maxWindowAttribute)
+        guard pads.count == 8, pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0,
+              pads.allSatisfy({ $0 >= 0 && $0 <= limit }) else { return nil }
+        return [pads[2], pads[3], pads[6], pads[7]].map { Int($0) }
+    }
+
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let x = try inputs.float(0, "Pad")
         let value = attributePads != nil ? attributeValue : (try inputs.optionalFloat(2, "Pad")?.scalars.first ?? 0)

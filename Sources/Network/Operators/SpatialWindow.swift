@@ -45,6 +45,20 @@ struct SpatialWindowAttributes {
     }
 }
 
+extension SpatialWindowAttributes {
+    /// These attributes with a zero padding of the input, [top, left, bottom, right], added to their own pads, as
+    /// when a Pad node before the operator is folded into it; nil where that would not be the same computation (an
+    /// auto_pad, a window that is not 2-D) or the sums break the attribute checks.
+    func addingZeroPadding(_ extra: [Int], node: Node, kernelRank: Int, pooling: Bool) -> SpatialWindowAttributes? {
+        guard autoPad == "NOTSET", kernelRank == 2, extra.count == 4 else { return nil }
+        var copy = self
+        let own = pads.isEmpty ? [0, 0, 0, 0] : pads
+        guard own.count == 4 else { return nil }
+        copy.pads = zip(own, extra).map(+)
+        return (try? copy.validate(node, pooling: pooling)) == nil ? nil : copy
+    }
+}
+
 /// Views a rank-3 (N,C,L) tensor as rank-4 (N,C,1,L); rank-4 tensors pass through.
 func asNCHW(_ t: Tensor, node: Node) throws -> Tensor {
     switch t.rank {
