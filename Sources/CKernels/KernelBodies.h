@@ -22,6 +22,10 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, 
     case DREAM_EPILOGUE_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_RELU) break;
     case DREAM_EPILOGUE_CLIP: EPILOGUE_LOOP(DREAM_EPILOGUE_CLIP) break;
     case DREAM_EPILOGUE_LEAKY_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_LEAKY_RELU) break;
+    case DREAM_EPILOGUE_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_SIGMOID) break;
+    case DREAM_EPILOGUE_SILU: EPILOGUE_LOOP(DREAM_EPILOGUE_SILU) break;
+    case DREAM_EPILOGUE_HARD_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SIGMOID) break;
+    case DREAM_EPILOGUE_HARD_SWISH: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SWISH) break;
     default: if (x != y) memmove(y, x, sizeof(float) * (size_t)count); break;
     }
 #undef EPILOGUE_LOOP
@@ -35,6 +39,24 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const floa
         const int64_t n = count - i;
         vstore_n(dx + i, vselect(vgt(vload_n(y + i, n), vzero()), vload_n(dy + i, n), vzero()), n);
     }
+}
+
+/// The gradient of x·σ(x) (CKernels.h): the unfused Mul backward gives dy·σ and dy·x, the Sigmoid backward
+/// (dy·x)·σ·(1 − σ), and the two paths to x add.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_silu_backward)(const float *dy, const float *x, float *dx, int64_t count) {
+    const vf one = vset1(1.0f);
+#define SILU_GRADIENT(g, v)                                                                                           \
+    ({                                                                                                                \
+        const vf s_ = LEVEL_SUFFIX(sigmoid)(v);                                                                       \
+        vadd(vmul((g), s_), vmul(vmul(vmul((g), (v)), s_), vsub(one, s_)));                                          \
+    })
+    int64_t i = 0;
+    for (; i + VL <= count; i += VL) vstore(dx + i, SILU_GRADIENT(vload(dy + i), vload(x + i)));
+    if (i < count) {
+        const int64_t n = count - i;
+        vstore_n(dx + i, SILU_GRADIENT(vload_n(dy + i, n), vload_n(x + i, n)), n);
+    }
+#undef SILU_GRADIENT
 }
 
 // MARK: - Depthwise 3x3
