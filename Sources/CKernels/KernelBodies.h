@@ -306,8 +306,23 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
     case DREAM_EPILOGUE_LEAKY_RELU:
         LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
         break;
-    default:
+    case DREAM_EPILOGUE_SIGMOID:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SIGMOID, ea, eb);
+        break;
+    case DREAM_EPILOGUE_SILU:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SILU, ea, eb);
+        break;
+    case DREAM_EPILOGUE_HARD_SIGMOID:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SIGMOID, ea, eb);
+        break;
+    case DREAM_EPILOGUE_HARD_SWISH:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SWISH, ea, eb);
+        break;
+    case DREAM_EPILOGUE_NONE:
         LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_NONE, ea, eb);
+        break;
+    default:  // a kind without a loop of its own above: chosen per vector, but never skipped
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, e.kind, ea, eb);
         break;
     }
 }

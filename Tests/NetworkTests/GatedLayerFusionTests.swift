@@ -173,7 +173,7 @@ final class GatedLayerFusionTests: XCTestCase {
                        ["Conv", "HardSigmoid", "Mul", "Conv"])
         // The gate multiplied with something else than its own input (squeeze-excitation) is not an activation.
         var m = Builder(seed: 1)
-        let c = m.conv("input", "a", from: 3, to: 6)
+        let c = m.conv("input", "a", from: 3, to: 3)
         _ = m.node("Mul", ["input", m.node("Sigmoid", [c], "g")], "b")
         XCTAssertEqual(try Plain.steps(try Plain.executor(m.graph(output: "b"), fused: true), Self.feeds, outputs: ["b"]),
                        ["Conv+Sigmoid", "Mul"])
