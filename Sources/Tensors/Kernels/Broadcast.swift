@@ -135,19 +135,43 @@ public enum Broadcast {
             dst.initialize(repeating: 0, count: out.count)
             dy.withUnsafeBufferPointer { gb in
                 let src = gb.baseAddress!
-                layout.forEachRow(0..<layout.rows) { row, offsets in
-                    let s = src + row * inner, d = dst + offsets[0]
-                    if innerStride == 0 {
-                        // Long runs (e.g. a bias gradient over N*H*W) lose precision in Float.
-                        var acc = 0.0
-                        for i in 0..<inner { acc += Double(s[i]) }
-                        d[0] += Float(acc)
-                    } else {
+                if innerStride == 0 {
+                    // Each run sums to one element (a bias or a squeeze-excitation gate's gradient over H·W): the
+                    // runs are summed in parallel, in Double (long runs lose precision in Float), then added to
+                    // their elements in row order.
+                    let sums = [Double](unsafeUninitializedCapacity: layout.rows) { buffer, initialized in
+                        let sp = buffer.baseAddress!
+                        parallelRanges(layout.rows, work: layout.rows * inner) { rows in
+                            for row in rows { sp[row] = rowSum(src + row * inner, inner) }
+                        }
+                        initialized = layout.rows
+                    }
+                    layout.forEachRow(0..<layout.rows) { row, offsets in dst[offsets[0]] += Float(sums[row]) }
+                } else {
+                    layout.forEachRow(0..<layout.rows) { row, offsets in
+                        let s = src + row * inner, d = dst + offsets[0]
                         for i in 0..<inner { d[i] += s[i] }
                     }
                 }
             }
         }
+    }
+
+    /// Σ s[0..<count] in Double: eight interleaved partial sums (element i goes to partial i mod 8), then added
+    /// pairwise, so that the loop is vector code; the same order, so the same result, on every machine.
+    @inline(__always)
+    static func rowSum(_ s: UnsafePointer<Float>, _ count: Int) -> Double {
+        var partial = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+            partial += SIMD8<Double>(v)
+            i += 8
+        }
+        var lanes = partial
+        for k in 0..<(count - i) { lanes[k] += Double(s[i + k]) }
+        let four = lanes.lowHalf + lanes.highHalf, two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
     }
 
     static func run<Op: BroadcastOp>(_ op: Op.Type, _ a: Tensor, _ b: Tensor) -> Tensor {
