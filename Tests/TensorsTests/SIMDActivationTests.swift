@@ -139,6 +139,10 @@ final class SIMDActivationTests: XCTestCase {
             expected.add(viaSigmoid)
             let got = Activation.silu.backward(dy, x: x, y: x)
             XCTAssertEqual(got.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "\(level)")
+            var inPlace = dy
+            Activation.silu.siluBackward(&inPlace, x: x)
+            XCTAssertEqual(inPlace.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "in place, \(level)")
+            XCTAssertEqual(dy.scalars, Tensor.random(shape: x.shape, seed: 6).scalars, "the caller's copy of dy is untouched")
         }
     }
 }

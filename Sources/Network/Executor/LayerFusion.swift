@@ -104,11 +104,11 @@ struct FusedConvolutionOperator: GraphOperator {
         let none = [Tensor?](repeating: nil, count: inputs.count)
         guard var dy = outputGradients.first ?? nil else { return none }
         outputGradients[0] = nil
-        if let activation, savesPreActivation {
+        if savesPreActivation, let activation {
             guard case .preActivation(let z)? = result.saved else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
             }
-            dy = activation.backward(dy, x: z, y: z)
+            activation.siluBackward(&dy, x: z)
         } else if let activation {
             guard activation.differentiableFromOutput, case .float(let y)? = result.outputs.first else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")

@@ -86,6 +86,20 @@ public enum Activation: Equatable {
         }
     }
 
+    /// dy = dy · silu'(x) in place: the values of `backward(dy, x: x, y: x)` for SiLU, without a new tensor when dy's
+    /// storage is not shared (a fused SiLU's backward, `FusedConvolutionOperator`).
+    public func siluBackward(_ dy: inout Tensor, x: Tensor) {
+        precondition(self == .silu && dy.count == x.count, "siluBackward: \(self) \(dy.shape) vs \(x.shape)")
+        x.withUnsafeBufferPointer { xb in
+            dy.withUnsafeMutableBufferPointer { db in
+                let xp = xb.baseAddress!, d = db.baseAddress!
+                parallelRanges(db.count) { r in
+                    dream_silu_backward(d + r.lowerBound, xp + r.lowerBound, d + r.lowerBound, Int64(r.count))
+                }
+            }
+        }
+    }
+
     /// dx = dy * f'(x); dy, x, y = f(x) all the same shape. Kinks take PyTorch's subgradients:
     /// relu'(0) = 0 (read from y: y > 0 exactly where x > 0), leakyRelu'(0) = alpha, clip passes where min <= x <= max (torch.clamp),
     /// hardSigmoid passes alpha only strictly inside (0, 1), hardSwish uses x/3 + 0.5 on the closed [-3, 3] (so -0.5 at -3, 1.5 at 3).
