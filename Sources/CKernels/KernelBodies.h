@@ -59,6 +59,26 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_silu_backward)(const float *dy, const floa
 #undef SILU_GRADIENT
 }
 
+/// The gradient of x·hard_sigmoid(x) (CKernels.h): the unfused Mul backward gives dy·h and dy·x, the HardSigmoid
+/// backward a·(dy·x) strictly inside (0, 1) (else 0), and the two paths to x add.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_hard_sigmoid_gate_backward)(const float *dy, const float *x, float *dx,
+                                                                  int64_t count, float alpha, float beta) {
+    const vf a = vset1(alpha), b = vset1(beta), zero = vzero(), one = vset1(1.0f);
+#define GATE_GRADIENT(g, v)                                                                                           \
+    ({                                                                                                                \
+        const vf t_ = vadd(vmul(a, (v)), b);                                                                          \
+        const vf inside_ = vselect(vgt(t_, zero), vselect(vlt(t_, one), vmul(a, vmul((g), (v))), zero), zero);        \
+        vadd(vmul((g), LEVEL_SUFFIX(hard_sigmoid)((v), a, b)), inside_);                                              \
+    })
+    int64_t i = 0;
+    for (; i + VL <= count; i += VL) vstore(dx + i, GATE_GRADIENT(vload(dy + i), vload(x + i)));
+    if (i < count) {
+        const int64_t n = count - i;
+        vstore_n(dx + i, GATE_GRADIENT(vload_n(dy + i, n), vload_n(x + i, n)), n);
+    }
+#undef GATE_GRADIENT
+}
+
 // MARK: - Depthwise 3x3
 //
 // Each input plane is copied into a zero-padded scratch plane so that the inner loops never test a border. For

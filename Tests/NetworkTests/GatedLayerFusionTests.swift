@@ -87,14 +87,15 @@ final class GatedLayerFusionTests: XCTestCase {
     static let upstream = Tensor.random(shape: [1, 3, 7, 9], seed: 12)
 
     /// Forward outputs and, when `wrt` is not empty, the gradients of Σ upstream·out, fused and unfused.
-    static func compare(_ graph: Graph, wrt: Set<String>, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func compare(_ graph: Graph, output: String = "out", wrt: Set<String>, _ what: String, file: StaticString = #filePath,
+                        line: UInt = #line) throws {
         let fused = try Plain.executor(graph, fused: true), plain = try Plain.executor(graph, fused: false)
-        var tapeA = try fused.forward(feeds, outputs: ["out"], recordingFor: wrt)
-        var tapeB = try plain.forward(feeds, outputs: ["out"], recordingFor: wrt)
-        XCTAssertEqual(tapeA.values["out"]!.floatTensor!.scalars.map(\.bitPattern), tapeB.values["out"]!.floatTensor!.scalars.map(\.bitPattern),
-                       "\(what): out", file: file, line: line)
+        var tapeA = try fused.forward(feeds, outputs: [output], recordingFor: wrt)
+        var tapeB = try plain.forward(feeds, outputs: [output], recordingFor: wrt)
+        XCTAssertEqual(tapeA.values[output]!.floatTensor!.scalars.map(\.bitPattern), tapeB.values[output]!.floatTensor!.scalars.map(\.bitPattern),
+                       "\(what): \(output)", file: file, line: line)
         guard !wrt.isEmpty else { return }
-        let a = try fused.backward(&tapeA, seeds: ["out": upstream]), b = try plain.backward(&tapeB, seeds: ["out": upstream])
+        let a = try fused.backward(&tapeA, seeds: [output: upstream]), b = try plain.backward(&tapeB, seeds: [output: upstream])
         for name in wrt {
             XCTAssertEqual(try XCTUnwrap(a[name]).scalars.map(\.bitPattern), try XCTUnwrap(b[name]).scalars.map(\.bitPattern),
                            "\(what): gradient of \(name)", file: file, line: line)
@@ -145,9 +146,9 @@ final class GatedLayerFusionTests: XCTestCase {
                 XCTAssertEqual(try fused.run(Self.feeds, outputs: [output])[output]!.floatTensor!.scalars.map(\.bitPattern),
                                try plain.run(Self.feeds, outputs: [output])[output]!.floatTensor!.scalars.map(\.bitPattern), "\(gate): \(output)")
             }
-            // A backward pass: SiLU keeps its pre-activation and stays fused; HardSigmoid → Mul is left to the nodes.
-            XCTAssertEqual(try Plain.steps(fused, Self.feeds, outputs: ["b"], wrt: ["input"]),
-                           gate == "Sigmoid" ? ["Conv+Sigmoid+Mul", "Conv"] : ["Conv", "HardSigmoid", "Mul", "Conv"])
+            // A backward pass: the step keeps its pre-activation and stays fused, with the unfused gradients.
+            XCTAssertEqual(try Plain.steps(fused, Self.feeds, outputs: ["b"], wrt: ["input"]), ["Conv+\(gate)+Mul", "Conv"])
+            try Self.compare(graph, output: "b", wrt: ["input", "a.w", "a.b", "b.w"], gate)
         }
     }
 
@@ -200,11 +201,13 @@ final class GatedLayerFusionTests: XCTestCase {
         let fused = try Plain.executor(graph, fused: true)
         XCTAssertEqual(try Plain.steps(fused, Self.feeds, outputs: ["out"]),
                        ["Conv+HardSigmoid+Mul", "Conv+HardSwish", "GlobalAveragePool", "Conv+Relu", "Conv+HardSigmoid", "Mul", "Conv", "Add"])
+        // A recorded HardSwish node stays its own step (its subgradients need x); the spelled-out one keeps z.
         XCTAssertEqual(try Plain.steps(fused, Self.feeds, outputs: ["out"], wrt: ["input"]),
-                       ["Conv", "HardSigmoid", "Mul", "Conv", "HardSwish", "GlobalAveragePool", "Conv+Relu", "Conv+HardSigmoid",
+                       ["Conv+HardSigmoid+Mul", "Conv", "HardSwish", "GlobalAveragePool", "Conv+Relu", "Conv+HardSigmoid",
                         "Mul", "Conv", "Add"])
         try Self.compare(graph, wrt: [], "MobileNetV3 block")
         try Self.compare(graph, wrt: ["input"], "MobileNetV3 block")
+        try Self.compare(graph, wrt: ["input", "expand.w", "dw.b", "se.expand.w", "project.w"], "MobileNetV3 block")
         var tape = try fused.forward(Self.feeds, outputs: ["out"], recordingFor: ["input"])
         let dx = try XCTUnwrap(try fused.backward(&tape, seeds: ["out": Self.upstream])["input"])
         try Plain.checkInputGradient(dx, executor: fused, upstream: Self.upstream)

@@ -140,9 +140,30 @@ final class SIMDActivationTests: XCTestCase {
             let got = Activation.silu.backward(dy, x: x, y: x)
             XCTAssertEqual(got.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "\(level)")
             var inPlace = dy
-            Activation.silu.siluBackward(&inPlace, x: x)
+            Activation.silu.gateBackward(&inPlace, x: x)
             XCTAssertEqual(inPlace.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "in place, \(level)")
             XCTAssertEqual(dy.scalars, Tensor.random(shape: x.shape, seed: 6).scalars, "the caller's copy of dy is untouched")
+        }
+    }
+
+    /// HardSwish spelled HardSigmoid(1/6, 1/2) → Mul: the fused backward repeats the two nodes' backward,
+    /// dy·h + (0 < t < 1 ? (1/6)·(dy·x) : 0), bit for bit, at the kinks ±3 (where t is exactly 0 or 1) and for NaN.
+    func testHardSwishGateBackwardIsTheUnfusedMulAndHardSigmoidBackwardBitForBit() {
+        var values = Tensor.random(shape: [3, 5, 7, 11], in: -5...5, seed: 7).scalars
+        values[0] = -3; values[1] = 3; values[2] = .nan; values[3] = -.infinity; values[4] = .infinity; values[5] = -0.0
+        values[6] = Float(-3).nextUp; values[7] = Float(3).nextDown
+        let x = Tensor(shape: [3, 5, 7, 11], scalars: values)
+        let dy = Tensor.random(shape: x.shape, seed: 8)
+        let gate = Activation.hardSigmoid(alpha: Float(1) / 6, beta: 0.5)
+        forEachSIMDLevel { level in
+            let h = gate.forward(x)
+            let viaMul = Broadcast.binaryBackward(dy, a: x, b: h, .mul)
+            var expected = viaMul.da
+            expected.add(gate.backward(viaMul.db, x: x, y: h))
+            var got = dy
+            Activation.hardSwish.gateBackward(&got, x: x)
+            XCTAssertEqual(got.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "\(level)")
+            XCTAssertEqual(Array(got.scalars[0..<2]), [dy[flat: 0] * 0, dy[flat: 1] * 1], "the two nodes' subgradients at ±3")
         }
     }
 }

@@ -62,6 +62,11 @@ void dream_apply_epilogue(const float *x, float *y, int64_t count, dream_epilogu
 /// the rounding of the unfused Mul → Sigmoid backward (σ as the SIGMOID epilogue computes it); dx may be dy.
 void dream_silu_backward(const float *dy, const float *x, float *dx, int64_t count);
 
+/// dx[i] = dy[i]·h + (0 < t < 1 ? a·(dy[i]·x[i]) : 0) with t = a·x[i] + b, h = min(max(t, 0), 1): the gradient of
+/// x·hard_sigmoid(x) with the operations of the unfused Mul → HardSigmoid backward (HardSwish as opset 13 spells
+/// it); dx may be dy.
+void dream_hard_sigmoid_gate_backward(const float *dy, const float *x, float *dx, int64_t count, float a, float b);
+
 /// dx[i] = y[i] > 0 ? dy[i] : 0 for i in 0..<count (ReLU backward from its output).
 void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t count);
 

@@ -53,20 +53,22 @@ public struct ExecutedStep {
 ///   Keeping the pre-activation instead would cost the memory the fusion is meant to save, for a pass over memory
 ///   the forward then still makes; so a recorded Clip stays its own step and the planner fuses Clip only into
 ///   convolutions that no gradient flows through. HardSwish likewise.
-/// - SiLU is the exception that keeps the pre-activation z (`savesPreActivation`): the unfused Sigmoid and Mul keep
-///   z and σ(z), so keeping z alone holds less than the unfused nodes, and the step replaces their two passes over
-///   memory (forward) and three (backward: Mul, Sigmoid, the sum of z's two gradients) by one each. Its backward
-///   (`dream_silu_backward`) recomputes σ(z) with the same kernel and repeats the unfused operations in their order,
-///   so the gradient is the unfused one bit for bit. A recorded HardSigmoid → Mul is not fused: PyTorch's HardSwish
-///   subgradients at ±3 differ from the two nodes', and emulating the nodes' would be a backward of its own.
+/// - An activation spelled as a gate and a Mul (SiLU: Sigmoid → Mul; HardSwish: HardSigmoid(1/6, 1/2) → Mul) is the
+///   exception that keeps the pre-activation z (`savesPreActivation`): the unfused gate and Mul keep z and the gate,
+///   so keeping z alone holds less than the unfused nodes, and the step replaces their two passes over memory
+///   (forward) and three (backward: Mul, the gate, the sum of z's two gradients) by one each. Its backward
+///   (`Activation.gateBackward`) recomputes the gate with the forward's kernel and repeats the unfused operations in
+///   their order, so the gradient is the unfused one bit for bit (for HardSwish the two nodes' subgradients at ±3,
+///   not those of a HardSwish node, which is therefore not fused where a gradient passes: see above).
 /// A folded BatchNormalization differentiates through W' (dx = convᵀ(W', dy)); the planner folds only when no
 /// parameter of the convolution or the normalisation is differentiated in the run.
 struct FusedConvolutionOperator: GraphOperator {
     let convolution: ConvolutionOperator
     let folded: (weight: Tensor, bias: Tensor)?
     let activation: Activation?
-    /// The forward keeps conv(x) + b' (z) for the backward, which differentiates the activation from it: SiLU in a
-    /// step a backward pass goes through (see above).
+    /// The forward keeps conv(x) + b' (z) for the backward, which differentiates the activation from it as the
+    /// unfused gate and Mul would (`Activation.gateBackward`): a gated activation in a step a backward pass goes
+    /// through (see above).
     var savesPreActivation = false
 
     var backwardNeeds: BackwardNeeds { activation == nil || savesPreActivation ? .inputs : [.inputs, .outputs] }
@@ -108,7 +110,7 @@ struct FusedConvolutionOperator: GraphOperator {
             guard case .preActivation(let z)? = result.saved else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
             }
-            activation.siluBackward(&dy, x: z)
+            activation.gateBackward(&dy, x: z)
         } else if let activation {
             guard activation.differentiableFromOutput, case .float(let y)? = result.outputs.first else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
@@ -190,8 +192,8 @@ extension GraphExecutor {
     ///   output (Relu, LeakyRelu with alpha >= 0, Sigmoid, HardSigmoid; see `FusedConvolutionOperator`);
     /// - SiLU spelled Sigmoid → Mul(z, σ(z)) and HardSwish spelled HardSigmoid(1/6, 1/2) → Mul(z, h(z)) (either
     ///   operand order), where z's only two consumers are those two nodes and the gate's only consumer is the Mul,
-    ///   neither value requested, fed nor differentiated with respect to; in a step a backward goes through only
-    ///   SiLU, which then keeps z (`FusedConvolutionOperator.savesPreActivation`).
+    ///   neither value requested, fed nor differentiated with respect to; in a step a backward goes through, the step
+    ///   then keeps z (`FusedConvolutionOperator.savesPreActivation`).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
     /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
     ///
@@ -284,10 +286,8 @@ extension GraphExecutor {
             }
             var activation: Activation?, savesPreActivation = false
             if let (gate, product, a) = gatedActivation(value) {
-                if !recorded || a == .silu {
-                    activation = a; savesPreActivation = recorded
-                    chain += [gate, product]; value = graph.nodes[product].outputs[0]
-                }
+                activation = a; savesPreActivation = recorded
+                chain += [gate, product]; value = graph.nodes[product].outputs[0]
             } else if let j = soleConsumer(value), let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
                 let kind: Bool
                 switch a {

@@ -86,15 +86,22 @@ public enum Activation: Equatable {
         }
     }
 
-    /// dy = dy · silu'(x) in place: the values of `backward(dy, x: x, y: x)` for SiLU, without a new tensor when dy's
-    /// storage is not shared (a fused SiLU's backward, `FusedConvolutionOperator`).
-    public func siluBackward(_ dy: inout Tensor, x: Tensor) {
-        precondition(self == .silu && dy.count == x.count, "siluBackward: \(self) \(dy.shape) vs \(x.shape)")
+    /// dy = the gradient of x·gate(x) in place, as the unfused gate and Mul nodes compute it, for the activations a
+    /// file spells as two nodes: SiLU (Sigmoid → Mul: dy·σ + ((dy·x)·σ)·(1 − σ)) and HardSwish (HardSigmoid(1/6, 1/2)
+    /// → Mul: dy·h + (0 < t < 1 ? (dy·x)/6 : 0), not HardSwish's own backward, whose subgradients at ±3 differ).
+    /// Without a new tensor when dy's storage is not shared (a fused step's backward, `FusedConvolutionOperator`).
+    public func gateBackward(_ dy: inout Tensor, x: Tensor) {
+        precondition((self == .silu || self == .hardSwish) && dy.count == x.count, "gateBackward: \(self) \(dy.shape) vs \(x.shape)")
         x.withUnsafeBufferPointer { xb in
             dy.withUnsafeMutableBufferPointer { db in
                 let xp = xb.baseAddress!, d = db.baseAddress!
                 parallelRanges(db.count) { r in
-                    dream_silu_backward(d + r.lowerBound, xp + r.lowerBound, d + r.lowerBound, Int64(r.count))
+                    let n = Int64(r.count), g = d + r.lowerBound, v = xp + r.lowerBound
+                    if self == .silu {
+                        dream_silu_backward(g, v, g, n)
+                    } else {
+                        dream_hard_sigmoid_gate_backward(g, v, g, n, Float(1) / 6, 0.5)
+                    }
                 }
             }
         }
