@@ -363,6 +363,81 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// Wide rows take the eight-at-once paths: their sums run in the same order as one output at a time (the real
+    /// rows added column by column, top to bottom, then the real taps across, left to right), so the result is bit
+    /// for bit a Float sum in that order divided by the divisor.
+    func testAveragePoolVectorRowsGiveTheBitsOfAWindowOrderFloatSum() {
+        let cases: [(String, [Int], Window2D)] = [
+            ("3x3 stride 1 pad 1 (Inception's branch pool)", [1, 3, 6, 37], Window2D(kernel: 3, pad: 1)),
+            ("3x3 stride 1 no pad", [2, 2, 5, 27], Window2D(kernel: 3)),
+            ("5x5 stride 2x1 pad 2", [1, 2, 9, 33], Window2D(kernelH: 5, kernelW: 5, strideH: 2, strideW: 1, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            ("1x7 stride 1 pad 0x3", [1, 2, 4, 40], Window2D(kernelH: 1, kernelW: 7, padTop: 0, padLeft: 3, padBottom: 0, padRight: 3)),
+            ("3x3 dilation 2 pad 1, asymmetric", [1, 1, 7, 29], Window2D(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 0, padBottom: 2, padRight: 3, dilationH: 2, dilationW: 2)),
+            ("2x2 stride 1 ceil", [1, 1, 3, 19], Window2D(kernel: 2, ceilMode: true)),
+        ]
+        for (index, (name, shape, win)) in cases.enumerated() {
+            let x = Tensor.random(shape: shape, seed: UInt64(index + 71))
+            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let (oh, ow) = win.outputSize(inputH: h, inputW: w)
+            for includePad in [false, true] {
+                var want: [UInt32] = []
+                for plane in 0..<(n * c) {
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            var s: Float = 0
+                            var real = 0, padded = 0
+                            for kj in 0..<win.kernelW {
+                                let iw = j * win.strideW - win.padLeft + kj * win.dilationW
+                                var column: Float? = nil
+                                for ki in 0..<win.kernelH {
+                                    let ih = i * win.strideH - win.padTop + ki * win.dilationH
+                                    if ih >= -win.padTop && ih < h + win.padBottom && iw >= -win.padLeft && iw < w + win.padRight { padded += 1 }
+                                    guard ih >= 0 && ih < h && iw >= 0 && iw < w else { continue }
+                                    let v = x.scalars[(plane * h + ih) * w + iw]
+                                    column = column.map { $0 + v } ?? v
+                                    real += 1
+                                }
+                                if let column { s += column }
+                            }
+                            let divisor = includePad ? padded : real
+                            want.append((divisor == 0 ? 0 : s / Float(divisor)).bitPattern)
+                        }
+                    }
+                }
+                let y = AveragePool.forward(x, window: win, countIncludePad: includePad)
+                XCTAssertEqual(y.shape, [n, c, oh, ow], name)
+                XCTAssertEqual(y.scalars.map(\.bitPattern), want, "\(name), countIncludePad \(includePad)")
+
+                // The backward (vector rows too) against the adjoint of the naive forward, in Double.
+                let dy = Tensor.random(shape: y.shape, seed: UInt64(index + 81))
+                let dx = AveragePool.backward(dy, inputShape: shape, window: win, countIncludePad: includePad)
+                var expected = [Double](repeating: 0, count: x.count)
+                for plane in 0..<(n * c) {
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            var taps: [Int] = []
+                            var padded = 0
+                            for ki in 0..<win.kernelH {
+                                for kj in 0..<win.kernelW {
+                                    let ih = i * win.strideH - win.padTop + ki * win.dilationH
+                                    let iw = j * win.strideW - win.padLeft + kj * win.dilationW
+                                    if ih >= -win.padTop && ih < h + win.padBottom && iw >= -win.padLeft && iw < w + win.padRight { padded += 1 }
+                                    if ih >= 0 && ih < h && iw >= 0 && iw < w { taps.append((plane * h + ih) * w + iw) }
+                                }
+                            }
+                            let divisor = includePad ? padded : taps.count
+                            guard divisor > 0 else { continue }
+                            for t in taps { expected[t] += Double(dy.scalars[(plane * oh + i) * ow + j]) / Double(divisor) }
+                        }
+                    }
+                }
+                // Each dx is a sum of at most kH·kW shares below 1 in magnitude: float rounding of that sum stays far below 1e-5.
+                let worst = zip(dx.scalars, expected).map { abs(Double($0) - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5, "\(name) backward, countIncludePad \(includePad)")
+            }
+        }
+    }
+
     func testAveragePoolCountIncludePadIgnoresCeilModeOverhang() {
         // 1x1x3x3 of ones, 2x2 stride 2 ceil, pad 0: the last window hangs over the edge and holds one real element.
         let x = Tensor(shape: [1, 1, 3, 3], repeating: 1)

@@ -167,7 +167,7 @@ final class SpecialisedConvolutionTests: XCTestCase {
         XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [16, 1, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 8),
                        .depthwiseLoop, "multiplier 2")
         XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 5, 5], window: Window2D(kernel: 5, pad: 2), groups: 8),
-                       .depthwiseLoop, "5x5")
+                       .depthwiseKxK, "5x5")
         XCTAssertEqual(Convolution.kernel(x: [1, 8, 9, 9], weight: [8, 1, 3, 3], window: Window2D(kernel: 3, stride: 3), groups: 8),
                        .depthwiseLoop, "stride 3")
         XCTAssertEqual(Convolution.kernel(x: [1, 64, 41, 41], weight: [64, 64, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),

@@ -17,6 +17,8 @@ public enum Convolution {
         case depthwiseLoop
         /// The direct SIMD kernel for depthwise 3x3 with stride 1 or 2.
         case depthwise3x3
+        /// The direct SIMD kernel for the other depthwise sizes up to 11x11 (5x5, 7x7 …) with stride 1 or 2.
+        case depthwiseKxK
         /// Winograd F(2x2,3x3) for 3x3, stride-1, ungrouped convolutions: 2.25x fewer multiplications (small maps).
         case winograd2x2
         /// Winograd F(4x4,3x3) for the same layers: 4x fewer multiplications.
@@ -30,6 +32,7 @@ public enum Convolution {
             case .packed: return !g.isDepthwise
             case .depthwiseLoop: return g.isDepthwise
             case .depthwise3x3: return DepthwiseConvolution3x3.handles(g)
+            case .depthwiseKxK: return DepthwiseConvolutionKxK.handles(g)
             case .winograd2x2, .winograd4x4: return WinogradConvolution.handles(g)
             }
         }
@@ -48,6 +51,7 @@ public enum Convolution {
 
     static func kernel(for g: Geometry) -> Kernel {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
+        if Kernel.depthwiseKxK.handles(g) { return .depthwiseKxK }
         if g.isDepthwise { return .depthwiseLoop }
         if g.isPointwise && packedPays(g) { return .packed }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
@@ -104,6 +108,8 @@ public enum Convolution {
                     epilogueApplied = true
                 case .depthwise3x3:
                     epilogueApplied = DepthwiseConvolution3x3.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                case .depthwiseKxK:
+                    epilogueApplied = DepthwiseConvolutionKxK.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                 case .winograd2x2, .winograd4x4:
                     WinogradConvolution.forward(g, variant: chosen == .winograd2x2 ? .f2 : .f4, x: x, weight: weight,
                                                 bias: biasPointer, epilogue: epilogue, y: y, cache: winogradCache)
@@ -131,7 +137,7 @@ public enum Convolution {
             ? WinogradConvolution.inputGradientVariant(g, forward: chosen == .winograd2x2 ? .f2 : .f4) : nil
         // A pointwise convolution's GEMM and Winograd overwrite every element of dx; the other paths accumulate into zeros.
         var dx: Tensor? = !needInputGradient ? nil
-            : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 || winogradGradient != nil
+            : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 || chosen == .depthwiseKxK || winogradGradient != nil
                 ? Tensor(shape: x.shape, unsafeUninitialized: { _ in })
             : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
@@ -154,6 +160,9 @@ public enum Convolution {
                     case .depthwise3x3:
                         if let dxPointer { DepthwiseConvolution3x3.inputGradient(g, dy: dy, weight: w, dx: dxPointer) }
                         if let dwPointer { DepthwiseConvolution3x3.weightGradient(g, dy: dy, x: x, dWeight: dwPointer) }
+                    case .depthwiseKxK:
+                        if let dxPointer { DepthwiseConvolutionKxK.inputGradient(g, dy: dy, weight: w, dx: dxPointer) }
+                        if let dwPointer { DepthwiseConvolutionKxK.weightGradient(g, dy: dy, x: x, dWeight: dwPointer) }
                     case .winograd2x2, .winograd4x4:
                         // dx is itself a 3x3 stride-1 convolution (of dy); dWeight stays a GEMM.
                         if let dxPointer {

@@ -26,14 +26,7 @@ enum DepthwiseConvolution3x3 {
     /// Runs `body(range, scratch)` over 0..<count split over threads, each range with its own scratch.
     static func splitting(_ count: Int, _ g: Convolution.Geometry, _ shape: inout dream_dw3x3_shape,
                           _ body: (UnsafePointer<dream_dw3x3_shape>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        let floats = Int(dream_dw3x3_scratch_floats(&shape))
-        withUnsafePointer(to: shape) { shape in
-            parallelRanges(count, work: g.n * g.c * g.p * 9, minimumWorkPerThread: 1 << 15) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, floats))
-                defer { scratch.deallocate() }
-                body(shape, range, scratch)
-            }
-        }
+        splittingPlanes(count, work: g.n * g.c * g.p * 9, shape: shape, scratchFloats: Int(dream_dw3x3_scratch_floats(&shape)), body)
     }
 
     /// x [N,C,H,W], weight [C,1,3,3], bias [C]? -> y [N,C,OH,OW] = epilogue(conv(x) + bias).
@@ -65,6 +58,19 @@ enum DepthwiseConvolution3x3 {
         splitting(g.c, g, &shape) { shape, channels, scratch in
             dream_dw3x3_weight_gradient(shape, Int64(g.n), dy, x, dWeight, Int64(channels.lowerBound),
                                         Int64(channels.upperBound), scratch)
+        }
+    }
+}
+
+/// Runs `body(shape, range, scratch)` over 0..<count (planes or channels of a depthwise kernel) split over threads
+/// when `work` (multiply-adds) pays for them, each range with its own `scratchFloats` of scratch.
+func splittingPlanes<Shape>(_ count: Int, work: Int, shape: Shape, scratchFloats: Int,
+                            _ body: (UnsafePointer<Shape>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    withUnsafePointer(to: shape) { shape in
+        parallelRanges(count, work: work, minimumWorkPerThread: 1 << 15) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, scratchFloats))
+            defer { scratch.deallocate() }
+            body(shape, range, scratch)
         }
     }
 }

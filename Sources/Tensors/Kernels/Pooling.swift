@@ -112,31 +112,33 @@ public enum MaxPool {
 }
 
 /// Average pooling (ONNX AveragePool, with dilations and ceil_mode).
+///
+/// Separable sums: for each row of outputs, the window's real input rows are first added column by column into one
+/// row (`columnSums`), then each output adds its real taps across that row and divides by its divisor. Both passes
+/// run eight columns or outputs at a time where the window lies wholly inside the input (and, across, the stride is
+/// 1), and one at a time elsewhere, always in the same order (rows top to bottom, then taps left to right, starting
+/// from 0), so every output has the same bits whichever path computes it. A 3x3 window costs 6 additions per output
+/// instead of 9, in vectors. The taps that land inside the input, and the divisors, are resolved once per call.
 public enum AveragePool {
+    typealias Lanes = SIMD8<Float>
+
     /// x [N,C,H,W] -> y [N,C,OH,OW]. ONNX semantics: countIncludePad=false divides by the number of real input elements in
     /// the window; countIncludePad=true divides by the window area clipped to the padded input (ceil_mode overhang not counted).
     public static func forward(_ x: Tensor, window: Window2D, countIncludePad: Bool) -> Tensor {
         precondition(x.rank == 4, "AveragePool: x \(x.shape) must be 4-D")
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let (outH, outW) = window.outputSize(inputH: h, inputW: w)
+        let g = Geometry(window, h: h, w: w, countIncludePad: countIncludePad)
+        let (outH, outW) = (g.rows.count, g.columns.count)
         return Tensor(shape: [x.shape[0], x.shape[1], outH, outW]) { out in
+            guard out.count > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 let dst = out.baseAddress!, input = xp.baseAddress!
-                parallelFor(planes) { plane in
-                    let src = input + plane * h * w
-                    var o = plane * outH * outW
-                    for oh in 0..<outH {
-                        let rows = taps(window, axisH: true, position: oh, input: h, countIncludePad: countIncludePad)
-                        for ow in 0..<outW {
-                            let cols = taps(window, axisH: false, position: ow, input: w, countIncludePad: countIncludePad)
-                            var s: Float = 0
-                            for ki in rows.real {
-                                let row = src + (oh * window.strideH + ki * window.dilationH - window.padTop) * w
-                                for kj in cols.real { s += row[ow * window.strideW + kj * window.dilationW - window.padLeft] }
-                            }
-                            let divisor = rows.count * cols.count
-                            dst[o] = divisor == 0 ? 0 : s / Float(divisor)
-                            o += 1
+                parallelRanges(planes, work: out.count * (window.kernelH + window.kernelW), minimumWorkPerThread: 1 << 15) { range in
+                    let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w))
+                    defer { sums.deallocate() }
+                    for plane in range {
+                        for oh in 0..<outH {
+                            g.forwardRow(src: input + plane * h * w, row: oh, sums: sums, dst: dst + (plane * outH + oh) * outW)
                         }
                     }
                 }
@@ -145,37 +147,143 @@ public enum AveragePool {
     }
 
     /// dy [N,C,OH,OW] -> dx [N,C,H,W] = inputShape: each output spreads dy/divisor over the real elements of its window
+    /// (the adjoint of the forward's two passes: shares spread across one row, then added to each real input row).
     public static func backward(_ dy: Tensor, inputShape: [Int], window: Window2D, countIncludePad: Bool) -> Tensor {
         precondition(inputShape.count == 4, "AveragePool backward: input shape \(inputShape) must be 4-D")
         let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
-        let (outH, outW) = window.outputSize(inputH: h, inputW: w)
+        let g = Geometry(window, h: h, w: w, countIncludePad: countIncludePad)
+        let (outH, outW) = (g.rows.count, g.columns.count)
         precondition(dy.shape == [inputShape[0], inputShape[1], outH, outW], "AveragePool backward: dy \(dy.shape) for input \(inputShape)")
         var dx = Tensor(shape: inputShape)
         dx.withUnsafeMutableBufferPointer { dxp in
             dy.withUnsafeBufferPointer { gp in
                 let input = dxp.baseAddress!, grad = gp.baseAddress!
-                parallelFor(planes) { plane in
-                    let dst = input + plane * h * w
-                    var o = plane * outH * outW
-                    for oh in 0..<outH {
-                        let rows = taps(window, axisH: true, position: oh, input: h, countIncludePad: countIncludePad)
-                        for ow in 0..<outW {
-                            let cols = taps(window, axisH: false, position: ow, input: w, countIncludePad: countIncludePad)
-                            let divisor = rows.count * cols.count
-                            if divisor > 0 {
-                                let share = grad[o] / Float(divisor)
-                                for ki in rows.real {
-                                    let row = dst + (oh * window.strideH + ki * window.dilationH - window.padTop) * w
-                                    for kj in cols.real { row[ow * window.strideW + kj * window.dilationW - window.padLeft] += share }
-                                }
-                            }
-                            o += 1
+                parallelRanges(planes, work: dy.count * (window.kernelH + window.kernelW), minimumWorkPerThread: 1 << 15) { range in
+                    let spread = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w))
+                    defer { spread.deallocate() }
+                    for plane in range {
+                        for oh in 0..<outH {
+                            g.backwardRow(dy: grad + (plane * outH + oh) * outW, row: oh, spread: spread, dst: input + plane * h * w)
                         }
                     }
                 }
             }
         }
         return dx
+    }
+
+    /// The window resolved against one input size: for every output row and column, the taps inside the input and
+    /// how many taps count towards the divisor.
+    struct Geometry {
+        let window: Window2D
+        let w: Int
+        let rows: [(real: Range<Int>, count: Int)]
+        let columns: [(real: Range<Int>, count: Int)]
+        /// Output columns whose every tap is real input, when the stride across is 1: the vector path's outputs.
+        let interior: Range<Int>
+
+        init(_ window: Window2D, h: Int, w: Int, countIncludePad: Bool) {
+            let (outH, outW) = window.outputSize(inputH: h, inputW: w)
+            self.window = window
+            self.w = w
+            rows = (0..<outH).map { taps(window, axisH: true, position: $0, input: h, countIncludePad: countIncludePad) }
+            let columns = (0..<outW).map { taps(window, axisH: false, position: $0, input: w, countIncludePad: countIncludePad) }
+            self.columns = columns
+            let whole = columns.indices.filter { columns[$0].real == 0..<window.kernelW && columns[$0].count == window.kernelW }
+            if window.strideW == 1, let first = whole.first, let last = whole.last, whole.count == last - first + 1 {
+                interior = first..<(last + 1)
+            } else {
+                interior = 0..<0
+            }
+        }
+
+        /// Input column of tap kj of output column ow.
+        @inline(__always)
+        func column(_ ow: Int, _ kj: Int) -> Int { ow * window.strideW + kj * window.dilationW - window.padLeft }
+
+        /// Input row of tap ki of output row oh.
+        @inline(__always)
+        func row(_ oh: Int, _ ki: Int) -> Int { oh * window.strideH + ki * window.dilationH - window.padTop }
+
+        /// One row of outputs of one plane; `sums` holds w floats.
+        @inline(__always)
+        func forwardRow(src: UnsafePointer<Float>, row oh: Int, sums: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>) {
+            let r = rows[oh]
+            let outW = columns.count
+            guard !r.real.isEmpty else {
+                dst.update(repeating: 0, count: outW)
+                return
+            }
+            // Column sums of the real rows, top to bottom.
+            let first = src + row(oh, r.real.lowerBound) * w
+            sums.update(from: first, count: w)
+            for ki in r.real.dropFirst() {
+                let line = src + row(oh, ki) * w
+                var c = 0
+                while c + 8 <= w {
+                    let p = UnsafeMutableRawPointer(sums + c)
+                    p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + UnsafeRawPointer(line + c).loadUnaligned(as: Lanes.self), as: Lanes.self)
+                    c += 8
+                }
+                while c < w { sums[c] += line[c]; c += 1 }
+            }
+            // Across: each output's real taps, left to right, from 0.
+            func scalar(_ ow: Int) {
+                let cols = columns[ow]
+                var s: Float = 0
+                for kj in cols.real { s += sums[column(ow, kj)] }
+                let divisor = r.count * cols.count
+                dst[ow] = divisor == 0 ? 0 : s / Float(divisor)
+            }
+            var ow = 0
+            while ow < interior.lowerBound { scalar(ow); ow += 1 }
+            let divisor = Lanes(repeating: Float(r.count * window.kernelW))
+            while ow + 8 <= interior.upperBound {
+                var s = Lanes(repeating: 0)
+                for kj in 0..<window.kernelW { s += UnsafeRawPointer(sums + column(ow, kj)).loadUnaligned(as: Lanes.self) }
+                UnsafeMutableRawPointer(dst + ow).storeBytes(of: s / divisor, as: Lanes.self)
+                ow += 8
+            }
+            while ow < outW { scalar(ow); ow += 1 }
+        }
+
+        /// Adds one row of outputs' gradients (dy / divisor) to the real taps of their windows in one plane of dx;
+        /// `spread` holds w floats.
+        @inline(__always)
+        func backwardRow(dy: UnsafePointer<Float>, row oh: Int, spread: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>) {
+            let r = rows[oh]
+            guard !r.real.isEmpty else { return }
+            spread.update(repeating: 0, count: w)
+            func scalar(_ ow: Int) {
+                let cols = columns[ow]
+                let divisor = r.count * cols.count
+                guard divisor > 0 else { return }
+                let share = dy[ow] / Float(divisor)
+                for kj in cols.real { spread[column(ow, kj)] += share }
+            }
+            var ow = 0
+            while ow < interior.lowerBound { scalar(ow); ow += 1 }
+            let divisor = Lanes(repeating: Float(r.count * window.kernelW))
+            while ow + 8 <= interior.upperBound {
+                let share = UnsafeRawPointer(dy + ow).loadUnaligned(as: Lanes.self) / divisor
+                for kj in 0..<window.kernelW {
+                    let p = UnsafeMutableRawPointer(spread + column(ow, kj))
+                    p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + share, as: Lanes.self)
+                }
+                ow += 8
+            }
+            while ow < columns.count { scalar(ow); ow += 1 }
+            for ki in r.real {
+                let line = dst + row(oh, ki) * w
+                var c = 0
+                while c + 8 <= w {
+                    let p = UnsafeMutableRawPointer(line + c)
+                    p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + UnsafeRawPointer(spread + c).loadUnaligned(as: Lanes.self), as: Lanes.self)
+                    c += 8
+                }
+                while c < w { line[c] += spread[c]; c += 1 }
+            }
+        }
     }
 
     /// Along one axis, for the window at output `position`: the kernel taps that hit real input, and how many taps
