@@ -186,6 +186,12 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dwk_forward)(const dream_dwk_shape *k, con
     case DREAM_EPILOGUE_LEAKY_RELU:
         LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
         break;
+    case DREAM_EPILOGUE_SILU:  // EfficientNet's 5x5 layers
+        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SILU, ea, eb);
+        break;
+    case DREAM_EPILOGUE_HARD_SWISH:  // MobileNetV3's
+        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SWISH, ea, eb);
+        break;
     default:
         // Any other kind Epilogue.h knows, chosen per vector: correct for kinds added later, if slower.
         LEVEL_SUFFIX(dwk_forward_planes)(k, x, weight, bias, y, first, end, scratch, (int)k->kernel_h,

@@ -9,6 +9,8 @@
 #define DECLARE_LEVEL(suffix)                                                                                      \
     void dream_apply_epilogue_##suffix(const float *, float *, int64_t, dream_epilogue);                          \
     void dream_relu_backward_##suffix(const float *, const float *, float *, int64_t);                           \
+    void dream_silu_backward_##suffix(const float *, const float *, float *, int64_t);                           \
+    void dream_hard_sigmoid_gate_backward_##suffix(const float *, const float *, float *, int64_t, float, float); \
     void dream_dw3x3_forward_##suffix(const dream_dw3x3_shape *, const float *, const float *, const float *,      \
                                       float *, int64_t, int64_t, float *, dream_epilogue);                        \
     void dream_dw3x3_input_gradient_##suffix(const dream_dw3x3_shape *, const float *, const float *, float *,     \
@@ -27,6 +29,8 @@
 typedef struct {
     void (*apply_epilogue)(const float *, float *, int64_t, dream_epilogue);
     void (*relu_backward)(const float *, const float *, float *, int64_t);
+    void (*silu_backward)(const float *, const float *, float *, int64_t);
+    void (*hard_sigmoid_gate_backward)(const float *, const float *, float *, int64_t, float, float);
     void (*dw3x3_forward)(const dream_dw3x3_shape *, const float *, const float *, const float *, float *, int64_t,
                           int64_t, float *, dream_epilogue);
     void (*dw3x3_input_gradient)(const dream_dw3x3_shape *, const float *, const float *, float *, int64_t, int64_t,
@@ -42,8 +46,9 @@ typedef struct {
 } kernel_table;
 
 #define TABLE(suffix)                                                                                              \
-    {dream_apply_epilogue_##suffix, dream_relu_backward_##suffix, dream_dw3x3_forward_##suffix,                   \
-     dream_dw3x3_input_gradient_##suffix,                                                                         \
+    {dream_apply_epilogue_##suffix, dream_relu_backward_##suffix, dream_silu_backward_##suffix,                  \
+     dream_hard_sigmoid_gate_backward_##suffix,                                                                   \
+     dream_dw3x3_forward_##suffix, dream_dw3x3_input_gradient_##suffix,                                           \
      dream_dw3x3_weight_gradient_##suffix, dream_maxpool_forward_##suffix, dream_maxpool_backward_##suffix,       \
      dream_lrn_forward_##suffix, dream_lrn_backward_##suffix, dream_plane_means_##suffix}
 
@@ -110,6 +115,14 @@ void dream_apply_epilogue(const float *x, float *y, int64_t count, dream_epilogu
 
 void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t count) {
     table()->relu_backward(dy, y, dx, count);
+}
+
+void dream_silu_backward(const float *dy, const float *x, float *dx, int64_t count) {
+    table()->silu_backward(dy, x, dx, count);
+}
+
+void dream_hard_sigmoid_gate_backward(const float *dy, const float *x, float *dx, int64_t count, float a, float b) {
+    table()->hard_sigmoid_gate_backward(dy, x, dx, count, a, b);
 }
 
 int64_t dream_dw3x3_scratch_floats(const dream_dw3x3_shape *g) {

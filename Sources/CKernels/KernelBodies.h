@@ -22,6 +22,10 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, 
     case DREAM_EPILOGUE_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_RELU) break;
     case DREAM_EPILOGUE_CLIP: EPILOGUE_LOOP(DREAM_EPILOGUE_CLIP) break;
     case DREAM_EPILOGUE_LEAKY_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_LEAKY_RELU) break;
+    case DREAM_EPILOGUE_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_SIGMOID) break;
+    case DREAM_EPILOGUE_SILU: EPILOGUE_LOOP(DREAM_EPILOGUE_SILU) break;
+    case DREAM_EPILOGUE_HARD_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SIGMOID) break;
+    case DREAM_EPILOGUE_HARD_SWISH: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SWISH) break;
     default: if (x != y) memmove(y, x, sizeof(float) * (size_t)count); break;
     }
 #undef EPILOGUE_LOOP
@@ -35,6 +39,44 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const floa
         const int64_t n = count - i;
         vstore_n(dx + i, vselect(vgt(vload_n(y + i, n), vzero()), vload_n(dy + i, n), vzero()), n);
     }
+}
+
+/// The gradient of x·σ(x) (CKernels.h): the unfused Mul backward gives dy·σ and dy·x, the Sigmoid backward
+/// (dy·x)·σ·(1 − σ), and the two paths to x add.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_silu_backward)(const float *dy, const float *x, float *dx, int64_t count) {
+    const vf one = vset1(1.0f);
+#define SILU_GRADIENT(g, v)                                                                                           \
+    ({                                                                                                                \
+        const vf s_ = LEVEL_SUFFIX(sigmoid)(v);                                                                       \
+        vadd(vmul((g), s_), vmul(vmul(vmul((g), (v)), s_), vsub(one, s_)));                                          \
+    })
+    int64_t i = 0;
+    for (; i + VL <= count; i += VL) vstore(dx + i, SILU_GRADIENT(vload(dy + i), vload(x + i)));
+    if (i < count) {
+        const int64_t n = count - i;
+        vstore_n(dx + i, SILU_GRADIENT(vload_n(dy + i, n), vload_n(x + i, n)), n);
+    }
+#undef SILU_GRADIENT
+}
+
+/// The gradient of x·hard_sigmoid(x) (CKernels.h): the unfused Mul backward gives dy·h and dy·x, the HardSigmoid
+/// backward a·(dy·x) strictly inside (0, 1) (else 0), and the two paths to x add.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_hard_sigmoid_gate_backward)(const float *dy, const float *x, float *dx,
+                                                                  int64_t count, float alpha, float beta) {
+    const vf a = vset1(alpha), b = vset1(beta), zero = vzero(), one = vset1(1.0f);
+#define GATE_GRADIENT(g, v)                                                                                           \
+    ({                                                                                                                \
+        const vf t_ = vadd(vmul(a, (v)), b);                                                                          \
+        const vf inside_ = vselect(vgt(t_, zero), vselect(vlt(t_, one), vmul(a, vmul((g), (v))), zero), zero);        \
+        vadd(vmul((g), LEVEL_SUFFIX(hard_sigmoid)((v), a, b)), inside_);                                              \
+    })
+    int64_t i = 0;
+    for (; i + VL <= count; i += VL) vstore(dx + i, GATE_GRADIENT(vload(dy + i), vload(x + i)));
+    if (i < count) {
+        const int64_t n = count - i;
+        vstore_n(dx + i, GATE_GRADIENT(vload_n(dy + i, n), vload_n(x + i, n)), n);
+    }
+#undef GATE_GRADIENT
 }
 
 // MARK: - Depthwise 3x3
@@ -284,8 +326,23 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
     case DREAM_EPILOGUE_LEAKY_RELU:
         LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
         break;
-    default:
+    case DREAM_EPILOGUE_SIGMOID:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SIGMOID, ea, eb);
+        break;
+    case DREAM_EPILOGUE_SILU:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SILU, ea, eb);
+        break;
+    case DREAM_EPILOGUE_HARD_SIGMOID:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SIGMOID, ea, eb);
+        break;
+    case DREAM_EPILOGUE_HARD_SWISH:
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SWISH, ea, eb);
+        break;
+    case DREAM_EPILOGUE_NONE:
         LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_NONE, ea, eb);
+        break;
+    default:  // a kind without a loop of its own above: chosen per vector, but never skipped
+        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, e.kind, ea, eb);
         break;
     }
 }

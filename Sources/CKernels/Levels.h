@@ -11,6 +11,8 @@
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
 //   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
+//   vbits(v) / vfloat(i)  the bits of a float vector as int32 lanes and back (no conversion)
+//   visub(a, b), vishl(i, k), visra(i, k)  int32 lanes: a - b, shift left, arithmetic shift right by a constant k
 //   vevens(a, b)         the even lanes of a, then those of b (vodds: the odd lanes)
 //   vzip_lo(a, b)        a0 b0 a1 b1 … over the first half of the lanes (vzip_hi: the second half)
 #include <stdint.h>
@@ -46,6 +48,11 @@ INLINE vi viload(const int32_t *p) { vi v; memcpy(&v, p, sizeof v); return v; }
 INLINE void vistore(int32_t *p, vi v) { memcpy(p, &v, sizeof v); }
 INLINE vi viset1(int32_t x) { return (vi){x, x, x, x}; }
 #define viadd(a, b) ((a) + (b))
+#define visub(a, b) ((a) - (b))
+#define vishl(a, k) ((a) << (k))
+#define visra(a, k) ((a) >> (k))
+#define vbits(v) ((vi)(v))
+#define vfloat(i) ((vf)(i))
 INLINE vi viselect(vmask k, vi a, vi b) { return (a & k) | (b & ~k); }
 INLINE vf vload_n(const float *p, int64_t n) {
     float t[VL] = {0};
@@ -97,6 +104,11 @@ typedef __m256 vmask;
 #define vistore(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
 #define viset1(x) _mm256_set1_epi32(x)
 #define viadd(a, b) _mm256_add_epi32((a), (b))
+#define visub(a, b) _mm256_sub_epi32((a), (b))
+#define vishl(a, k) _mm256_slli_epi32((a), (k))
+#define visra(a, k) _mm256_srai_epi32((a), (k))
+#define vbits(v) _mm256_castps_si256(v)
+#define vfloat(i) _mm256_castsi256_ps(i)
 #define viselect(k, a, b) _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), (k)))
 static inline __attribute__((always_inline, target("avx2,fma"))) __m256i lane_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -151,6 +163,11 @@ typedef __mmask16 vmask;
 #define vistore(p, v) _mm512_storeu_si512((void *)(p), (v))
 #define viset1(x) _mm512_set1_epi32(x)
 #define viadd(a, b) _mm512_add_epi32((a), (b))
+#define visub(a, b) _mm512_sub_epi32((a), (b))
+#define vishl(a, k) _mm512_slli_epi32((a), (k))
+#define visra(a, k) _mm512_srai_epi32((a), (k))
+#define vbits(v) _mm512_castps_si512(v)
+#define vfloat(i) _mm512_castsi512_ps(i)
 #define viselect(k, a, b) _mm512_mask_blend_epi32((k), (b), (a))
 #define vload_n(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define vstore_n(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))

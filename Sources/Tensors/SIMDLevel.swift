@@ -65,7 +65,12 @@ extension Activation {
         case .relu: return dream_epilogue(kind: Int32(DREAM_EPILOGUE_RELU.rawValue), a: 0, b: 0)
         case .clip(let lo, let hi): return dream_epilogue(kind: Int32(DREAM_EPILOGUE_CLIP.rawValue), a: lo, b: hi)
         case .leakyRelu(let alpha): return dream_epilogue(kind: Int32(DREAM_EPILOGUE_LEAKY_RELU.rawValue), a: alpha, b: 0)
-        default: return nil
+        case .sigmoid: return dream_epilogue(kind: Int32(DREAM_EPILOGUE_SIGMOID.rawValue), a: 0, b: 0)
+        case .silu: return dream_epilogue(kind: Int32(DREAM_EPILOGUE_SILU.rawValue), a: 0, b: 0)
+        case .hardSigmoid(let alpha, let beta):
+            return dream_epilogue(kind: Int32(DREAM_EPILOGUE_HARD_SIGMOID.rawValue), a: alpha, b: beta)
+        case .hardSwish: return dream_epilogue(kind: Int32(DREAM_EPILOGUE_HARD_SWISH.rawValue), a: 0, b: 0)
+        case .tanh: return nil
         }
     }
 

@@ -5,6 +5,7 @@ final class ActivationTests: XCTestCase {
     private let all: [Activation] = [
         .relu, .leakyRelu(alpha: 0.01), .leakyRelu(alpha: 0.3), .clip(min: -0.5, max: 1.25), .clip(min: 0, max: 6),
         .sigmoid, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSigmoid(alpha: 0.5, beta: 0.25), .hardSwish, .tanh,
+        .silu,
     ]
 
     private func naive(_ a: Activation, _ x: Double) -> Double {
@@ -16,6 +17,7 @@ final class ActivationTests: XCTestCase {
         case .hardSigmoid(let alpha, let beta): return max(0, min(1, Double(alpha) * x + Double(beta)))
         case .hardSwish: return x * max(0, min(1, x / 6 + 0.5))
         case .tanh: return Foundation.tanh(x)
+        case .silu: return x / (1 + exp(-x))
         }
     }
 
@@ -26,7 +28,7 @@ final class ActivationTests: XCTestCase {
         case .clip(let lo, let hi): return [lo, hi]
         case .hardSigmoid(let alpha, let beta): return [-beta / alpha, (1 - beta) / alpha]
         case .hardSwish: return [-3, 3]
-        case .sigmoid, .tanh: return []
+        case .sigmoid, .tanh, .silu: return []
         }
     }
 
@@ -36,7 +38,8 @@ final class ActivationTests: XCTestCase {
             let y = a.forward(x)
             XCTAssertEqual(y.shape, x.shape)
             for i in 0..<x.count {
-                XCTAssertEqual(Double(y[flat: i]), naive(a, Double(x[flat: i])), accuracy: 1e-6, "\(a) at x=\(x[flat: i])")
+                let want = naive(a, Double(x[flat: i]))
+                XCTAssertEqual(Double(y[flat: i]), want, accuracy: 1e-6 * max(1, abs(want)), "\(a) at x=\(x[flat: i])")
             }
         }
     }

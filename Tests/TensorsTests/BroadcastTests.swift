@@ -110,4 +110,19 @@ final class BroadcastTests: XCTestCase {
             XCTAssertEqual(Double(bias[flat: c]), want, accuracy: 1e-3)
         }
     }
+
+    /// Mul's backward sums dy·x over each run without the product tensor when the other operand is broadcast per run
+    /// (a squeeze-excitation gate [N,C,1,1] on [N,C,H,W]): the same bits as reducing the product tensor.
+    func testMulBackwardWithAPerChannelGateEqualsReducingTheProductTensor() {
+        for (shape, gate) in [([2, 16, 19, 23], [1, 16, 1, 1]), ([1, 40, 14, 14], [1, 40, 1, 1]), ([3, 5, 7], [3, 1, 1]),
+                              ([2, 6, 5, 5], [2, 6, 1, 1])] {
+            let x = Tensor.random(shape: shape, seed: 31), g = Tensor.random(shape: gate, seed: 32)
+            let dy = Tensor.random(shape: shape, seed: 33)
+            for (a, b) in [(x, g), (g, x)] {
+                let (da, db) = Broadcast.binaryBackward(dy, a: a, b: b, .mul)
+                XCTAssertEqual(da.scalars.map(\.bitPattern), Broadcast.reduce(Broadcast.binary(dy, b, .mul), to: a.shape).scalars.map(\.bitPattern))
+                XCTAssertEqual(db.scalars.map(\.bitPattern), Broadcast.reduce(Broadcast.binary(dy, a, .mul), to: b.shape).scalars.map(\.bitPattern))
+            }
+        }
+    }
 }

@@ -10,7 +10,8 @@ final class ConvolutionEpilogueTests: XCTestCase {
     static let cases: [Case] = ConvolutionTests.cases + SpecialisedConvolutionTests.depthwiseCases
         + SpecialisedConvolutionTests.depthwiseForwardPathCases + SpecialisedConvolutionTests.pointwiseCases
 
-    static let epilogues: [Activation] = [.relu, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25), .leakyRelu(alpha: 0.1)]
+    static let epilogues: [Activation] = [.relu, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25), .leakyRelu(alpha: 0.1),
+                                          .sigmoid, .silu, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish]
 
     func testEpilogueEqualsSeparateActivation() {
         forEachSIMDLevel { level in

@@ -43,6 +43,10 @@ typedef enum {
     DREAM_EPILOGUE_RELU = 1,        // x < 0 ? 0 : x
     DREAM_EPILOGUE_CLIP = 2,        // min(max(x, a), b) with Swift's operand order: NaN passes through
     DREAM_EPILOGUE_LEAKY_RELU = 3,  // x > 0 ? x : a·x
+    DREAM_EPILOGUE_SIGMOID = 4,     // 1 / (1 + e^-x), through a vectorised e^x (Epilogue.h): within 2.5 ulp
+    DREAM_EPILOGUE_SILU = 5,        // x · sigmoid(x)
+    DREAM_EPILOGUE_HARD_SIGMOID = 6,  // min(max(a·x + b, 0), 1) with Swift's operand order: NaN passes through
+    DREAM_EPILOGUE_HARD_SWISH = 7,  // x · hard_sigmoid(x) with a = 1/6, b = 1/2
 } dream_epilogue_kind;
 
 typedef struct {
@@ -50,8 +54,18 @@ typedef struct {
     float a, b;
 } dream_epilogue;
 
-/// y[i] = epilogue(x[i]) for i in 0..<count; x and y may be the same buffer.
+/// y[i] = epilogue(x[i]) for i in 0..<count; x and y may be the same buffer. Every kind gives the same bits at
+/// every level (no fused multiply-adds inside an epilogue).
 void dream_apply_epilogue(const float *x, float *y, int64_t count, dream_epilogue epilogue);
+
+/// dx[i] = dy[i]·σ(x[i]) + ((dy[i]·x[i])·σ(x[i]))·(1 − σ(x[i])): the gradient of x·σ(x), with the operations and
+/// the rounding of the unfused Mul → Sigmoid backward (σ as the SIGMOID epilogue computes it); dx may be dy.
+void dream_silu_backward(const float *dy, const float *x, float *dx, int64_t count);
+
+/// dx[i] = dy[i]·h + (0 < t < 1 ? a·(dy[i]·x[i]) : 0) with t = a·x[i] + b, h = min(max(t, 0), 1): the gradient of
+/// x·hard_sigmoid(x) with the operations of the unfused Mul → HardSigmoid backward (HardSwish as opset 13 spells
+/// it); dx may be dy.
+void dream_hard_sigmoid_gate_backward(const float *dy, const float *x, float *dx, int64_t count, float a, float b);
 
 /// dx[i] = y[i] > 0 ? dy[i] : 0 for i in 0..<count (ReLU backward from its output).
 void dream_relu_backward(const float *dy, const float *y, float *dx, int64_t count);

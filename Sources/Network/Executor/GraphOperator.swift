@@ -15,6 +15,8 @@ public struct ForwardResult {
         case shape([Int])
         /// The shape of every input, nil for an omitted one: Concat.
         case shapes([[Int]?])
+        /// A convolution's output before its fused activation (`FusedConvolutionOperator.savesPreActivation`).
+        case preActivation(Tensor)
     }
 
     public init(outputs: [Value], saved: Saved? = nil, placed: [[Int]] = []) {

@@ -2,7 +2,8 @@ import Foundation
 import Tensors
 
 /// One step of a forward pass: a single node, or a convolution with the nodes that only post-process its output
-/// fused into it (Conv → BatchNormalization → Relu / LeakyRelu / Clip, any prefix of that chain after the Conv).
+/// fused into it (Conv → BatchNormalization → an activation, any prefix of that chain after the Conv; the activation
+/// one node, or SiLU / HardSwish spelled as a gate and a Mul).
 struct ExecutionStep {
     /// Graph node indices the step computes, the convolution first.
     let nodes: [Int]
@@ -37,35 +38,40 @@ public struct ExecutedStep {
 /// A convolution with a folded BatchNormalization and/or an activation applied where the kernel writes its output.
 ///
 /// Forward: y = act(conv(x, W') + b') with W' = W·s, b' = (b − mean)·s + beta, s = scale / sqrt(var + eps) when a
-/// BatchNormalization is folded (W, b otherwise).
+/// BatchNormalization is folded (W, b otherwise). The activation may be one the file spells as two nodes: SiLU
+/// (Sigmoid → Mul(z, σ(z))) and HardSwish (HardSigmoid(1/6, 1/2) → Mul(z, ·)), the same bits as those nodes.
 ///
 /// Backward: the activation's derivative is taken from the saved output y, so the pre-activation is never kept
 /// (a backward pass holds no more memory than the unfused graph, which keeps y for the next layer anyway). That is
-/// exact only where y decides the subgradient the unfused operator takes from x:
+/// exact only where y decides the subgradient the unfused operator takes from x (`Activation.differentiableFromOutput`):
 /// - Relu: y > 0 exactly where x > 0 (relu'(0) = 0 either way; NaN passes the gradient both ways).
 /// - LeakyRelu with alpha >= 0: y > 0 exactly where x > 0; elsewhere both give alpha·dy.
+/// - Sigmoid: its own backward reads only y.
+/// - HardSigmoid: y lies strictly inside (0, 1) exactly where alpha·x + beta does, and is then that value.
 /// - Clip is not fused into a step a backward pass goes through: y == min holds both for x == min, where PyTorch's
 ///   subgradient passes dy, and for x < min, where it is 0 (likewise at max), and y alone cannot tell them apart.
 ///   Keeping the pre-activation instead would cost the memory the fusion is meant to save, for a pass over memory
 ///   the forward then still makes; so a recorded Clip stays its own step and the planner fuses Clip only into
-///   convolutions that no gradient flows through.
+///   convolutions that no gradient flows through. HardSwish likewise.
+/// - An activation spelled as a gate and a Mul (SiLU: Sigmoid → Mul; HardSwish: HardSigmoid(1/6, 1/2) → Mul) is the
+///   exception that keeps the pre-activation z (`savesPreActivation`): the unfused gate and Mul keep z and the gate,
+///   so keeping z alone holds less than the unfused nodes, and the step replaces their two passes over memory
+///   (forward) and three (backward: Mul, the gate, the sum of z's two gradients) by one each. Its backward
+///   (`Activation.gateBackward`) recomputes the gate with the forward's kernel and repeats the unfused operations in
+///   their order, so the gradient is the unfused one bit for bit (for HardSwish the two nodes' subgradients at ±3,
+///   not those of a HardSwish node, which is therefore not fused where a gradient passes: see above).
 /// A folded BatchNormalization differentiates through W' (dx = convᵀ(W', dy)); the planner folds only when no
 /// parameter of the convolution or the normalisation is differentiated in the run.
 struct FusedConvolutionOperator: GraphOperator {
     let convolution: ConvolutionOperator
     let folded: (weight: Tensor, bias: Tensor)?
     let activation: Activation?
+    /// The forward keeps conv(x) + b' (z) for the backward, which differentiates the activation from it as the
+    /// unfused gate and Mul would (`Activation.gateBackward`): a gated activation in a step a backward pass goes
+    /// through (see above).
+    var savesPreActivation = false
 
-    /// Whether the activation's backward can be computed from y alone (see above).
-    static func differentiableFromOutput(_ activation: Activation) -> Bool {
-        switch activation {
-        case .relu: return true
-        case .leakyRelu(let alpha): return alpha >= 0
-        default: return false
-        }
-    }
-
-    var backwardNeeds: BackwardNeeds { activation == nil ? .inputs : [.inputs, .outputs] }
+    var backwardNeeds: BackwardNeeds { activation == nil || savesPreActivation ? .inputs : [.inputs, .outputs] }
 
     /// The convolution's inputs with the folded weight and bias in place of the file's.
     private func convolutionInputs(_ inputs: [Value?]) -> [Value?] {
@@ -74,7 +80,13 @@ struct FusedConvolutionOperator: GraphOperator {
     }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
-        try convolution.forward(convolutionInputs(inputs), epilogue: activation)
+        guard savesPreActivation, let activation else {
+            return try convolution.forward(convolutionInputs(inputs), epilogue: activation)
+        }
+        guard case .float(let z)? = try convolution.forward(convolutionInputs(inputs), epilogue: nil).outputs.first else {
+            throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
+        }
+        return ForwardResult(outputs: [.float(activation.forward(z))], saved: .preActivation(z))
     }
 
     /// The same output for one image, written where `destination` says (`ConvolutionOperator.forward(_:epilogue:into:)`).
@@ -94,8 +106,13 @@ struct FusedConvolutionOperator: GraphOperator {
         let none = [Tensor?](repeating: nil, count: inputs.count)
         guard var dy = outputGradients.first ?? nil else { return none }
         outputGradients[0] = nil
-        if let activation {
-            guard Self.differentiableFromOutput(activation), case .float(let y)? = result.outputs.first else {
+        if savesPreActivation, let activation {
+            guard case .preActivation(let z)? = result.saved else {
+                throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
+            }
+            activation.gateBackward(&dy, x: z)
+        } else if let activation {
+            guard activation.differentiableFromOutput, case .float(let y)? = result.outputs.first else {
                 throw ExecutionError.missingSavedValue(node: convolution.node.name, op: "Conv")
             }
             activation.backwardFromOutput(&dy, y: y)
@@ -170,9 +187,13 @@ extension GraphExecutor {
     ///   not fed, and not differentiated with respect to (`wrt`);
     /// - BatchNormalization (inference form) is folded only when its scale, bias, mean and variance and the Conv's
     ///   weight and bias are the file's initializers (not fed) and none of them is differentiated in this run;
-    /// - Relu, LeakyRelu and Clip with bounds known before the run; where a backward pass goes through the step
-    ///   (`requiresGrad` reaches the Conv), only activations differentiable from their output (Relu, LeakyRelu with
-    ///   alpha >= 0; see `FusedConvolutionOperator`).
+    /// - Relu, LeakyRelu, Clip (bounds known before the run), Sigmoid, HardSigmoid and HardSwish; where a backward
+    ///   pass goes through the step (`requiresGrad` reaches the Conv), only activations differentiable from their
+    ///   output (Relu, LeakyRelu with alpha >= 0, Sigmoid, HardSigmoid; see `FusedConvolutionOperator`);
+    /// - SiLU spelled Sigmoid → Mul(z, σ(z)) and HardSwish spelled HardSigmoid(1/6, 1/2) → Mul(z, h(z)) (either
+    ///   operand order), where z's only two consumers are those two nodes and the gate's only consumer is the Mul,
+    ///   neither value requested, fed nor differentiated with respect to; in a step a backward goes through, the step
+    ///   then keeps z (`FusedConvolutionOperator.savesPreActivation`).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
     /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
     ///
@@ -204,6 +225,28 @@ extension GraphExecutor {
                   let users = consumers[value], users.count == 1, graph.nodes[users[0]].inputs.first == value,
                   graph.nodes[users[0]].outputs.count == 1, !graph.nodes[users[0]].outputs[0].isEmpty else { return nil }
             return users[0]
+        }
+        /// Whether fusing `value` away is invisible to the caller (not requested, differentiated or fed).
+        func hidden(_ value: String) -> Bool { !keep.contains(value) && !wrt.contains(value) && feeds[value] == nil }
+        /// z's two consumers when they compute z · gate(z): a Sigmoid (SiLU) or a HardSigmoid(1/6, 1/2) (HardSwish)
+        /// of z, and a Mul of z and that gate, the gate read by the Mul only: (gate node, Mul node, activation).
+        func gatedActivation(_ z: String) -> (Int, Int, Activation)? {
+            guard hidden(z), let users = consumers[z], users.count == 2 else { return nil }
+            for (gate, product) in [(users[0], users[1]), (users[1], users[0])] {
+                let g = graph.nodes[gate], m = graph.nodes[product]
+                guard g.inputs == [z], g.outputs.count == 1, !g.outputs[0].isEmpty, hidden(g.outputs[0]),
+                      consumers[g.outputs[0]] == [product], let act = operators[gate] as? ActivationOperator,
+                      let mul = operators[product] as? ElementwiseBinaryOperator, mul.op == .mul,
+                      m.inputs.count == 2, Set(m.inputs) == [z, g.outputs[0]],
+                      m.outputs.count == 1, !m.outputs[0].isEmpty else { continue }
+                switch act.activation {
+                case .sigmoid?: return (gate, product, .silu)
+                case .hardSigmoid(let alpha, let beta)? where alpha == Float(1) / 6 && beta == 0.5:
+                    return (gate, product, .hardSwish)
+                default: continue
+                }
+            }
+            return nil
         }
         /// A value known before the run: an initializer that is not fed, or a Constant node's value.
         func constant(_ name: String) -> Value? {
@@ -262,21 +305,25 @@ extension GraphExecutor {
                     if folded != nil { chain.append(j); value = n.outputs[0] }
                 }
             }
-            var activation: Activation?
-            if let j = soleConsumer(value), let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
+            var activation: Activation?, savesPreActivation = false
+            if let (gate, product, a) = gatedActivation(value) {
+                activation = a; savesPreActivation = recorded
+                chain += [gate, product]; value = graph.nodes[product].outputs[0]
+            } else if let j = soleConsumer(value), let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
                 let kind: Bool
                 switch a {
-                case .relu, .leakyRelu, .clip: kind = true
-                default: kind = false
+                case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish: kind = true
+                case .tanh, .silu: kind = false
                 }
-                if kind && (!recorded || FusedConvolutionOperator.differentiableFromOutput(a)) {
+                if kind && (!recorded || a.differentiableFromOutput) {
                     activation = a; chain.append(j); value = graph.nodes[j].outputs[0]
                 }
             }
             if chain == [i] { steps.append(single(i)); continue }
             absorbed.formUnion(chain)
             let op: GraphOperator = folded == nil && activation == nil ? conv
-                : FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation)
+                : FusedConvolutionOperator(convolution: conv, folded: folded, activation: activation,
+                                           savesPreActivation: savesPreActivation)
             steps.append(ExecutionStep(nodes: chain, inputs: inputs, outputs: graph.nodes[chain.last!].outputs, op: op))
         }
         return writingConcatsInPlace(steps, consumers: consumers, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad)

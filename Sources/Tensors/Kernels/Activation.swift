@@ -2,9 +2,11 @@ import CKernels
 import Foundation
 import Parallel
 
-/// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh).
+/// Pointwise activation functions (ONNX Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh), and SiLU
+/// x·σ(x), which ONNX files spell as Sigmoid → Mul and a convolution applies as one epilogue (`LayerFusion`).
 public enum Activation: Equatable {
     case relu, leakyRelu(alpha: Float), clip(min: Float, max: Float), sigmoid, hardSigmoid(alpha: Float, beta: Float), hardSwish, tanh
+    case silu
 
     /// y = f(x); x any shape -> y same shape.
     public func forward(_ x: Tensor) -> Tensor {
@@ -17,9 +19,13 @@ public enum Activation: Equatable {
     }
 
     /// y[i] = f(x[i]) over r; x and y may be the same buffer (a convolution applies its epilogue in place this way).
-    /// ReLU, LeakyReLU and Clip run in the C kernels at the machine's SIMD level (`registerEpilogue`): exact
-    /// selections and one multiplication, so every level gives the bits of the scalar definitions
-    /// x < 0 ? 0 : x, x > 0 ? x : alpha·x and Swift.min(Swift.max(x, lo), hi).
+    /// Every activation but tanh runs in the C kernels at the machine's SIMD level (`registerEpilogue`), with the
+    /// same bits at every level. ReLU, LeakyReLU, Clip, HardSigmoid and HardSwish are exact selections and the
+    /// multiplications and additions of their scalar definitions (x < 0 ? 0 : x, x > 0 ? x : alpha·x,
+    /// Swift.min(Swift.max(x, lo), hi), Swift.min(Swift.max(alpha·x + beta, 0), 1), x·hardSigmoid(x; 1/6, 1/2)), so
+    /// they give those bits. Sigmoid uses the kernels' own vectorised e^x: within 2.5 ulp of the exact σ(x) for
+    /// every float (the scalar `logistic`, through Foundation.exp, is within 2.5 ulp too, so the two differ by at
+    /// most 5 ulp), always in [0, 1]; SiLU is x times that σ(x), one rounding more.
     @inline(__always)
     public func forward(_ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
         if let registerEpilogue {
@@ -27,20 +33,15 @@ public enum Activation: Equatable {
             return
         }
         switch self {
-        case .relu, .leakyRelu, .clip:
+        case .relu, .leakyRelu, .clip, .sigmoid, .silu, .hardSigmoid, .hardSwish:
             preconditionFailure("handled by the C kernels above")
-        case .sigmoid:
-            for i in r { yp[i] = logistic(xp[i]) }
-        case .hardSigmoid(let alpha, let beta):
-            for i in r { yp[i] = Swift.min(Swift.max(alpha * xp[i] + beta, 0), 1) }
-        case .hardSwish:
-            for i in r { let v = xp[i]; yp[i] = v * Swift.min(Swift.max(v * (1 / 6) + 0.5, 0), 1) }
         case .tanh:
             for i in r { yp[i] = Foundation.tanh(xp[i]) }
         }
     }
 
     /// Whether `backward` reads x; when false (relu, sigmoid, tanh) it reads only y, and any tensor may be passed as x.
+    /// SiLU's backward reads only x (σ(x) is recomputed), and any tensor may be passed as y.
     public var backwardReadsInput: Bool {
         switch self {
         case .relu, .sigmoid, .tanh: return false
@@ -48,15 +49,22 @@ public enum Activation: Equatable {
         }
     }
 
-    /// dy *= f'(x) in place, with f'(x) read from y = f(x): relu, and leakyRelu with alpha >= 0 (y > 0 exactly where
-    /// x > 0). The same values as `backward(dy, x: y, y: y)`, without a new tensor when dy's storage is not shared.
+    /// Whether `backwardFromOutput` gives exactly what `backward` gives from x: relu, leakyRelu with alpha >= 0 (y > 0
+    /// exactly where x > 0), sigmoid (whose backward reads only y anyway), and hardSigmoid, whose y lies strictly
+    /// inside (0, 1) exactly where alpha·x + beta does (y is then that value; 0, 1 or NaN elsewhere, where both give 0).
+    public var differentiableFromOutput: Bool {
+        switch self {
+        case .relu, .sigmoid, .hardSigmoid: return true
+        case .leakyRelu(let alpha): return alpha >= 0
+        default: return false
+        }
+    }
+
+    /// dy *= f'(x) in place, with f'(x) read from y = f(x) (`differentiableFromOutput`). The same values as
+    /// `backward(dy, x:, y:)`, without a new tensor when dy's storage is not shared.
     public func backwardFromOutput(_ dy: inout Tensor, y: Tensor) {
         precondition(dy.count == y.count, "activation backward: \(dy.shape) vs \(y.shape)")
-        switch self {
-        case .relu: break
-        case .leakyRelu(let alpha): precondition(alpha >= 0, "leakyRelu with alpha < 0 is not differentiable from its output")
-        default: preconditionFailure("\(self) is not differentiable from its output")
-        }
+        precondition(differentiableFromOutput, "\(self) is not differentiable from its output")
         y.withUnsafeBufferPointer { yb in
             dy.withUnsafeMutableBufferPointer { db in
                 let yp = yb.baseAddress!, d = db.baseAddress!
@@ -66,8 +74,33 @@ public enum Activation: Equatable {
                         dream_relu_backward(d + r.lowerBound, yp + r.lowerBound, d + r.lowerBound, Int64(r.count))
                     case .leakyRelu(let alpha):
                         for i in r { d[i] = yp[i] > 0 ? d[i] : alpha * d[i] }
+                    case .sigmoid:
+                        for i in r { let s = yp[i]; d[i] = d[i] * s * (1 - s) }
+                    case .hardSigmoid(let alpha, _):
+                        for i in r { let s = yp[i]; d[i] = (s > 0 && s < 1) ? alpha * d[i] : 0 }
                     default:
                         break
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy = the gradient of x·gate(x) in place, as the unfused gate and Mul nodes compute it, for the activations a
+    /// file spells as two nodes: SiLU (Sigmoid → Mul: dy·σ + ((dy·x)·σ)·(1 − σ)) and HardSwish (HardSigmoid(1/6, 1/2)
+    /// → Mul: dy·h + (0 < t < 1 ? (dy·x)/6 : 0), not HardSwish's own backward, whose subgradients at ±3 differ).
+    /// Without a new tensor when dy's storage is not shared (a fused step's backward, `FusedConvolutionOperator`).
+    public func gateBackward(_ dy: inout Tensor, x: Tensor) {
+        precondition((self == .silu || self == .hardSwish) && dy.count == x.count, "gateBackward: \(self) \(dy.shape) vs \(x.shape)")
+        x.withUnsafeBufferPointer { xb in
+            dy.withUnsafeMutableBufferPointer { db in
+                let xp = xb.baseAddress!, d = db.baseAddress!
+                parallelRanges(db.count) { r in
+                    let n = Int64(r.count), g = d + r.lowerBound, v = xp + r.lowerBound
+                    if self == .silu {
+                        dream_silu_backward(g, v, g, n)
+                    } else {
+                        dream_hard_sigmoid_gate_backward(g, v, g, n, Float(1) / 6, 0.5)
                     }
                 }
             }
@@ -103,6 +136,8 @@ public enum Activation: Equatable {
                                 }
                             case .tanh:
                                 for i in r { let t = yp[i]; d[i] = g[i] * (1 - t * t) }
+                            case .silu:
+                                dream_silu_backward(g + r.lowerBound, xp + r.lowerBound, d + r.lowerBound, Int64(r.count))
                             }
                         }
                     }
@@ -154,6 +189,8 @@ extension Activation {
 /// σ(x) = 1 / (1 + e^-x), the one sigmoid every module uses (the Sigmoid operator, the BCE loss, sigmoid heads,
 /// feature visualisation's pixel squashing). exp(-|x|) never overflows; the two branches are the same function.
 @inlinable
+/// Tensors go through `Activation.sigmoid`, whose vectorised kernel agrees with this within 5 ulp (each is within
+/// 2.5 ulp of the exact value; ActivationTests).
 public func logistic(_ x: Float) -> Float {
     let e = Foundation.exp(-Swift.abs(x))
     return x >= 0 ? 1 / (1 + e) : e / (1 + e)

@@ -113,13 +113,40 @@ public enum Broadcast {
             db.scale(by: -1)
             return (reduce(dy, to: a.shape), db)
         case .mul:
-            return (reduce(binary(dy, b, .mul), to: a.shape), reduce(binary(dy, a, .mul), to: b.shape))
+            return (reduceProduct(dy, b, to: a.shape), reduceProduct(dy, a, to: b.shape))
         case .div:
             // d(a/b)/db = -a/b^2 = -(dy/b) * a / b
             let dyOverB = binary(dy, b, .div)
             var db = reduce(binary(binary(dyOverB, a, .mul), b, .div), to: b.shape)
             db.scale(by: -1)
             return (reduce(dyOverB, to: a.shape), db)
+        }
+    }
+
+    /// reduce(binary(dy, x, .mul), to: shape), the same values; when x has dy's shape and each run of the product
+    /// sums to one element (a squeeze-excitation gate's gradient: Σ over H·W of dy·x), without the product tensor.
+    static func reduceProduct(_ dy: Tensor, _ x: Tensor, to shape: [Int]) -> Tensor {
+        guard x.shape == dy.shape, shape.reduce(1, *) != dy.count,
+              Broadcast.shape(shape, dy.shape) == dy.shape else { return reduce(binary(dy, x, .mul), to: shape) }
+        let layout = BroadcastLayout(output: dy.shape, operands: [shape])
+        let inner = layout.inner
+        guard layout.strides[0][layout.dims.count - 1] == 0 else { return reduce(binary(dy, x, .mul), to: shape) }
+        return Tensor(shape: shape) { out in
+            let dst = out.baseAddress!
+            dst.initialize(repeating: 0, count: out.count)
+            dy.withUnsafeBufferPointer { gb in
+                x.withUnsafeBufferPointer { xb in
+                    let g = gb.baseAddress!, xp = xb.baseAddress!
+                    let sums = [Double](unsafeUninitializedCapacity: layout.rows) { buffer, initialized in
+                        let sp = buffer.baseAddress!
+                        parallelRanges(layout.rows, work: layout.rows * inner) { rows in
+                            for row in rows { sp[row] = rowSum(g + row * inner, xp + row * inner, inner) }
+                        }
+                        initialized = layout.rows
+                    }
+                    layout.forEachRow(0..<layout.rows) { row, offsets in dst[offsets[0]] += Float(sums[row]) }
+                }
+            }
         }
     }
 
@@ -135,19 +162,60 @@ public enum Broadcast {
             dst.initialize(repeating: 0, count: out.count)
             dy.withUnsafeBufferPointer { gb in
                 let src = gb.baseAddress!
-                layout.forEachRow(0..<layout.rows) { row, offsets in
-                    let s = src + row * inner, d = dst + offsets[0]
-                    if innerStride == 0 {
-                        // Long runs (e.g. a bias gradient over N*H*W) lose precision in Float.
-                        var acc = 0.0
-                        for i in 0..<inner { acc += Double(s[i]) }
-                        d[0] += Float(acc)
-                    } else {
+                if innerStride == 0 {
+                    // Each run sums to one element (a bias or a squeeze-excitation gate's gradient over H·W): the
+                    // runs are summed in parallel, in Double (long runs lose precision in Float), then added to
+                    // their elements in row order.
+                    let sums = [Double](unsafeUninitializedCapacity: layout.rows) { buffer, initialized in
+                        let sp = buffer.baseAddress!
+                        parallelRanges(layout.rows, work: layout.rows * inner) { rows in
+                            for row in rows { sp[row] = rowSum(src + row * inner, inner) }
+                        }
+                        initialized = layout.rows
+                    }
+                    layout.forEachRow(0..<layout.rows) { row, offsets in dst[offsets[0]] += Float(sums[row]) }
+                } else {
+                    layout.forEachRow(0..<layout.rows) { row, offsets in
+                        let s = src + row * inner, d = dst + offsets[0]
                         for i in 0..<inner { d[i] += s[i] }
                     }
                 }
             }
         }
+    }
+
+    /// Σ s[0..<count] in Double: eight interleaved partial sums (element i goes to partial i mod 8), then added
+    /// pairwise, so that the loop is vector code; the same order, so the same result, on every machine.
+    @inline(__always)
+    static func rowSum(_ s: UnsafePointer<Float>, _ count: Int) -> Double {
+        var partial = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+            partial += SIMD8<Double>(v)
+            i += 8
+        }
+        var lanes = partial
+        for k in 0..<(count - i) { lanes[k] += Double(s[i + k]) }
+        let four = lanes.lowHalf + lanes.highHalf, two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
+
+    /// Σ Float(a[i]·b[i]) over 0..<count, each product rounded to Float as `binary(_, _, .mul)` stores it, then
+    /// summed exactly as `rowSum` sums the stored products: the same result as rowSum over the product tensor.
+    @inline(__always)
+    static func rowSum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Double {
+        var partial = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let p = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            partial += SIMD8<Double>(p)
+            i += 8
+        }
+        var lanes = partial
+        for k in 0..<(count - i) { lanes[k] += Double(a[i + k] * b[i + k]) }
+        let four = lanes.lowHalf + lanes.highHalf, two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
     }
 
     static func run<Op: BroadcastOp>(_ op: Op.Type, _ a: Tensor, _ b: Tensor) -> Tensor {
