@@ -86,6 +86,34 @@ final class LayerFusionTests: XCTestCase {
         }
     }
 
+    /// DenseNet's pre-activation: input -> BatchNormalization -> activation -> Conv. Where no gradient flows, the
+    /// normalisation and its activation are one pass with the same values bit for bit; a recorded pass keeps both.
+    func testPreActivationBatchNormAndActivationAreOnePassWhereNoGradientFlows() throws {
+        var parameters: [String: Value] = [:]
+        for (k, name) in ["scale", "bias", "mean", "var"].enumerated() {
+            parameters[name] = .float(Tensor.random(shape: [3], in: name == "var" ? 0.2...1.5 : -0.5...1.5, seed: UInt64(70 + k)))
+        }
+        parameters["head.w"] = .float(Tensor.random(shape: [4, 3, 1, 1], seed: 75))
+        for (activation, attributes) in [("Relu", [:]), ("LeakyRelu", ["alpha": AttributeValue.float(0.2)]), ("Sigmoid", [:])] as [(String, [String: AttributeValue])] {
+            let nodes = [
+                Node(name: "bn", opType: "BatchNormalization", inputs: ["input", "scale", "bias", "mean", "var"], outputs: ["b"]),
+                Node(name: "act", opType: activation, inputs: ["b"], outputs: ["a"], attributes: attributes),
+                Node(name: "head", opType: "Conv", inputs: ["a", "head.w"], outputs: ["out"]),
+            ]
+            let graph = Graph(name: "preactivation", nodes: nodes, initializers: parameters,
+                              inputs: [ValueInfo(name: "input", shape: [1, 3, nil, nil])], outputs: [ValueInfo(name: "out")], opsetVersion: 13)
+            let feeds: [String: Value] = ["input": .float(Self.x)]
+            let fused = try Self.executor(graph, fused: true), plain = try Self.executor(graph, fused: false)
+            XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["out"]), ["BatchNormalization+\(activation)", "Conv"])
+            XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["out"], wrt: ["input"]), ["BatchNormalization", activation, "Conv"])
+            XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["out", "b"]), ["BatchNormalization", activation, "Conv"])
+            for output in ["a", "out"] {
+                XCTAssertEqual(try fused.run(feeds, outputs: [output])[output]!.floatTensor!.scalars,
+                               try plain.run(feeds, outputs: [output])[output]!.floatTensor!.scalars, "\(activation): \(output)")
+            }
+        }
+    }
+
     /// The folded layer rounds differently from conv-then-normalise. Both compute y = s·(Σ w·x + b − mean) + beta in
     /// float32 with at most K + 4 roundings per term on either side (K = C·kH·kW products summed in any order, the
     /// fold's w·s and b', BatchNorm's multiplier and offset, its multiply-add), each at most u relative, so
@@ -137,8 +165,8 @@ final class LayerFusionTests: XCTestCase {
         let graph = Self.chain(batchNorm: true, activation: "Relu")
         let feeds: [String: Value] = ["input": .float(Self.x)]
         let fused = try Self.executor(graph, fused: true), plain = try Self.executor(graph, fused: false)
-        // Requesting the convolution's output keeps it: only the normalisation and activation can still fuse.
-        XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["c", "out"]), ["Conv", "BatchNormalization", "Relu", "Conv"])
+        // Requesting the convolution's output keeps it: only the normalisation and activation still fuse (one pass).
+        XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["c", "out"]), ["Conv", "BatchNormalization+Relu", "Conv"])
         XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["b", "out"]), ["Conv+BatchNormalization", "Relu", "Conv"])
         let values = try fused.run(feeds, outputs: ["c", "b", "a", "out"])
         let reference = try plain.run(feeds, outputs: ["c", "b", "a", "out"])
@@ -153,7 +181,7 @@ final class LayerFusionTests: XCTestCase {
         var twoUsers = graph
         twoUsers.nodes.append(Node(name: "other", opType: "Relu", inputs: ["c"], outputs: ["o"]))
         XCTAssertEqual(try Self.steps(try Self.executor(twoUsers, fused: true), feeds, outputs: ["out", "o"]),
-                       ["Conv", "BatchNormalization", "Relu", "Conv", "Relu"])
+                       ["Conv", "BatchNormalization+Relu", "Conv", "Relu"])
     }
 
     func testFedOrComputedClipBoundsAreNotFused() throws {
@@ -196,7 +224,7 @@ final class LayerFusionTests: XCTestCase {
         XCTAssertEqual(try Self.steps(fused, feeds, outputs: ["out"], wrt: ["head.w"]), ["Conv+BatchNormalization+Relu", "Conv"])
         // A fed (e.g. updated) normalisation parameter is not folded either: the cached fold would be stale.
         let fedStatistics: [String: Value] = ["input": .float(Self.x), "bn.mean": .float(Tensor(shape: [6], repeating: 0.3))]
-        XCTAssertEqual(try Self.steps(fused, fedStatistics, outputs: ["out"]), ["Conv", "BatchNormalization", "Relu", "Conv"])
+        XCTAssertEqual(try Self.steps(fused, fedStatistics, outputs: ["out"]), ["Conv", "BatchNormalization+Relu", "Conv"])
         XCTAssertEqual(try fused.run(fedStatistics, outputs: ["out"])["out"]!.floatTensor!.scalars,
                        try plain.run(fedStatistics, outputs: ["out"])["out"]!.floatTensor!.scalars)
     }

@@ -139,6 +139,8 @@ final class WinogradKernelChoiceTests: XCTestCase {
         XCTAssertEqual(kernel(c: 48, m: 192, size: 31), .winograd4x4, "C·M/(C+M) = 38 on 64 tiles")
         XCTAssertEqual(kernel(c: 64, m: 256, size: 31), .winograd4x4, "C·M/(C+M) = 51")
         XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .gemm, "K = 576 on 169 positions")
+        // DenseNet's narrowing 128 -> 32 at 28²: Winograd, although C·M/(C+M) = 25 on 49 tiles.
+        XCTAssertEqual(kernel(c: 128, m: 32, size: 28), .winograd4x4, "M < C")
         // Padding does not matter; stride, dilation and groups leave Winograd out.
         XCTAssertEqual(kernel(c: 64, m: 64, size: 58, pad: 0), .winograd4x4)
         XCTAssertEqual(kernel(c: 64, m: 64, size: 56, stride: 2), .packed)

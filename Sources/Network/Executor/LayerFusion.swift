@@ -284,6 +284,13 @@ extension GraphExecutor {
             guard let original = (padded?.op ?? operators[i]) as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
                 if let padded {
                     steps.append(ExecutionStep(nodes: [padded.pad, i], inputs: inputs, outputs: node.outputs, op: padded.op))
+                } else if var norm = operators[i] as? BatchNormOperator, !inputs.contains(where: { requiresGrad.contains($0) }),
+                          node.outputs.count == 1, let j = soleConsumer(node.outputs[0]),
+                          let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
+                    // BatchNormalization → activation where no gradient flows: one pass over the data.
+                    norm.activation = a
+                    absorbed.insert(j)
+                    steps.append(ExecutionStep(nodes: [i, j], inputs: inputs, outputs: graph.nodes[j].outputs, op: norm))
                 } else {
                     steps.append(single(i))
                 }

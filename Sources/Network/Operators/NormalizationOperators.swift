@@ -39,6 +39,10 @@ struct LocalResponseNormOperator: GraphOperator {
 struct BatchNormOperator: GraphOperator {
     let node: Node
     let epsilon: Float
+    /// An activation applied as each plane is written: the planner fuses BatchNormalization → activation into one
+    /// pass where no gradient flows through (DenseNet's pre-activation BatchNormalization → Relu before each
+    /// convolution). The backward of such a step is never run.
+    var activation: Activation?
 
     init(_ node: Node) throws {
         self.node = node
@@ -62,12 +66,13 @@ struct BatchNormOperator: GraphOperator {
             throw ExecutionError.shapeMismatch(node: node.name, op: op, detail: "input \(x.shape) and per-channel parameters \(parameters.map(\.shape))")
         }
         return ForwardResult(BatchNorm.forward(x, scale: parameters[0], bias: parameters[1], mean: parameters[2],
-                                               variance: parameters[3], epsilon: epsilon))
+                                               variance: parameters[3], epsilon: epsilon, epilogue: activation))
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil, nil, nil, nil, nil] }
         let op = "BatchNormalization"
+        guard activation == nil else { throw node.invalid("a BatchNormalization fused with its activation has no backward pass") }
         let x = try inputs.float(0, op)
         guard x.rank >= 2, dy.shape == x.shape, try (1...4).allSatisfy({ try inputs.float($0, op).count == x.shape[1] }) else {
             throw node.invalid("input \(x.shape), gradient \(dy.shape) and per-channel parameters disagree")

@@ -4,8 +4,10 @@ import Parallel
 /// Batch normalisation in inference form (ONNX BatchNormalization with stored statistics).
 /// The whole layer is a per-channel affine map y = a[c]·x + b[c], which is also how it is folded into a conv.
 public enum BatchNorm {
-    /// x [N,C,...], scale/bias/mean/variance [C] -> y [N,C,...]; y = scale·(x - mean)/sqrt(variance + epsilon) + bias.
-    public static func forward(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) -> Tensor {
+    /// x [N,C,...], scale/bias/mean/variance [C] -> y [N,C,...]; y = scale·(x - mean)/sqrt(variance + epsilon) + bias,
+    /// then `epilogue` applied to each plane while it is in cache (the values of `Activation.forward` applied after).
+    public static func forward(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float,
+                               epilogue: Activation? = nil) -> Tensor {
         precondition(x.rank >= 2, "BatchNorm expects [N,C,...], got \(x.shape)")
         let (a, b) = affine(scale: scale, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
         let n = x.shape[0], c = x.shape[1], plane = x.count / max(1, n * c)
@@ -17,6 +19,7 @@ public enum BatchNorm {
                     for k in planes {
                         let m = a[k % c], o = b[k % c], xs = xp + k * plane, ys = yp + k * plane
                         for i in 0..<plane { ys[i] = m * xs[i] + o }
+                        epilogue?.forward(UnsafePointer(ys), ys, 0..<plane)
                     }
                 }
             }
