@@ -134,21 +134,7 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_forward_plane
             DWK_SUM1(acc, q);
             vstore(grid + q, LEVEL_SUFFIX(epilogue)(acc, kind, ea, eb));
         }
-        for (int64_t oh = 0; oh < out_h; oh++) {
-            const float *src = grid + oh * pitch;
-            float *dst = out + oh * out_w;
-            if (wide) {
-                for (int64_t next = 0;; next += VL) {
-                    const int64_t j = next < out_w - VL ? next : out_w - VL;
-                    vstore(dst + j, vload(src + j));
-                    if (j == out_w - VL) break;
-                }
-            } else if (oh * out_w + VL > (end - plane) * out_h * out_w) {
-                vstore_n(dst, vload(src), out_w);  // a full vector would pass the range's end: exactly its lanes
-            } else {
-                vstore(dst, vload(src));  // the extra lanes land in the rows after this one, written later
-            }
-        }
+        LEVEL_SUFFIX(dw_store_grid)(grid, pitch, out, out_h, out_w, wide, (end - plane) * out_h * out_w);
     }
 }
 #undef DWK_SUM1

@@ -221,6 +221,29 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_row)(
     }
 }
 
+/// Copies a plane computed as one flat run (rows `pitch` floats apart in `grid`) to the output plane (rows `out_w`
+/// apart). `wide`: rows hold at least a vector; `room`: floats from `out` to the end of what this range writes, so
+/// that a narrow row's full-vector store never passes it.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_store_grid)(const float *grid, int64_t pitch, float *out,
+                                                                             int64_t out_h, int64_t out_w, int wide, int64_t room) {
+    for (int64_t oh = 0; oh < out_h; oh++) {
+        const float *src = grid + oh * pitch;
+        float *dst = out + oh * out_w;
+        if (wide) {
+            // The last vector overlaps the one before it.
+            for (int64_t next = 0;; next += VL) {
+                const int64_t j = next < out_w - VL ? next : out_w - VL;
+                vstore(dst + j, vload(src + j));
+                if (j == out_w - VL) break;
+            }
+        } else if (oh * out_w + VL > room) {
+            vstore_n(dst, vload(src), out_w);  // a full vector would pass the range's end: exactly its lanes
+        } else {
+            vstore(dst, vload(src));  // the extra lanes land in the rows after this one, written later
+        }
+    }
+}
+
 /// Planes [first, end) with the epilogue `kind` (a constant in every call, so its selection leaves the loops).
 KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_planes)(
     const dream_dw3x3_shape *g, const float *x, const float *weight, const float *bias, float *y, int64_t first,
@@ -290,22 +313,7 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_planes
             int64_t q = 0;
             for (; q + 4 * VL <= count; q += 4 * VL) DW_TAPS4(t, q, grid);
             for (; q < count; q += VL) vstore(grid + q, DW_TAPS(t, q));
-            for (int64_t oh = 0; oh < out_h; oh++) {
-                const float *src = grid + oh * pitch;
-                float *dst = out + oh * out_w;
-                if (wide) {
-                    // The last vector overlaps the one before it.
-                    for (int64_t next = 0;; next += VL) {
-                        const int64_t j = next < out_w - VL ? next : out_w - VL;
-                        vstore(dst + j, vload(src + j));
-                        if (j == out_w - VL) break;
-                    }
-                } else if (oh * out_w + VL > (end - plane) * out_h * out_w) {
-                    vstore_n(dst, vload(src), out_w);  // a full vector would pass the range's end: exactly its lanes
-                } else {
-                    vstore(dst, vload(src));  // the extra lanes land in the rows after this one, written later
-                }
-            }
+            LEVEL_SUFFIX(dw_store_grid)(grid, pitch, out, out_h, out_w, wide, (end - plane) * out_h * out_w);
         }
     }
 }

@@ -197,6 +197,18 @@ public enum AveragePool {
             }
         }
 
+        /// target[c] += source[c] for c < count, eight at a time.
+        @inline(__always)
+        static func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+            var c = 0
+            while c + 8 <= count {
+                let p = UnsafeMutableRawPointer(target + c)
+                p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + UnsafeRawPointer(source + c).loadUnaligned(as: Lanes.self), as: Lanes.self)
+                c += 8
+            }
+            while c < count { target[c] += source[c]; c += 1 }
+        }
+
         /// Input column of tap kj of output column ow.
         @inline(__always)
         func column(_ ow: Int, _ kj: Int) -> Int { ow * window.strideW + kj * window.dilationW - window.padLeft }
@@ -217,16 +229,7 @@ public enum AveragePool {
             // Column sums of the real rows, top to bottom.
             let first = src + row(oh, r.real.lowerBound) * w
             sums.update(from: first, count: w)
-            for ki in r.real.dropFirst() {
-                let line = src + row(oh, ki) * w
-                var c = 0
-                while c + 8 <= w {
-                    let p = UnsafeMutableRawPointer(sums + c)
-                    p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + UnsafeRawPointer(line + c).loadUnaligned(as: Lanes.self), as: Lanes.self)
-                    c += 8
-                }
-                while c < w { sums[c] += line[c]; c += 1 }
-            }
+            for ki in r.real.dropFirst() { Self.add(src + row(oh, ki) * w, into: sums, count: w) }
             // Across: each output's real taps, left to right, from 0.
             func scalar(_ ow: Int) {
                 let cols = columns[ow]
@@ -273,16 +276,7 @@ public enum AveragePool {
                 ow += 8
             }
             while ow < columns.count { scalar(ow); ow += 1 }
-            for ki in r.real {
-                let line = dst + row(oh, ki) * w
-                var c = 0
-                while c + 8 <= w {
-                    let p = UnsafeMutableRawPointer(line + c)
-                    p.storeBytes(of: p.loadUnaligned(as: Lanes.self) + UnsafeRawPointer(spread + c).loadUnaligned(as: Lanes.self), as: Lanes.self)
-                    c += 8
-                }
-                while c < w { line[c] += spread[c]; c += 1 }
-            }
+            for ki in r.real { Self.add(spread, into: dst + row(oh, ki) * w, count: w) }
         }
     }
 
