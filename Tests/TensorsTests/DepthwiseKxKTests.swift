@@ -54,28 +54,7 @@ final class DepthwiseKxKTests: XCTestCase {
     /// y = b + Σ w·x over the taps in row-major order (padding as zeros), emulated in float32; `fused`: one rounding
     /// per multiply-add (AVX2 and AVX-512), else a rounded product then a rounded sum (the SSE2 baseline).
     static func emulated(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ win: Window2D, fused: Bool) -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = win.outputSize(inputH: h, inputW: w)
-        var y = Tensor(shape: [n, c, oh, ow])
-        for b in 0..<n {
-            for ch in 0..<c {
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        var acc = bias?[ch] ?? 0
-                        for ki in 0..<win.kernelH {
-                            for kj in 0..<win.kernelW {
-                                let ih = i * win.strideH - win.padTop + ki, iw = j * win.strideW - win.padLeft + kj
-                                let v: Float = ih < 0 || ih >= h || iw < 0 || iw >= w ? 0 : x[b, ch, ih, iw]
-                                let t = weight[ch, 0, ki, kj]
-                                if fused { acc.addProduct(t, v) } else { let p = t * v; acc = acc + p }
-                            }
-                        }
-                        y[b, ch, i, j] = acc
-                    }
-                }
-            }
-        }
-        return y
+        SIMDKernelTests.emulatedDepthwise(x, weight, bias, win, fused: fused)
     }
 
     /// The exact (Double) outputs and gradients of a case with the sums of magnitudes of their terms, for the

@@ -12,7 +12,8 @@ import XCTest
 final class SIMDKernelTests: XCTestCase {
     typealias Case = ConvolutionTests.Case
 
-    /// y = epilogue(b + Σ w·x) in the kernel's order, emulated in float32; `fused`: one rounding per multiply-add.
+    /// y = b + Σ w·x over the window's taps in row-major order (the depthwise kernels' order, any kernel size),
+    /// emulated in float32; `fused`: one rounding per multiply-add.
     static func emulatedDepthwise(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ win: Window2D, fused: Bool) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = win.outputSize(inputH: h, inputW: w)
@@ -22,8 +23,8 @@ final class SIMDKernelTests: XCTestCase {
                 for i in 0..<oh {
                     for j in 0..<ow {
                         var acc = bias?[ch] ?? 0
-                        for ki in 0..<3 {
-                            for kj in 0..<3 {
+                        for ki in 0..<win.kernelH {
+                            for kj in 0..<win.kernelW {
                                 let ih = i * win.strideH - win.padTop + ki, iw = j * win.strideW - win.padLeft + kj
                                 let v: Float = ih < 0 || ih >= h || iw < 0 || iw >= w ? 0 : x[b, ch, ih, iw]
                                 let t = weight[ch, 0, ki, kj]
