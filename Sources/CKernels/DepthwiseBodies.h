@@ -159,31 +159,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dwk_forward)(const dream_dwk_shape *k, con
                                                    const float *bias, float *y, int64_t first, int64_t end,
                                                    float *scratch, dream_epilogue e) {
     const vf ea = vset1(e.a), eb = vset1(e.b);
-    switch (e.kind) {
-    case DREAM_EPILOGUE_NONE:
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_NONE, ea, eb);
-        break;
-    case DREAM_EPILOGUE_RELU:
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_RELU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_CLIP:
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_CLIP, ea, eb);
-        break;
-    case DREAM_EPILOGUE_LEAKY_RELU:
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_SILU:  // EfficientNet's 5x5 layers
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SILU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_HARD_SWISH:  // MobileNetV3's
-        LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SWISH, ea, eb);
-        break;
-    default:
-        // Any other kind Epilogue.h knows, chosen per vector: correct for kinds added later, if slower.
-        LEVEL_SUFFIX(dwk_forward_planes)(k, x, weight, bias, y, first, end, scratch, (int)k->kernel_h,
-                                         (int)k->kernel_w, (int)k->plane.stride, e.kind, ea, eb);
-        break;
-    }
+#define DWK_SIZES(KIND) LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, KIND, ea, eb)
+    EPILOGUE_SPECIALISED(e.kind, DWK_SIZES)
+#undef DWK_SIZES
 }
 
 // MARK: - Input gradient

@@ -48,6 +48,24 @@ KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(hard_sigmoid)(vf x,
     return vselect(vlt(one, u), one, u);          // Swift.min(u, 1) = 1 < u ? 1 : u
 }
 
+#ifndef EPILOGUE_SPECIALISED
+/// `switch (kind)` with one case per epilogue kind, each calling CALL(KIND) with KIND a constant, so that the
+/// kernel loop CALL names is compiled once per activation with the epilogue's own switch folded away; a kind
+/// added later reaches CALL(kind) and is decided per vector (correct, if slower).
+#define EPILOGUE_SPECIALISED(kind, CALL)                                                                             \
+    switch (kind) {                                                                                                  \
+    case DREAM_EPILOGUE_NONE: CALL(DREAM_EPILOGUE_NONE); break;                                                      \
+    case DREAM_EPILOGUE_RELU: CALL(DREAM_EPILOGUE_RELU); break;                                                      \
+    case DREAM_EPILOGUE_CLIP: CALL(DREAM_EPILOGUE_CLIP); break;                                                      \
+    case DREAM_EPILOGUE_LEAKY_RELU: CALL(DREAM_EPILOGUE_LEAKY_RELU); break;                                          \
+    case DREAM_EPILOGUE_SIGMOID: CALL(DREAM_EPILOGUE_SIGMOID); break;                                                \
+    case DREAM_EPILOGUE_SILU: CALL(DREAM_EPILOGUE_SILU); break;                                                      \
+    case DREAM_EPILOGUE_HARD_SIGMOID: CALL(DREAM_EPILOGUE_HARD_SIGMOID); break;                                      \
+    case DREAM_EPILOGUE_HARD_SWISH: CALL(DREAM_EPILOGUE_HARD_SWISH); break;                                          \
+    default: CALL(kind); break;                                                                                      \
+    }
+#endif
+
 /// The activation of an epilogue, with the operand order of the Swift activations (Activation.forward), so that
 /// the bits are those of the separate pass, NaN and signed zeros included.
 KERNEL inline __attribute__((always_inline)) vf LEVEL_SUFFIX(epilogue)(vf v, int32_t kind, vf a, vf b) {

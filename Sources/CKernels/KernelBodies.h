@@ -324,35 +324,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
                                                      const float *bias, float *y, int64_t first, int64_t end,
                                                      float *scratch, dream_epilogue e) {
     const vf ea = vset1(e.a), eb = vset1(e.b);
-    switch (e.kind) {
-    case DREAM_EPILOGUE_RELU:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_RELU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_CLIP:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_CLIP, ea, eb);
-        break;
-    case DREAM_EPILOGUE_LEAKY_RELU:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_LEAKY_RELU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_SIGMOID:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SIGMOID, ea, eb);
-        break;
-    case DREAM_EPILOGUE_SILU:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_SILU, ea, eb);
-        break;
-    case DREAM_EPILOGUE_HARD_SIGMOID:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SIGMOID, ea, eb);
-        break;
-    case DREAM_EPILOGUE_HARD_SWISH:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_HARD_SWISH, ea, eb);
-        break;
-    case DREAM_EPILOGUE_NONE:
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, DREAM_EPILOGUE_NONE, ea, eb);
-        break;
-    default:  // a kind without a loop of its own above: chosen per vector, but never skipped
-        LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, e.kind, ea, eb);
-        break;
-    }
+#define DW3X3_PLANES(KIND) LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, KIND, ea, eb)
+    EPILOGUE_SPECIALISED(e.kind, DW3X3_PLANES)
+#undef DW3X3_PLANES
 }
 
 /// out[i] = Σ over kernel rows ki and shifts t of c[ki·3 + t] · rows_ki[i - t], for i in 0..<length
