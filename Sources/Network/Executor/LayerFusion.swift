@@ -194,6 +194,9 @@ extension GraphExecutor {
     ///   operand order), where z's only two consumers are those two nodes and the gate's only consumer is the Mul,
     ///   neither value requested, fed nor differentiated with respect to; in a step a backward goes through, the step
     ///   then keeps z (`FusedConvolutionOperator.savesPreActivation`).
+    /// - a Pad of zeros on H and W only (pads known before the run) whose output only a Conv or an AveragePool reads:
+    ///   joined to that operator's window (`PadOperator.zeroSpatialPads`), the step reading the Pad's input;
+    /// - a BatchNormalization not folded into a convolution, with the activation after it, where no gradient flows.
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
     /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
     ///
@@ -219,15 +222,14 @@ extension GraphExecutor {
         guard fuse else { return order.map(single) }
         var consumers: [String: [Int]] = [:]
         for i in order { for input in graph.nodes[i].inputs where !input.isEmpty { consumers[input, default: []].append(i) } }
+        /// Whether fusing `value` away is invisible to the caller (not requested, differentiated or fed).
+        func hidden(_ value: String) -> Bool { !keep.contains(value) && !wrt.contains(value) && feeds[value] == nil }
         /// The only consumer of `value`, if fusing it away is invisible to the caller.
         func soleConsumer(_ value: String) -> Int? {
-            guard !keep.contains(value), !wrt.contains(value), feeds[value] == nil,
-                  let users = consumers[value], users.count == 1, graph.nodes[users[0]].inputs.first == value,
+            guard hidden(value), let users = consumers[value], users.count == 1, graph.nodes[users[0]].inputs.first == value,
                   graph.nodes[users[0]].outputs.count == 1, !graph.nodes[users[0]].outputs[0].isEmpty else { return nil }
             return users[0]
         }
-        /// Whether fusing `value` away is invisible to the caller (not requested, differentiated or fed).
-        func hidden(_ value: String) -> Bool { !keep.contains(value) && !wrt.contains(value) && feeds[value] == nil }
         /// z's two consumers when they compute z · gate(z): a Sigmoid (SiLU) or a HardSigmoid(1/6, 1/2) (HardSwish)
         /// of z, and a Mul of z and that gate, the gate read by the Mul only: (gate node, Mul node, activation).
         func gatedActivation(_ z: String) -> (Int, Int, Activation)? {
