@@ -4,8 +4,8 @@ outputs mean nothing). Optional tooling: needs PyTorch and onnx (Debian: python3
     /usr/bin/python3 Tests/Benchmarks/architectures.py OUT_DIR [name ...]
     python3 Tests/Benchmarks/compare.py --models OUT_DIR/efficientnetb0.onnx OUT_DIR/densenet121.onnx --sizes 224 512
 
-Names: resnet50, vgg16, densenet121, efficientnetb0, shufflenetv2, alexnet, mobilenetv3, inceptionv3ish (all of
-them by default). Each is written from the published architecture (block structure, widths, kernel sizes and
+Names: resnet50, vgg16, densenet121, efficientnetb0, shufflenetv2, alexnet, mobilenetv3, inceptionv3ish, resnext50,
+regnety800mf (all of them by default). Each is written from the published architecture (block structure, widths, kernel sizes and
 strides), exported at opset 13 as torch 1.13 exports it (SiLU as Sigmoid → Mul, HardSwish as HardSigmoid → Mul,
 padded average pools as Pad → AveragePool), with BatchNormalization folded into the convolutions by the exporter
 where it follows one. inceptionv3ish is Inception-v3's stem, three Inception-A, the grid reduction and three
@@ -45,6 +45,39 @@ class ResNet50(nn.Module):
             for i in range(n): L.append(Bottleneck(cin, mid, st if i == 0 else 1)); cin = mid*4
         s.layers = nn.Sequential(*L); s.fc = nn.Linear(2048, 1000)
     def forward(s, x): return s.fc(torch.flatten(F.adaptive_avg_pool2d(s.layers(s.stem(x)), 1), 1))
+
+class ResNeXtBlock(nn.Module):
+    def __init__(s, cin, width, cout, stride, groups):
+        super().__init__()
+        s.a = cbr(cin, width, 1); s.b = cbr(width, width, 3, stride, g=groups); s.c = nn.Sequential(nn.Conv2d(width, cout, 1, bias=False), bn(cout))
+        s.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), bn(cout)) if stride != 1 or cin != cout else None
+    def forward(s, x): return F.relu(s.c(s.b(s.a(x))) + (x if s.down is None else s.down(x)))
+class ResNeXt50(nn.Module):
+    """ResNeXt-50 32x4d: ResNet-50's bottlenecks with a grouped 3x3 (32 groups, width 4 per group in the first stage)."""
+    def __init__(s):
+        super().__init__()
+        s.stem = nn.Sequential(cbr(3, 64, 7, 2, 3), nn.MaxPool2d(3, 2, 1))
+        L = []; cin = 64
+        for mid, n, st in [(64,3,1),(128,4,2),(256,6,2),(512,3,2)]:
+            for i in range(n): L.append(ResNeXtBlock(cin, mid*2, mid*4, st if i == 0 else 1, 32)); cin = mid*4
+        s.layers = nn.Sequential(*L); s.fc = nn.Linear(2048, 1000)
+    def forward(s, x): return s.fc(torch.flatten(F.adaptive_avg_pool2d(s.layers(s.stem(x)), 1), 1))
+class RegNetYBlock(nn.Module):
+    def __init__(s, cin, cout, stride, group_width):
+        super().__init__()
+        s.a = cbr(cin, cout, 1); s.b = cbr(cout, cout, 3, stride, g=cout//group_width)
+        s.se = SE(cout, cin//4, act=nn.ReLU); s.c = nn.Sequential(nn.Conv2d(cout, cout, 1, bias=False), bn(cout))
+        s.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), bn(cout)) if stride != 1 or cin != cout else None
+    def forward(s, x): return F.relu(s.c(s.se(s.b(s.a(x)))) + (x if s.down is None else s.down(x)))
+class RegNetY800MF(nn.Module):
+    """RegNetY-800MF: depths 1/3/8/2, widths 64/144/320/784, group width 16, squeeze-excitation ratio 1/4 of the block input."""
+    def __init__(s):
+        super().__init__()
+        L = [cbr(3, 32, 3, 2)]; c = 32
+        for w, n in [(64,1),(144,3),(320,8),(784,2)]:
+            for i in range(n): L.append(RegNetYBlock(c, w, 2 if i == 0 else 1, 16)); c = w
+        s.features = nn.Sequential(*L); s.fc = nn.Linear(c, 1000)
+    def forward(s, x): return s.fc(torch.flatten(F.adaptive_avg_pool2d(s.features(x), 1), 1))
 
 class VGG16(nn.Module):
     def __init__(s):
@@ -176,7 +209,7 @@ class InceptionV3ish(nn.Module):
     def forward(s, x): return s.fc(torch.flatten(F.adaptive_avg_pool2d(s.c(s.red(s.a(s.stem(x)))), 1), 1))
 
 models = dict(resnet50=ResNet50, vgg16=VGG16, densenet121=DenseNet121, efficientnetb0=EfficientNetB0, shufflenetv2=ShuffleNetV2,
-              alexnet=AlexNet, mobilenetv3=MobileNetV3Large, inceptionv3ish=InceptionV3ish)
+              alexnet=AlexNet, mobilenetv3=MobileNetV3Large, inceptionv3ish=InceptionV3ish, resnext50=ResNeXt50, regnety800mf=RegNetY800MF)
 for name in sys.argv[2:] or models:
     m = models[name]().eval()
     for mod in m.modules():
