@@ -160,7 +160,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dwk_forward)(const dream_dwk_shape *k, con
                                                    float *scratch, dream_epilogue e) {
     const vf ea = vset1(e.a), eb = vset1(e.b);
 #define DWK_SIZES(KIND) LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, first, end, scratch, KIND, ea, eb)
-    EPILOGUE_SPECIALISED(e.kind, DWK_SIZES)
+#define DWK_CHUNK(FIRST, END) LEVEL_SUFFIX(dwk_forward_sizes)(k, x, weight, bias, y, FIRST, END, scratch, DREAM_EPILOGUE_NONE, ea, eb)
+    EPILOGUE_BY_PLANES(e, first, end, k->plane.out_h * k->plane.out_w, y, DWK_SIZES, DWK_CHUNK)
+#undef DWK_CHUNK
 #undef DWK_SIZES
 }
 

@@ -194,7 +194,8 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
                                                                              int64_t nc, int64_t jr, int64_t pc,
                                                                              int64_t kc, const float *packed_b,
                                                                              int first, int last, int load,
-                                                                             float *tile, float *tile_bias) {
+                                                                             float *tile, float *tile_bias,
+                                                                             dream_epilogue e) {
     const int64_t ldc = g->c_row_stride;
     const int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
     const int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
@@ -207,7 +208,7 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
     float *c = g->c + (ic + ir) * ldc + jc + jr;
     const float *bias = first && g->bias ? g->bias + ic + ir : NULL;
     if (mr == GEMM_MR && nr == GEMM_NR) {
-        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, g->epilogue);
+        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, e);
         return;
     }
     if (bias) {
@@ -225,9 +226,9 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
             for (int64_t j = 0; j < nr; j++) tile[i * GEMM_NR + j] = c[i * ldc + j];
     }
     if (nr <= VL)
-        LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+        LEVEL_SUFFIX(gemm_half_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, e);
     else
-        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, g->epilogue);
+        LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, tile, GEMM_NR, load, bias, last, e);
     if (nr == GEMM_NR) {
         for (int64_t i = 0; i < mr; i++) {
             vstore(c + i * ldc, vload(tile + i * GEMM_NR));
@@ -244,6 +245,8 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, i
     float *packed_b = scratch;
     // Zeros in the lanes an edge tile does not use, so that they never hold a NaN or a denormal.
     float tile[GEMM_MR * GEMM_NR] = {0}, tile_bias[GEMM_MR];
+    // Sigmoid and SiLU are applied to each row block once its last slice of p is stored (Epilogue.h: sigmoid_span).
+    const dream_epilogue in_registers = LEVEL_SUFFIX(register_epilogue)(g->epilogue);
     for (int64_t jc = column_first; jc < column_end; jc += GEMM_NC) {
         const int64_t nc = column_end - jc < GEMM_NC ? column_end - jc : GEMM_NC;
         // At least one slice of p, so that k = 0 still writes C₀ + bias.
@@ -263,13 +266,16 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_block)(const dream_gemm_problem *g, i
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
                         for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
                             LEVEL_SUFFIX(gemm_tile_at)(g, ic, mc, ir, jc, nc, jr, pc, kc, packed_b, first, last, load,
-                                                       tile, tile_bias);
+                                                       tile, tile_bias, in_registers);
                 } else {
                     for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
                         for (int64_t ir = 0; ir < mc; ir += GEMM_MR)
                             LEVEL_SUFFIX(gemm_tile_at)(g, ic, mc, ir, jc, nc, jr, pc, kc, packed_b, first, last, load,
-                                                       tile, tile_bias);
+                                                       tile, tile_bias, in_registers);
                 }
+                if (last && EPILOGUE_IN_SPANS(g->epilogue.kind))
+                    for (int64_t i = ic; i < ic + mc; i++)
+                        LEVEL_SUFFIX(span_epilogue)(g->c + i * g->c_row_stride + jc, nc, g->epilogue);
             }
             if (last) break;
         }

@@ -22,8 +22,8 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_apply_epilogue)(const float *x, float *y, 
     case DREAM_EPILOGUE_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_RELU) break;
     case DREAM_EPILOGUE_CLIP: EPILOGUE_LOOP(DREAM_EPILOGUE_CLIP) break;
     case DREAM_EPILOGUE_LEAKY_RELU: EPILOGUE_LOOP(DREAM_EPILOGUE_LEAKY_RELU) break;
-    case DREAM_EPILOGUE_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_SIGMOID) break;
-    case DREAM_EPILOGUE_SILU: EPILOGUE_LOOP(DREAM_EPILOGUE_SILU) break;
+    case DREAM_EPILOGUE_SIGMOID: LEVEL_SUFFIX(sigmoid_span)(x, y, count, 0); break;
+    case DREAM_EPILOGUE_SILU: LEVEL_SUFFIX(sigmoid_span)(x, y, count, 1); break;
     case DREAM_EPILOGUE_HARD_SIGMOID: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SIGMOID) break;
     case DREAM_EPILOGUE_HARD_SWISH: EPILOGUE_LOOP(DREAM_EPILOGUE_HARD_SWISH) break;
     default: if (x != y) memmove(y, x, sizeof(float) * (size_t)count); break;
@@ -325,7 +325,9 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_dw3x3_forward)(const dream_dw3x3_shape *g,
                                                      float *scratch, dream_epilogue e) {
     const vf ea = vset1(e.a), eb = vset1(e.b);
 #define DW3X3_PLANES(KIND) LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, first, end, scratch, KIND, ea, eb)
-    EPILOGUE_SPECIALISED(e.kind, DW3X3_PLANES)
+#define DW3X3_CHUNK(FIRST, END) LEVEL_SUFFIX(dw_forward_planes)(g, x, weight, bias, y, FIRST, END, scratch, DREAM_EPILOGUE_NONE, ea, eb)
+    EPILOGUE_BY_PLANES(e, first, end, g->out_h * g->out_w, y, DW3X3_PLANES, DW3X3_CHUNK)
+#undef DW3X3_CHUNK
 #undef DW3X3_PLANES
 }
 

@@ -8,6 +8,7 @@
 //   vmadd(c,a,b)   c + a·b: two roundings in the baseline, one (FMA) from AVX2 up
 //   vsub, vdiv, vsqrt  a - b, a / b, √a: correctly rounded at every level (same bits everywhere)
 //   vmax(v, m)     v > m ? v : m, lane by lane (MAXPS: a NaN in either operand gives m)
+//   vnegabs(v)     -|v|: v with its sign bit set (exact; NaN stays NaN)
 //   vselect(k,a,b) k ? a : b, lane by lane
 //   vload_n / vstore_n   the first n < VL lanes only (the others read as 0 and are not written)
 //   vkeep_from(v, k)     lanes k... of v, the lanes below k zeroed
@@ -44,6 +45,7 @@ INLINE vf vmadd(vf c, vf a, vf b) { vf p = a * b; return c + p; }
 #define veq(a, b) ((vmask)((a) == (b)))
 INLINE vf vselect(vmask k, vf a, vf b) { return (vf)(((vi)a & k) | ((vi)b & ~k)); }
 INLINE vf vmax(vf v, vf m) { return vselect(v > m, v, m); }
+INLINE vf vnegabs(vf v) { return (vf)((vi)v | (vi){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN}); }
 INLINE vi viload(const int32_t *p) { vi v; memcpy(&v, p, sizeof v); return v; }
 INLINE void vistore(int32_t *p, vi v) { memcpy(p, &v, sizeof v); }
 INLINE vi viset1(int32_t x) { return (vi){x, x, x, x}; }
@@ -95,6 +97,7 @@ typedef __m256 vmask;
 #define vsqrt(a) _mm256_sqrt_ps(a)
 #define vmadd(c, a, b) _mm256_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm256_max_ps((v), (m))
+#define vnegabs(v) _mm256_or_ps((v), _mm256_set1_ps(-0.0f))
 #define vlt(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
 #define vgt(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define vge(a, b) _mm256_cmp_ps((a), (b), _CMP_GE_OQ)
@@ -154,6 +157,7 @@ typedef __mmask16 vmask;
 #define vsqrt(a) _mm512_sqrt_ps(a)
 #define vmadd(c, a, b) _mm512_fmadd_ps((a), (b), (c))
 #define vmax(v, m) _mm512_max_ps((v), (m))
+#define vnegabs(v) _mm512_castsi512_ps(_mm512_or_epi32(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN)))
 #define vlt(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
 #define vgt(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define vge(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ)
