@@ -151,11 +151,13 @@ struct FinetuneCommand: ParsableCommand {
         out("features: \(transfer.boundary.joined(separator: ", "))\(job.trainer.recomputesFrozenPart ? " (recomputed every batch)" : " (computed once per image, cached)")")
 
         interruptRequested = 0
-        signal(SIGINT) { _ in
+        // While training, Ctrl-C asks for a checkpoint; afterwards the disposition installed before (the one that
+        // removes temporary files while the report is written, TemporaryFiles.installSignalHandlers) is back.
+        let previousHandler = signal(SIGINT) { _ in
             if interruptRequested != 0 { _exit(130) }
             interruptRequested = 1
         }
-        defer { signal(SIGINT, SIG_DFL) }
+        defer { signal(SIGINT, previousHandler) }
         let stop = { interruptRequested != 0 }
         let bar = ProgressLine(enabled: Console.stderrIsTerminal)
         let progress: (TrainingEvent) -> Void = { event in

@@ -11,7 +11,9 @@ idle worker threads do not steal the CPU from whatever is timed next, all graph 
 PyTorch, run by `torch_step.py` under the interpreter given by --torch-python (Debian's python3-torch 1.13 lives in
 /usr/bin/python3 and needs python3-onnx). Each engine reports the median of --runs timed passes after warm-up; every
 round times every case once per engine, alternating which engine goes first, and the table shows medians over
-rounds of the times and of the per-round ratios. Nothing here is a test: the suite never asserts timings.
+rounds of the times and of the per-round ratios. A model that dream cannot load, or a case that fails in either engine
+(a graph with a fixed classifier size run at another size), is skipped with the reason, after the table. Nothing
+here is a test: the suite never asserts timings.
 
 The graph both engines run is the one `dream bench --save-onnx` writes, so built-in benchmark graphs
 (mobilenetv2-shapes) work too. "% peak" is dream's multiply-accumulate rate against a 2048³ float32 matrix product
@@ -36,6 +38,15 @@ DEFAULT_DREAM_LAYERS = {"mobilenetv2-shapes": "features.13.add", "resnet18-shape
 def run_json(command, env=None):
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout)
+
+
+def first_line(error):
+    """What went wrong, in one line: a failed command's last line of stderr, or the first of the exception's message."""
+    stderr = (getattr(error, "stderr", None) or "").strip()
+    if stderr:
+        return stderr.splitlines()[-1]
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def sgemm_peak(threads):
@@ -130,11 +141,17 @@ def main():
     scratch = tempfile.mkdtemp(prefix="dream-bench-")
     try:
         files = {}
+        failed = {}  # case (or model, size None) -> why it was skipped
         for model in args.models:
             path = os.path.join(scratch, os.path.basename(model).replace(".onnx", "") + ".onnx")
-            subprocess.run([args.dream, "bench", "--model", model, "--runs", "1", "--warmup", "0", "--size", "224",
-                            "--save-onnx", path, "--json"], check=True, capture_output=True)
-            files[model] = path
+            try:
+                subprocess.run([args.dream, "bench", "--model", model, "--runs", "1", "--warmup", "0", "--size",
+                                "224", "--save-onnx", path, "--json"], check=True, capture_output=True, text=True)
+                files[model] = path
+            except subprocess.CalledProcessError as error:
+                failed[(model, None)] = first_line(error)
+                print(f"skipping {model}: {failed[(model, None)]}", file=sys.stderr)
+        args.models = [m for m in args.models if m in files]
         peak = sgemm_peak(args.threads) if args.mode == "forward" else None
         other = OnnxRuntime(args.threads) if args.mode == "forward" else None
         layers = {m: DEFAULT_DREAM_LAYERS.get(m) for m in args.models}
@@ -162,10 +179,17 @@ def main():
                         return dream_forward(args, model, size, args.before)[0]
                     return dream_step(args, model, size, layers[model], args.before)[0]
 
-                if (round_index + case_index) % 2 == 0:
-                    a = ours(); b = theirs(); c = before()
-                else:
-                    c = before(); b = theirs(); a = ours()
+                if (model, size) in failed:
+                    continue
+                try:
+                    if (round_index + case_index) % 2 == 0:
+                        a = ours(); b = theirs(); c = before()
+                    else:
+                        c = before(); b = theirs(); a = ours()
+                except Exception as error:  # e.g. a graph with a fixed classifier size at another input size
+                    failed[(model, size)] = first_line(error)
+                    print(f"skipping {model} at {size}: {failed[(model, size)]}", file=sys.stderr)
+                    continue
                 r = results[(model, size)]
                 r["ours"].append(a); r["theirs"].append(b); r["ratio"].append(a / b)
                 if c is not None:
@@ -185,6 +209,8 @@ def main():
         rows = []
         for (model, size) in cases:
             r = results[(model, size)]
+            if not r["ours"]:
+                continue
             ours_ms, theirs_ms, ratio = (statistics.median(r[k]) for k in ("ours", "theirs", "ratio"))
             row = {"model": model, "size": size, "dream_ms": ours_ms, "other_ms": theirs_ms, "ratio": ratio,
                    "ratios": r["ratio"], "engine": theirs_name, "mode": args.mode}
@@ -203,8 +229,11 @@ def main():
                 line += f" {row['before_ms']:.2f} | {row['before_ratio']:.2f} |"
             rows.append(row)
             print(line)
+        for (model, size), why in failed.items():
+            print(f"skipped: {model}" + (f" at {size}" if size else "") + f": {why}")
         if args.json:
-            print(json.dumps({"sgemm_peak_gflops": peak, "rows": rows}, indent=1))
+            print(json.dumps({"sgemm_peak_gflops": peak, "rows": rows,
+                              "skipped": [{"model": m, "size": z, "error": w} for (m, z), w in failed.items()]}, indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
