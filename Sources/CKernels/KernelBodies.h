@@ -42,19 +42,21 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_relu_backward)(const float *dy, const floa
 }
 
 /// The gradient of x·σ(x) (CKernels.h): the unfused Mul backward gives dy·σ and dy·x, the Sigmoid backward
-/// (dy·x)·σ·(1 − σ), and the two paths to x add.
+/// (dy·x)·σ·(1 − σ), and the two paths to x add. σ comes block by block from sigmoid_span (its speed, the same bits).
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_silu_backward)(const float *dy, const float *x, float *dx, int64_t count) {
     const vf one = vset1(1.0f);
-#define SILU_GRADIENT(g, v)                                                                                           \
-    ({                                                                                                                \
-        const vf s_ = LEVEL_SUFFIX(sigmoid)(v);                                                                       \
-        vadd(vmul((g), s_), vmul(vmul(vmul((g), (v)), s_), vsub(one, s_)));                                          \
-    })
-    int64_t i = 0;
-    for (; i + VL <= count; i += VL) vstore(dx + i, SILU_GRADIENT(vload(dy + i), vload(x + i)));
-    if (i < count) {
-        const int64_t n = count - i;
-        vstore_n(dx + i, SILU_GRADIENT(vload_n(dy + i, n), vload_n(x + i, n)), n);
+    float sigma[SIGMOID_SPAN];
+#define SILU_GRADIENT(g, v, s) vadd(vmul((g), (s)), vmul(vmul(vmul((g), (v)), (s)), vsub(one, (s))))
+    for (int64_t b = 0; b < count; b += SIGMOID_SPAN) {
+        const int64_t m = count - b < SIGMOID_SPAN ? count - b : SIGMOID_SPAN;
+        LEVEL_SUFFIX(sigmoid_span)(x + b, sigma, m, 0);
+        int64_t i = 0;
+        for (; i + VL <= m; i += VL)
+            vstore(dx + b + i, SILU_GRADIENT(vload(dy + b + i), vload(x + b + i), vload(sigma + i)));
+        if (i < m) {
+            const int64_t n = m - i;
+            vstore_n(dx + b + i, SILU_GRADIENT(vload_n(dy + b + i, n), vload_n(x + b + i, n), vload_n(sigma + i, n)), n);
+        }
     }
 #undef SILU_GRADIENT
 }

@@ -4,6 +4,7 @@
     python3 Tests/Benchmarks/compare.py                                  # forward: googlenet, squeezenet, mobilenetv2-shapes at 224 and 512
     python3 Tests/Benchmarks/compare.py --models my.onnx --sizes 224
     python3 Tests/Benchmarks/compare.py --mode dream --sizes 224 512 1024 # DeepDream step vs PyTorch
+    python3 Tests/Benchmarks/compare.py --mode dream --models /tmp/arch/efficientnetb0.onnx --layers /tmp/arch/efficientnetb0.onnx=/features/features.11/Add
 
 Forward passes are compared with onnxruntime (pip package `onnxruntime`: 2 intra-op threads, spinning off so that
 idle worker threads do not steal the CPU from whatever is timed next, all graph optimisations on). DeepDream steps
@@ -132,6 +133,8 @@ def main():
     parser.add_argument("--runs", type=int, default=10, help="timed passes per engine, case and round")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--layers", nargs="+", default=[], metavar="MODEL=LAYER",
+                        help="--mode dream: the layer to dream on for a model without a default one")
     parser.add_argument("--torch-python", default="/usr/bin/python3", help="interpreter with torch and onnx (--mode dream)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = parser.parse_args()
@@ -154,7 +157,8 @@ def main():
         args.models = [m for m in args.models if m in files]
         peak = sgemm_peak(args.threads) if args.mode == "forward" else None
         other = OnnxRuntime(args.threads) if args.mode == "forward" else None
-        layers = {m: DEFAULT_DREAM_LAYERS.get(m) for m in args.models}
+        given = dict(item.split("=", 1) for item in args.layers)
+        layers = {m: given.get(m, DEFAULT_DREAM_LAYERS.get(m)) for m in args.models}
         cases = [(m, s) for m in args.models for s in args.sizes]
         results = {case: {"ours": [], "theirs": [], "ratio": [], "before": [], "before_ratio": []} for case in cases}
         gmacs = {}

@@ -4,8 +4,8 @@ objective mean(activation²), backward to the image, step normalised by the mean
 recipe, the work `dream bench --dream` times). Prints {"dream_step_ms_median": …} as JSON.
 
 Needs torch and onnx (Debian: python3-torch, python3-onnx; run with /usr/bin/python3). The graph is executed by a
-small interpreter over torch.nn.functional covering the operators of GoogLeNet, SqueezeNet and MobileNetV2-style
-graphs; an operator outside that set stops with its name. Used by compare.py; not part of the test suite.
+small interpreter over torch.nn.functional covering the operators of GoogLeNet, SqueezeNet, MobileNetV2/V3-,
+EfficientNet-, ResNet- and DenseNet-style graphs; an operator outside that set stops with its name. Used by compare.py; not part of the test suite.
 """
 import argparse
 import json
@@ -33,6 +33,8 @@ class Interpreter:
         self.graph = model.graph
         self.weights = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in self.graph.initializer}
         producer = {o: i for i, n in enumerate(self.graph.node) for o in n.output}
+        if target not in producer:  # a node's name stands for its first output, as in dream
+            target = next((n.output[0] for n in self.graph.node if n.name == target), target)
         needed, stack = set(), [target]
         while stack:
             name = stack.pop()
@@ -43,7 +45,7 @@ class Interpreter:
                 needed.add(i)
                 stack.extend(x for x in self.graph.node[i].input if x)
         if target not in producer:
-            raise SystemExit(f"torch_step.py: no value named {target}")
+            raise SystemExit(f"torch_step.py: no value or node named {target}")
         self.nodes = [self.graph.node[i] for i in sorted(needed)]
         self.target = target
         self.input = self.graph.input[0].name
@@ -86,6 +88,20 @@ class Interpreter:
                 y = torch.cat([get(i) for i in ins], dim=a["axis"])
             elif op == "Add":
                 y = get(ins[0]) + get(ins[1])
+            elif op == "Mul":
+                y = get(ins[0]) * get(ins[1])
+            elif op == "Sigmoid":
+                y = torch.sigmoid(get(ins[0]))
+            elif op == "HardSigmoid":
+                y = torch.clamp(a.get("alpha", 0.2) * get(ins[0]) + a.get("beta", 0.5), 0, 1)
+            elif op == "Pad":
+                pads = [int(v) for v in (get(ins[1]) if len(ins) > 1 and ins[1] else a["pads"])]
+                value = get(ins[2]).item() if len(ins) > 2 and ins[2] else a.get("value", 0.0)
+                if a.get("mode", b"constant") not in (b"constant", "constant") or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+                    raise SystemExit(f"torch_step.py: only constant Pads of H and W are supported (node {node.name})")
+                y = F.pad(get(ins[0]), (pads[3], pads[7], pads[2], pads[6]), value=value)
+            elif op == "Constant":
+                y = torch.from_numpy(onnx.numpy_helper.to_array(a["value"]).copy())
             elif op == "BatchNormalization":
                 y = F.batch_norm(get(ins[0]), get(ins[3]), get(ins[4]), get(ins[1]), get(ins[2]), False, 0.0, a.get("epsilon", 1e-5))
             elif op == "Dropout":

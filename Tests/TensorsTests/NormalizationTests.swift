@@ -110,6 +110,26 @@ final class NormalizationTests: XCTestCase {
         }, at: p.bias, upstream: dy, "dBias")
     }
 
+    /// The input's gradient alone is `backward`'s dx bit for bit, and with a Relu's output it is the Relu's backward
+    /// followed by this one (including where dy or y is zero, NaN or infinite, and the sign of zero products).
+    func testBatchNormInputGradientIsBackwardsDxBitForBit() {
+        let x = Tensor.random(shape: [2, 5, 9, 11], in: -3...3, seed: 83)
+        var p = bnParameters(5, seed: 84)
+        p.scale = Tensor(shape: [5], scalars: [0.7, -1.3, 0, 2.5, -0.01])  // negative and zero multipliers: signed zeros
+        var dyScalars = Tensor.random(shape: x.shape, seed: 85).scalars
+        dyScalars[3] = .nan; dyScalars[17] = .infinity; dyScalars[40] = -0.0; dyScalars[41] = 0
+        let dy = Tensor(shape: x.shape, scalars: dyScalars)
+        let full = BatchNorm.backward(dy, x: x, scale: p.scale, mean: p.mean, variance: p.variance, epsilon: 1e-3)
+        let alone = BatchNorm.inputGradient(dy, scale: p.scale, variance: p.variance, epsilon: 1e-3)
+        XCTAssertEqual(alone.scalars.map(\.bitPattern), full.dx.scalars.map(\.bitPattern))
+        let y = Activation.relu.forward(BatchNorm.forward(x, scale: p.scale, bias: p.bias, mean: p.mean, variance: p.variance, epsilon: 1e-3))
+        let masked = Activation.relu.backward(dy, x: y, y: y)
+        let reference = BatchNorm.backward(masked, x: x, scale: p.scale, mean: p.mean, variance: p.variance, epsilon: 1e-3).dx
+        let fused = BatchNorm.inputGradient(dy, scale: p.scale, variance: p.variance, epsilon: 1e-3, reluOutput: y)
+        XCTAssertEqual(fused.scalars.map(\.bitPattern), reference.scalars.map(\.bitPattern))
+        XCTAssertTrue(y.scalars.contains(0) && y.scalars.contains { $0 > 0 }, "the mask must matter")
+    }
+
     func testBatchNormFoldedAffineGivesTheSameOutputAsForward() {
         let x = Tensor.random(shape: [2, 6, 5, 5], in: -3...3, seed: 90)
         let p = bnParameters(6, seed: 91)

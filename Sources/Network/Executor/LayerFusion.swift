@@ -196,7 +196,8 @@ extension GraphExecutor {
     ///   then keeps z (`FusedConvolutionOperator.savesPreActivation`).
     /// - a Pad of zeros on H and W only (pads known before the run) whose output only a Conv or an AveragePool reads:
     ///   joined to that operator's window (`PadOperator.zeroSpatialPads`), the step reading the Pad's input;
-    /// - a BatchNormalization not folded into a convolution, with the activation after it, where no gradient flows.
+    /// - a BatchNormalization not folded into a convolution, with the activation after it, where no gradient flows,
+    ///   and with a Relu after it where one does (`BatchNormOperator.fuses`: one pass each way).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
     /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
     ///
@@ -286,10 +287,10 @@ extension GraphExecutor {
             guard let original = (padded?.op ?? operators[i]) as? ConvolutionOperator, node.outputs.count == 1, !node.outputs[0].isEmpty else {
                 if let padded {
                     steps.append(ExecutionStep(nodes: [padded.pad, i], inputs: inputs, outputs: node.outputs, op: padded.op))
-                } else if var norm = operators[i] as? BatchNormOperator, !inputs.contains(where: { requiresGrad.contains($0) }),
-                          node.outputs.count == 1, let j = soleConsumer(node.outputs[0]),
-                          let act = operators[j] as? ActivationOperator, let a = act.fixedActivation(constant) {
-                    // BatchNormalization → activation where no gradient flows: one pass over the data.
+                } else if var norm = operators[i] as? BatchNormOperator, node.outputs.count == 1,
+                          let j = soleConsumer(node.outputs[0]), let act = operators[j] as? ActivationOperator,
+                          let a = act.fixedActivation(constant), norm.fuses(a, differentiated: inputs.contains { requiresGrad.contains($0) }) {
+                    // BatchNormalization → activation: one pass over the data forward, and backward for a Relu.
                     norm.activation = a
                     absorbed.insert(j)
                     steps.append(ExecutionStep(nodes: [i, j], inputs: inputs, outputs: graph.nodes[j].outputs, op: norm))

@@ -40,8 +40,8 @@ struct BatchNormOperator: GraphOperator {
     let node: Node
     let epsilon: Float
     /// An activation applied as each plane is written: the planner fuses BatchNormalization → activation into one
-    /// pass where no gradient flows through (DenseNet's pre-activation BatchNormalization → Relu before each
-    /// convolution). The backward of such a step is never run.
+    /// pass (DenseNet's pre-activation BatchNormalization → Relu before each convolution) where no gradient flows
+    /// through, and BatchNormalization → Relu where one does: its backward reads the Relu's output (y > 0).
     var activation: Activation?
 
     init(_ node: Node) throws {
@@ -53,7 +53,15 @@ struct BatchNormOperator: GraphOperator {
         }
     }
 
-    var backwardNeeds: BackwardNeeds { .inputs }
+    var backwardNeeds: BackwardNeeds { activation == nil ? .inputs : [.inputs, .outputs] }
+
+    /// Whether the planner may fuse `activation` after this layer: any fixed activation where no gradient flows
+    /// through the step, a Relu where one does (its backward needs only the fused output's sign).
+    func fuses(_ activation: Activation, differentiated: Bool) -> Bool {
+        guard differentiated else { return true }
+        if case .relu = activation { return true }
+        return false
+    }
 
     /// Scale and bias are parameters; the running mean and variance (inputs 3 and 4) are statistics, not trained.
     func isParameterInput(_ index: Int) -> Bool { index < 3 }
@@ -72,14 +80,26 @@ struct BatchNormOperator: GraphOperator {
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
         guard let dy = outputGradients[0] else { return [nil, nil, nil, nil, nil] }
         let op = "BatchNormalization"
-        guard activation == nil else { throw node.invalid("a BatchNormalization fused with its activation has no backward pass") }
         let x = try inputs.float(0, op)
         guard x.rank >= 2, dy.shape == x.shape, try (1...4).allSatisfy({ try inputs.float($0, op).count == x.shape[1] }) else {
             throw node.invalid("input \(x.shape), gradient \(dy.shape) and per-channel parameters disagree")
         }
-        let g = BatchNorm.backward(dy, x: try inputs.float(0, op), scale: try inputs.float(1, op), mean: try inputs.float(3, op),
+        var reluOutput: Tensor?
+        if let activation {
+            guard case .relu = activation else { throw node.invalid("a BatchNormalization fused with \(activation) has no backward pass") }
+            guard case .float(let y)? = result.outputs.first, y.shape == dy.shape else {
+                throw ExecutionError.missingSavedValue(node: node.name, op: op)
+            }
+            reluOutput = y
+        }
+        if !need[1] && !need[2] {
+            return [need[0] ? BatchNorm.inputGradient(dy, scale: try inputs.float(1, op), variance: try inputs.float(4, op),
+                                                      epsilon: epsilon, reluOutput: reluOutput) : nil, nil, nil, nil, nil]
+        }
+        let masked = reluOutput.map { Activation.relu.backward(dy, x: $0, y: $0) } ?? dy
+        let g = BatchNorm.backward(masked, x: x, scale: try inputs.float(1, op), mean: try inputs.float(3, op),
                                    variance: try inputs.float(4, op), epsilon: epsilon)
-        return [g.dx, g.dScale, g.dBias, nil, nil]
+        return [need[0] ? g.dx : nil, need[1] ? g.dScale : nil, need[2] ? g.dBias : nil, nil, nil]
     }
 }
 

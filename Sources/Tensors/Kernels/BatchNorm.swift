@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Parallel
 
@@ -20,6 +21,38 @@ public enum BatchNorm {
                         let m = a[k % c], o = b[k % c], xs = xp + k * plane, ys = yp + k * plane
                         for i in 0..<plane { ys[i] = m * xs[i] + o }
                         epilogue?.forward(UnsafePointer(ys), ys, 0..<plane)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dy [N,C,...] -> dx = m[c]·dy, m = scale / sqrt(variance + epsilon) as `backward` computes it (the same bits as
+    /// its dx): the input's gradient alone, what a dream or a layer with frozen scale and bias needs, one vectorised
+    /// pass instead of `backward`'s sums. `reluOutput`: the output y of a Relu applied to this layer's output (the
+    /// two fused into one step); dx is then m[c]·(y > 0 ? dy : 0), the Relu's backward and this one in one pass, the
+    /// bits of the two applied one after the other.
+    public static func inputGradient(_ dy: Tensor, scale: Tensor, variance: Tensor, epsilon: Float, reluOutput: Tensor? = nil) -> Tensor {
+        precondition(dy.rank >= 2, "BatchNorm backward expects [N,C,...], got \(dy.shape)")
+        let n = dy.shape[0], c = dy.shape[1], plane = dy.count / max(1, n * c)
+        precondition(scale.count == c && variance.count == c, "BatchNorm: parameters must be [\(c)]")
+        if let reluOutput { precondition(reluOutput.shape == dy.shape, "BatchNorm+Relu backward: \(reluOutput.shape) vs \(dy.shape)") }
+        let scales = scale.scalars, variances = variance.scalars
+        let multipliers = (0..<c).map { scales[$0] * (1 / (variances[$0] + epsilon).squareRoot()) }
+        return Tensor(shape: dy.shape) { db in
+            dy.withUnsafeBufferPointer { gb in
+                let gp = gb.baseAddress!, dp = db.baseAddress!
+                let yp = reluOutput?.storage.pointer
+                parallelRanges(n * c, work: n * c * plane) { planes in
+                    for k in planes {
+                        let m = multipliers[k % c], gs = gp + k * plane, ds = dp + k * plane
+                        if let yp {
+                            // The Relu's backward (its C kernel, vectorised), then the scaling, while the plane is in cache.
+                            dream_relu_backward(gs, UnsafePointer(yp) + k * plane, ds, Int64(plane))
+                            for i in 0..<plane { ds[i] = m * ds[i] }
+                        } else {
+                            for i in 0..<plane { ds[i] = m * gs[i] }
+                        }
                     }
                 }
             }
