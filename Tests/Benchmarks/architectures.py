@@ -217,5 +217,5 @@ for name in sys.argv[2:] or models:
             mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 1.5); mod.weight.data.uniform_(0.5, 1.5); mod.bias.data.uniform_(-0.1, 0.1)
     size = 299 if name.startswith("inception") else 224
     torch.onnx.export(m, torch.randn(1, 3, size, size), os.path.join(out_dir, f"{name}.onnx"), opset_version=13, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {2: "h", 3: "w"}} if name not in ("vgg16", "alexnet", "shufflenetv2") else None)
+                      dynamic_axes={"input": {2: "h", 3: "w"}} if name not in ("vgg16", "alexnet") else None)
     print("wrote", os.path.join(out_dir, f"{name}.onnx"))

@@ -379,12 +379,15 @@ final class ForwardPlan {
     /// The Concats written in place, emptied at the start of each pass (a pass that failed may have left one half
     /// written).
     let destinations: [ConcatDestination]
+    /// The steps that compute only shape-dependent values, run once per input shape (nil: none, or not exact).
+    let folded: FoldedShapes?
 
-    init(steps: [ExecutionStep], requiresGrad: Set<String>, keep: Set<String>, uses: [String: Int]) {
+    init(steps: [ExecutionStep], requiresGrad: Set<String>, keep: Set<String>, uses: [String: Int], folded: FoldedShapes? = nil) {
         self.steps = steps
         self.requiresGrad = requiresGrad
         self.keep = keep
         self.uses = uses
+        self.folded = folded
         destinations = steps.compactMap { ($0.op as? InPlaceConcatOperator)?.destination }
     }
 

@@ -18,6 +18,7 @@ struct ElementwiseBinaryOperator: GraphOperator {
 
     /// Mul and Div read the other operand; Add and Sub need the operands' shapes to undo broadcasting.
     var backwardNeeds: BackwardNeeds { .inputs }
+    var isFoldable: Bool { true }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         if case .int(let a)? = inputs.first ?? nil, case .int(let b)? = inputs.count > 1 ? inputs[1] : nil {

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Values of a forward pass that depend only on the shapes of the fed values, computed once per input shape.
+///
+/// Exporters spell a channel shuffle's target shape or a chunk's bounds as arithmetic on `Shape` (PyTorch with
+/// dynamic axes: ~800 of ShuffleNetV2's ~1000 nodes are Constant, Shape, Gather, Cast, Unsqueeze, Concat and integer
+/// Div/Mul on scalars). Run as steps they cost more than the network's arithmetic at small sizes; yet their values
+/// change only when an input shape does. A node is *folded* when its operator `isFoldable` and each of its inputs is
+/// a constant (an initializer neither fed nor differentiated), the output of a folded node, or (for an operator that
+/// `readsOnlyShapes`, i.e. Shape) any value at all. The first pass at a new set of fed shapes runs every step and
+/// keeps the folded values that the other steps read; later passes at those shapes skip the folded steps and start
+/// from the kept values. A new input size therefore runs the folded nodes again, so a reshape written for 224 px
+/// never reaches a 512 px pass.
+///
+/// That is exact only if the shapes of all values are functions of the fed shapes. They are unless a step outside
+/// the folded set takes configuration (a shape, bounds, axes, pads …: an input that `isParameterInput` says is not a
+/// parameter) from a value computed at run time from data; such a plan does not fold at all. Every operator still
+/// checks what it receives, so even a wrong fold could only end in an error, never in a kernel given bad shapes.
+final class FoldedShapes {
+    /// Fed value names whose shapes key the cache (the plan's feeds, sorted).
+    let feedNames: [String]
+    /// The steps of a pass that starts from kept values, and how often each value is read in it.
+    let steps: [ExecutionStep]
+    let uses: [String: Int]
+    /// Indices in the full step list of the folded steps, and the folded values read by the other steps or requested.
+    let foldedSteps: Set<Int>
+    let kept: Set<String>
+    private var cache: [[[Int]]: [String: Value]] = [:]
+    /// Input shapes kept at most (the octaves of a dream and the tiles of a large image are a handful of sizes).
+    static let capacity = 16
+
+    init(feedNames: [String], steps: [ExecutionStep], uses: [String: Int], foldedSteps: Set<Int>, kept: Set<String>) {
+        self.feedNames = feedNames
+        self.steps = steps
+        self.uses = uses
+        self.foldedSteps = foldedSteps
+        self.kept = kept
+    }
+
+    func key(_ feeds: [String: Value]) -> [[Int]] { feedNames.map { feeds[$0]?.shape ?? [] } }
+
+    func values(for key: [[Int]]) -> [String: Value]? { cache[key] }
+
+    func store(_ values: [String: Value], for key: [[Int]]) {
+        if cache.count >= Self.capacity { cache.removeAll() }
+        cache[key] = values
+    }
+
+    /// Number of input shapes with kept values (tests).
+    var cachedShapes: Int { cache.count }
+}
+
+extension GraphExecutor {
+    /// The folded part of the pass `steps` (see `FoldedShapes`), or nil when nothing folds or the fold would not be
+    /// exact. `requiresGrad` and `wrt` are the plan's; a folded value is never differentiated.
+    func foldedShapes(steps: [ExecutionStep], feeds: [String: Value], wrt: Set<String>, requiresGrad: Set<String>,
+                      keep: Set<String>) -> FoldedShapes? {
+        var folded = Set<String>()
+        func known(_ name: String) -> Bool {
+            name.isEmpty || folded.contains(name)
+                || (graph.initializers[name] != nil && feeds[name] == nil && !requiresGrad.contains(name))
+        }
+        var foldedSteps = Set<Int>()
+        for (k, step) in steps.enumerated() {
+            let ops = step.nodes.map { operators[$0] }
+            // A fused step computes one thing: it folds when its single node does.
+            guard step.nodes.count == 1, let op = ops.first, op.isFoldable,
+                  op.readsOnlyShapes || step.inputs.allSatisfy(known),
+                  !step.outputs.contains(where: { wrt.contains($0) || feeds[$0] != nil }) else { continue }
+            foldedSteps.insert(k)
+            folded.formUnion(step.outputs.filter { !$0.isEmpty })
+        }
+        guard !foldedSteps.isEmpty else { return nil }
+        var kept = Set<String>()
+        var rest: [ExecutionStep] = []
+        for (k, step) in steps.enumerated() where !foldedSteps.contains(k) {
+            for (i, name) in step.inputs.enumerated() where !name.isEmpty {
+                if folded.contains(name) { kept.insert(name); continue }
+                // Configuration computed from data at run time: shapes may depend on values, so nothing folds.
+                let isConfiguration = step.nodes.count == 1 && !operators[step.nodes[0]].isParameterInput(i)
+                if isConfiguration && !known(name) { return nil }
+            }
+            rest.append(step)
+        }
+        kept.formUnion(keep.intersection(folded))
+        var uses: [String: Int] = [:]
+        for step in rest { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
+        return FoldedShapes(feedNames: feeds.keys.sorted(), steps: rest, uses: uses, foldedSteps: foldedSteps, kept: kept)
+    }
+}
