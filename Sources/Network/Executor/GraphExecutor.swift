@@ -24,6 +24,8 @@ public final class GraphExecutor {
     /// with the same names over and over, and planning (string-keyed walks over the graph) cost as much as a small
     /// network's arithmetic (2.4 M instructions of 8 M per MobileNetV2 forward at 32x32).
     let plans = ForwardPlans()
+    /// Nodes that compute only from shapes and the file's constants (`computesOnlyShapes`).
+    private(set) var shapeOnly: Set<Int>
 
     public init(graph: Graph) throws {
         self.graph = graph
@@ -33,6 +35,8 @@ public final class GraphExecutor {
             for output in node.outputs where !output.isEmpty { producer[output] = i }
         }
         self.producer = producer
+        shapeOnly = []
+        shapeOnly = shapeOnlyNodes(graph.nodes.indices, isConstant: { graph.initializers[$0] != nil })
     }
 
     /// Indices of the nodes needed to compute `targets`, in graph order.

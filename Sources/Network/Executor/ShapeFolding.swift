@@ -51,26 +51,39 @@ final class FoldedShapes {
 }
 
 extension GraphExecutor {
+    /// The nodes among `order` (graph order) whose outputs depend only on the shapes of other values and on values
+    /// `isConstant` accepts: each is `isFoldable` and reads only such values (or, for Shape, anything), and
+    /// `excluded` does not hold for it.
+    func shapeOnlyNodes<Order: Sequence>(_ order: Order, isConstant: (String) -> Bool,
+                                         excluded: (Node) -> Bool = { _ in false }) -> Set<Int> where Order.Element == Int {
+        var derived = Set<String>(), nodes = Set<Int>()
+        for i in order {
+            let node = graph.nodes[i], op = operators[i]
+            guard op.isFoldable, !excluded(node),
+                  op.readsOnlyShapes || node.inputs.allSatisfy({ $0.isEmpty || derived.contains($0) || isConstant($0) }) else { continue }
+            nodes.insert(i)
+            derived.formUnion(node.outputs.filter { !$0.isEmpty })
+        }
+        return nodes
+    }
+
+    /// Whether node `node` computes only from shapes and the file's constants (Constant, Shape, Gather, Cast,
+    /// integer arithmetic … as exporters write a reshape's target shape): not a layer of the network.
+    public func computesOnlyShapes(node: Int) -> Bool { shapeOnly.contains(node) }
+
     /// The folded part of the pass `steps` (see `FoldedShapes`), or nil when nothing folds or the fold would not be
     /// exact. `requiresGrad` and `wrt` are the plan's; a folded value is never differentiated.
     func foldedShapes(steps: [ExecutionStep], feeds: [String: Value], wrt: Set<String>, requiresGrad: Set<String>,
                       keep: Set<String>) -> FoldedShapes? {
-        var folded = Set<String>()
-        func known(_ name: String) -> Bool {
-            name.isEmpty || folded.contains(name)
-                || (graph.initializers[name] != nil && feeds[name] == nil && !requiresGrad.contains(name))
+        func isConstant(_ name: String) -> Bool {
+            graph.initializers[name] != nil && feeds[name] == nil && !requiresGrad.contains(name)
         }
-        var foldedSteps = Set<Int>()
-        for (k, step) in steps.enumerated() {
-            let ops = step.nodes.map { operators[$0] }
-            // A fused step computes one thing: it folds when its single node does.
-            guard step.nodes.count == 1, let op = ops.first, op.isFoldable,
-                  op.readsOnlyShapes || step.inputs.allSatisfy(known),
-                  !step.outputs.contains(where: { wrt.contains($0) || feeds[$0] != nil }) else { continue }
-            foldedSteps.insert(k)
-            folded.formUnion(step.outputs.filter { !$0.isEmpty })
-        }
+        let nodes = shapeOnlyNodes(steps.flatMap(\.nodes).sorted(), isConstant: isConstant,
+                                   excluded: { $0.outputs.contains { wrt.contains($0) || feeds[$0] != nil } })
+        // A step folds when all it computes does (a fused step never does: its convolution is no shape arithmetic).
+        let foldedSteps = Set(steps.indices.filter { steps[$0].nodes.allSatisfy(nodes.contains) })
         guard !foldedSteps.isEmpty else { return nil }
+        let folded = Set(foldedSteps.flatMap { steps[$0].outputs.filter { !$0.isEmpty } })
         var kept = Set<String>()
         var rest: [ExecutionStep] = []
         for (k, step) in steps.enumerated() where !foldedSteps.contains(k) {
@@ -78,7 +91,7 @@ extension GraphExecutor {
                 if folded.contains(name) { kept.insert(name); continue }
                 // Configuration computed from data at run time: shapes may depend on values, so nothing folds.
                 let isConfiguration = step.nodes.count == 1 && !operators[step.nodes[0]].isParameterInput(i)
-                if isConfiguration && !known(name) { return nil }
+                if isConfiguration && !isConstant(name) { return nil }
             }
             rest.append(step)
         }
