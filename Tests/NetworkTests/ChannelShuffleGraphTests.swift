@@ -162,14 +162,7 @@ final class ChannelShuffleGraphTests: XCTestCase {
 
     /// onnxruntime runs the same file at two sizes and gives the same outputs (skipped without python3/onnxruntime).
     func testOnnxruntimeGivesTheSameOutputsAtTwoSizes() throws {
-        let python = URL(fileURLWithPath: "/usr/bin/env")
-        let probe = Process()
-        probe.executableURL = python
-        probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { throw XCTSkip("python3 is not installed") }
-        probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else { throw XCTSkip("python3 cannot import onnxruntime — skipping the interop check") }
+        try PythonScript.require("onnxruntime, numpy", for: "the onnxruntime cross-check")
         let dir = try SharedData.temporaryDirectory(for: self)
         let graph = Self.graph()
         let model = dir.appendingPathComponent("shuffle.onnx")
@@ -185,17 +178,7 @@ final class ChannelShuffleGraphTests: XCTestCase {
             product, pooled = s.run(["product", "pooled"], {"x": np.load(sys.argv[2])})
             print(json.dumps({"product": product.ravel().tolist(), "pooled": pooled.ravel().tolist()}))
             """
-            let run = Process()
-            run.executableURL = python
-            run.arguments = ["python3", "-c", script, model.path, input.path]
-            let pipe = Pipe(), err = Pipe()
-            run.standardOutput = pipe
-            run.standardError = err
-            try run.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            run.waitUntilExit()
-            XCTAssertEqual(run.terminationStatus, 0, errText)
+            let data = try PythonScript.run(script, arguments: [model.path, input.path])
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
             let ours = try executor.run(["x": .float(x)], outputs: ["product", "pooled"])
             for name in ["product", "pooled"] {

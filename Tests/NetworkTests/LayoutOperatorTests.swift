@@ -131,6 +131,7 @@ final class LayoutOperatorTests: XCTestCase {
             ("reshape count", { try Self.run("Reshape", x, extra: [("s", Self.ints([5, -1]))]) }),
             ("reduce axis", { try Self.run("ReduceMean", x, attributes: ["axes": .ints([4])]) }),
             ("cast to string", { try Self.run("Cast", x, attributes: ["to": .int(8)]) }),
+            ("integer division by zero", { try Self.run("Div", Self.ints([6]), extra: [("d", Self.ints([0]))]) }),
             ("cast of infinity", { try Self.run("Cast", .float(Tensor(shape: [1], scalars: [.infinity])), attributes: ["to": .int(7)]) }),
         ]
         for (what, body) in cases {
