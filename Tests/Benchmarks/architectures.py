@@ -9,9 +9,10 @@ regnety800mf (all of them by default). Each is written from the published archit
 strides), exported at opset 13 as torch 1.13 exports it (SiLU as Sigmoid → Mul, HardSwish as HardSigmoid → Mul,
 padded average pools as Pad → AveragePool), with BatchNormalization folded into the convolutions by the exporter
 where it follows one. inceptionv3ish is Inception-v3's stem, three Inception-A, the grid reduction and three
-Inception-C blocks (the 1x7/7x1 factorised convolutions), at 299 px. vgg16, alexnet and shufflenetv2 have fixed
-input sizes (224); the others accept any size. dream cannot run shufflenetv2 yet: its channel shuffle and split
-export as Transpose and shape arithmetic (Shape, Gather, Slice), operators dream does not implement.
+Inception-C blocks (the 1x7/7x1 factorised convolutions), at 299 px. vgg16 and alexnet have fixed input sizes
+(224); the others accept any size (dynamic height and width). shufflenetv2's channel shuffle and split then export
+as Reshape → Transpose → Reshape and Slice with their shapes computed at run time (Shape, Gather, Cast, Unsqueeze,
+Concat, integer Div/Mul: ~700 small nodes), which dream folds once per input size.
 """
 import os
 import sys
