@@ -146,11 +146,14 @@ struct SliceOperator: GraphOperator {
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         guard let x = inputs.first ?? nil else { throw ExecutionError.missingInput(op: "Slice", index: 0) }
         let r = try region(inputs, shape: x.shape)
+        let saved = ForwardResult.Saved.slice(inputShape: x.shape, starts: r.starts, steps: r.steps)
+        // Everything kept in order: the input itself, no copy.
+        if r.counts == x.shape && r.steps.allSatisfy({ $0 == 1 }) { return ForwardResult(outputs: [x], saved: saved) }
         let y = x.mapping(shape: r.counts, float: { Slice.forward($0, starts: r.starts, steps: r.steps, counts: r.counts) }) {
             Slice.plan(inputShape: x.shape, starts: r.starts, steps: r.steps, counts: r.counts)
                 .run($0, dstCount: r.counts.reduce(1, *), fill: 0)
         }
-        return ForwardResult(outputs: [y], saved: .slice(inputShape: x.shape, starts: r.starts, steps: r.steps))
+        return ForwardResult(outputs: [y], saved: saved)
     }
 
     func backward(_ outputGradients: [Tensor?], inputs: [Value?], result: ForwardResult, need: [Bool]) throws -> [Tensor?] {
