@@ -92,6 +92,34 @@ final class LayoutKernelTests: XCTestCase {
         }
     }
 
+    /// A channel chunk of one image is a view of the input (no copy) that behaves as a value: writing to the view or
+    /// to the input copies first, so neither sees the other's change; a small piece is copied instead.
+    func testContiguousSlicesAreViewsWithValueSemantics() {
+        var x = Tensor.random(shape: [1, 8, 3, 2], seed: 5)
+        let original = x.scalars
+        var half = Slice.forward(x, starts: [0, 4, 0, 0], steps: [1, 1, 1, 1], counts: [1, 4, 3, 2])
+        XCTAssertTrue(half.isView)
+        XCTAssertEqual(half.scalars, Array(original[24...]))
+        let quarterOfHalf = Slice.forward(half, starts: [0, 2, 0, 0], steps: [1, 1, 1, 1], counts: [1, 2, 3, 2])
+        XCTAssertTrue(quarterOfHalf.isView)
+        XCTAssertEqual(quarterOfHalf.scalars, Array(original[36...]))
+        half[flat: 0] = 100
+        XCTAssertFalse(half.isView)
+        XCTAssertEqual(x.scalars, original)
+        XCTAssertEqual(quarterOfHalf.scalars, Array(original[36...]))
+        x[flat: 47] = -100
+        XCTAssertEqual(quarterOfHalf.scalars, Array(original[36...]))
+        XCTAssertFalse(Slice.forward(x, starts: [0, 7, 0, 0], steps: [1, 1, 1, 1], counts: [1, 1, 3, 2]).isView, "an eighth is copied")
+        XCTAssertFalse(Slice.forward(Tensor.random(shape: [2, 8, 3], seed: 1), starts: [0, 4, 0], steps: [1, 1, 1], counts: [2, 4, 3]).isView,
+                       "two images: two runs of memory")
+        // Split (Concat's backward) hands out views the same way, each piece a value of its own.
+        var pieces = Concat.backward(x, shapes: [[1, 3, 3, 2], [1, 5, 3, 2]], axis: 1)
+        XCTAssertTrue(pieces[0].isView && pieces[1].isView)
+        pieces[1].add(pieces[1])
+        XCTAssertEqual(pieces[1][flat: 0], 2 * x[flat: 18])
+        XCTAssertEqual(x[flat: 18], original[18])
+    }
+
     func testSliceGradientScattersIntoZerosByFiniteDifferences() {
         let x = Tensor.random(shape: [1, 4, 3, 5], seed: 11)
         for (starts, steps, counts) in [([0, 2, 0, 0], [1, 1, 1, 1], [1, 2, 3, 5]), ([0, 3, 2, 4], [1, -2, -1, -2], [1, 2, 3, 3])] {

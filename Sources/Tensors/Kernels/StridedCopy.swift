@@ -156,8 +156,14 @@ public enum Slice {
     }
 
     /// `starts`, `steps` and `counts` per axis of `x`; every kept index must lie inside `x` (the operator checks it).
+    /// Elements that are one run of x's memory (a channel chunk of one image) and at least a quarter of it are
+    /// returned as a view of x (no copy; a small view would keep much memory alive).
     public static func forward(_ x: Tensor, starts: [Int], steps: [Int], counts: [Int]) -> Tensor {
         let copy = plan(inputShape: x.shape, starts: starts, steps: steps, counts: counts)
+        let kept = counts.reduce(1, *)
+        if kept > 0, 4 * kept >= x.count, copy.shape.isEmpty || (copy.shape.count == 1 && copy.srcStrides[0] == 1) {
+            return x.contiguousView(offset: copy.srcOffset, shape: counts)
+        }
         return Tensor(shape: counts) { y in
             guard y.count > 0 else { return }
             x.withUnsafeBufferPointer { copy.run(from: $0.baseAddress!, to: y.baseAddress!) }
