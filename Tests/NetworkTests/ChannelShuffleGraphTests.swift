@@ -120,6 +120,37 @@ final class ChannelShuffleGraphTests: XCTestCase {
         XCTAssertEqual(try shapeSteps([6, 5]), 0)
     }
 
+    /// Where nothing is differentiated, the Concat and the shuffle run as one step once the shape arithmetic is
+    /// folded; with a view that is no channel
+    /// shuffle of the concatenated inputs (4 groups of 2 channels, not 2 of 4) that step runs the four operators and
+    /// gives what they give node by node.
+    func testConcatAndShuffleRunAsOneStepOnlyWhenTheShapesAreAShuffle() throws {
+        let x = Tensor.random(shape: [1, Self.channels, 5, 3], seed: 12)
+        for groups: Int64 in [2, 4] {
+            var graph = Self.graph()
+            graph.initializers["two"] = .int(IntTensor(shape: [1], values: [groups]))
+            graph.initializers["g"] = .int(IntTensor(shape: [], values: [groups]))
+            let fused = try GraphExecutor(graph: graph), plain = try GraphExecutor(graph: graph)
+            plain.fusesLayers = false
+            var labels: [String] = []
+            // The first pass at a size runs the shape arithmetic (which reads the Concat); the next ones fuse.
+            _ = try fused.run(["x": .float(x)], outputs: ["product", "pooled"])
+            let a = try fused.forward(["x": .float(x)], outputs: ["product", "pooled"], recordingFor: [], onStep: { labels.append($0.label) }).values
+            let b = try plain.run(["x": .float(x)], outputs: ["product", "pooled"])
+            XCTAssertTrue(labels.contains("Concat+Reshape+Transpose+Reshape"), "\(labels)")
+            XCTAssertFalse(labels.contains("Transpose"))
+            for name in ["product", "pooled"] {
+                XCTAssertEqual(a[name]?.floatTensor?.scalars, b[name]?.floatTensor?.scalars, "\(name), \(groups) groups")
+            }
+            if groups == 2 {
+                XCTAssertLessThan(try XCTUnwrap(a["pooled"]?.floatTensor).maxAbsDifference(Self.reference(x, graph: graph).pooled), 1e-5)
+            }
+            // A pass that differentiates runs the nodes apart (the fused step has no backward).
+            var tape = try fused.forward(["x": .float(x)], outputs: ["pooled"], recordingFor: ["x"], onStep: { labels.append($0.label) })
+            XCTAssertNotNil(try fused.backward(&tape, seeds: ["pooled": Tensor(shape: [1, Self.channels], repeating: 1)])["x"])
+        }
+    }
+
     /// The graph is linear in x up to the product, so central differences are exact up to rounding.
     func testGradientThroughSliceConcatReshapeTransposeSplitAndReduceMeanMatchesFiniteDifferences() throws {
         let executor = try GraphExecutor(graph: Self.graph())

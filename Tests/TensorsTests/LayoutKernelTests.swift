@@ -120,6 +120,20 @@ final class LayoutKernelTests: XCTestCase {
         XCTAssertEqual(x[flat: 18], original[18])
     }
 
+    /// Concatenating g tensors and shuffling the channels (view [N, g, c, H, W], swap axes 1 and 2) in one pass
+    /// gives the two operations' result exactly.
+    func testChannelShuffleInterleaveIsConcatThenTranspose() {
+        for (g, shape) in [(2, [1, 5, 3, 4]), (3, [2, 4, 7, 1]), (4, [1, 1, 1, 1])] {
+            let xs = (0..<g).map { Tensor.random(shape: shape, seed: UInt64(60 + $0)) }
+            let joined = Concat.forward(xs, axis: 1)
+            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let reference = Self.naiveTranspose(joined.reshaped([n, g, c, h, w]), [0, 2, 1, 3, 4]).reshaped([n, g * c, h, w])
+            let y = ChannelShuffle.interleave(xs)
+            XCTAssertEqual(y.shape, reference.shape)
+            XCTAssertEqual(y.scalars, reference.scalars, "g \(g) \(shape)")
+        }
+    }
+
     func testSliceGradientScattersIntoZerosByFiniteDifferences() {
         let x = Tensor.random(shape: [1, 4, 3, 5], seed: 11)
         for (starts, steps, counts) in [([0, 2, 0, 0], [1, 1, 1, 1], [1, 2, 3, 5]), ([0, 3, 2, 4], [1, -2, -1, -2], [1, 2, 3, 3])] {

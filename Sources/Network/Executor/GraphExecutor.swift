@@ -160,7 +160,7 @@ public final class GraphExecutor {
         var uses: [String: Int] = [:]
         for step in steps { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
         return ForwardPlan(steps: steps, requiresGrad: requiresGrad, keep: keep, uses: uses,
-                           folded: foldedShapes(steps: steps, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad, keep: keep))
+                           folded: foldedShapes(steps: steps, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad, keep: keep, fuse: key.fuse))
     }
 
     /// Shapes of every value computed on the way to the graph outputs, by value name.

@@ -198,7 +198,9 @@ extension GraphExecutor {
     ///   joined to that operator's window (`PadOperator.zeroSpatialPads`), the step reading the Pad's input;
     /// - a BatchNormalization not folded into a convolution, with the activation after it, where no gradient flows.
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
-    /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
+    /// A Concat followed by a channel shuffle (Reshape → Transpose → Reshape) where no gradient flows becomes one step
+    /// (`ConcatShuffleOperator`). Convolutions then write their slices of the Concat that joins them where nobody can
+    /// tell (`ConcatInPlace`).
     ///
     /// A convolution whose weight is frozen (the file's initializer, not fed, not differentiated) and that a backward
     /// pass goes through keeps its Winograd-transformed weights in the executor (`WinogradWeightCache`): a dream runs
@@ -335,6 +337,7 @@ extension GraphExecutor {
                                            savesPreActivation: savesPreActivation)
             steps.append(ExecutionStep(nodes: chain, inputs: inputs, outputs: graph.nodes[chain.last!].outputs, op: op))
         }
+        steps = fusingChannelShuffles(steps, consumers: consumers, requiresGrad: requiresGrad, hidden: hidden)
         return writingConcatsInPlace(steps, consumers: consumers, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad)
     }
 

@@ -73,8 +73,11 @@ extension GraphExecutor {
 
     /// The folded part of the pass `steps` (see `FoldedShapes`), or nil when nothing folds or the fold would not be
     /// exact. `requiresGrad` and `wrt` are the plan's; a folded value is never differentiated.
+    /// With `fuse`, the steps left are fused once more where the folded ones were all that stood in the way: a
+    /// channel shuffle's Concat is read by the Shape nodes that compute the shuffle's target shape, and by nothing
+    /// else once they are folded (`fusingChannelShuffles`).
     func foldedShapes(steps: [ExecutionStep], feeds: [String: Value], wrt: Set<String>, requiresGrad: Set<String>,
-                      keep: Set<String>) -> FoldedShapes? {
+                      keep: Set<String>, fuse: Bool) -> FoldedShapes? {
         func isConstant(_ name: String) -> Bool {
             graph.initializers[name] != nil && feeds[name] == nil && !requiresGrad.contains(name)
         }
@@ -87,15 +90,26 @@ extension GraphExecutor {
         var kept = Set<String>()
         var rest: [ExecutionStep] = []
         for (k, step) in steps.enumerated() where !foldedSteps.contains(k) {
-            for (i, name) in step.inputs.enumerated() where !name.isEmpty {
-                if folded.contains(name) { kept.insert(name); continue }
-                // Configuration computed from data at run time: shapes may depend on values, so nothing folds.
-                let isConfiguration = step.nodes.count == 1 && !operators[step.nodes[0]].isParameterInput(i)
-                if isConfiguration && !isConstant(name) { return nil }
+            for name in step.inputs where folded.contains(name) { kept.insert(name) }
+            // Configuration (a shape, bounds, axes, pads …) computed from data at run time: shapes may depend on
+            // values, so nothing folds. Each node of a fused step is asked about its own inputs.
+            for n in step.nodes {
+                for (i, name) in graph.nodes[n].inputs.enumerated() where !name.isEmpty && !operators[n].isParameterInput(i) {
+                    if !folded.contains(name) && !isConstant(name) && !operators[n].readsOnlyShapes { return nil }
+                }
             }
             rest.append(step)
         }
         kept.formUnion(keep.intersection(folded))
+        if fuse {
+            var consumers: [String: [Int]] = [:]
+            for step in rest {
+                for n in step.nodes { for input in graph.nodes[n].inputs where !input.isEmpty { consumers[input, default: []].append(n) } }
+            }
+            rest = fusingChannelShuffles(rest, consumers: consumers, requiresGrad: requiresGrad) {
+                !keep.contains($0) && !wrt.contains($0) && feeds[$0] == nil
+            }
+        }
         var uses: [String: Int] = [:]
         for step in rest { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
         return FoldedShapes(feedNames: feeds.keys.sorted(), steps: rest, uses: uses, foldedSteps: foldedSteps, kept: kept)

@@ -295,3 +295,22 @@ public enum ReduceMean {
         }
     }
 }
+
+/// The concatenation of g equal tensors along the channels followed by ShuffleNet's channel shuffle (view as
+/// [N, g, c, H, W], swap axes 1 and 2, view as [N, g·c, H, W]) in one pass: y[n, j·g + k] = x_k[n, j].
+public enum ChannelShuffle {
+    /// xs: g tensors [N, c, H, W] (equal shapes) -> y [N, g·c, H, W].
+    public static func interleave(_ xs: [Tensor]) -> Tensor {
+        let shape = xs[0].shape, g = xs.count
+        precondition(shape.count == 4 && xs.allSatisfy { $0.shape == shape }, "ChannelShuffle: shapes \(xs.map(\.shape))")
+        let n = shape[0], c = shape[1], plane = shape[2] * shape[3]
+        return Tensor(shape: [n, g * c, shape[2], shape[3]]) { y in
+            guard y.count > 0 else { return }
+            for (k, x) in xs.enumerated() {
+                let copy = StridedCopy(shape: [n, c, plane], srcStrides: [c * plane, plane, 1],
+                                       dstStrides: [g * c * plane, g * plane, 1], dstOffset: k * plane)
+                x.withUnsafeBufferPointer { copy.run(from: $0.baseAddress!, to: y.baseAddress!) }
+            }
+        }
+    }
+}
