@@ -151,6 +151,32 @@ final class ChannelShuffleGraphTests: XCTestCase {
         }
     }
 
+    /// A value folded from constants alone (a bias the exporter transposed and unsqueezed) is kept once for all sizes
+    /// beside the per-size shape values; every size still gets the right result.
+    func testValuesFoldedFromConstantsServeEveryInputSize() throws {
+        let b = Tensor.random(shape: [1, 3], seed: 2)
+        let int = { (values: [Int64]) in Value.int(IntTensor(shape: [values.count], values: values)) }
+        // z = Reshape(x + Unsqueeze(Transpose(b)), [batch from Shape(y), -1])
+        let g = Graph(nodes: [
+            Node(name: "t", opType: "Transpose", inputs: ["b"], outputs: ["bt"], attributes: ["perm": .ints([1, 0])]),
+            Node(name: "u", opType: "Unsqueeze", inputs: ["bt", "axes"], outputs: ["bu"]),
+            Node(name: "add", opType: "Add", inputs: ["x", "bu"], outputs: ["y"]),
+            Node(name: "shape", opType: "Shape", inputs: ["y"], outputs: ["s"]),
+            Node(name: "first", opType: "Slice", inputs: ["s", "zero", "one"], outputs: ["first"]),
+            Node(name: "s2", opType: "Concat", inputs: ["first", "minus1"], outputs: ["s2"], attributes: ["axis": .int(0)]),
+            Node(name: "flat", opType: "Reshape", inputs: ["y", "s2"], outputs: ["z"]),
+        ], initializers: ["b": .float(b), "axes": int([0, 3]), "minus1": int([-1]), "zero": int([0]), "one": int([1])],
+        inputs: [ValueInfo(name: "x")], outputs: [ValueInfo(name: "z")])
+        let executor = try GraphExecutor(graph: g)
+        for size in [[2, 2], [3, 1], [2, 2], [1, 4]] {
+            let x = Tensor.random(shape: [1, 3] + size, seed: 4)
+            let z = try XCTUnwrap(try executor.run(["x": .float(x)], outputs: ["z"])["z"]?.floatTensor)
+            XCTAssertEqual(z.shape, [1, 3 * size[0] * size[1]])
+            let plane = size[0] * size[1]
+            for i in 0..<x.count { XCTAssertEqual(z[flat: i], x[flat: i] + b[flat: i / plane], "\(size) \(i)") }
+        }
+    }
+
     /// The graph is linear in x up to the product, so central differences are exact up to rounding.
     func testGradientThroughSliceConcatReshapeTransposeSplitAndReduceMeanMatchesFiniteDifferences() throws {
         let executor = try GraphExecutor(graph: Self.graph())

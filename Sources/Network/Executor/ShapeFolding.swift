@@ -16,6 +16,9 @@ import Foundation
 /// the folded set takes configuration (a shape, bounds, axes, pads …: an input that `isParameterInput` says is not a
 /// parameter) from a value computed at run time from data; such a plan does not fold at all. Every operator still
 /// checks what it receives, so even a wrong fold could only end in an error, never in a kernel given bad shapes.
+///
+/// Folded values that no Shape reaches (a Constant, a weight transposed or reshaped by the exporter) are the same at
+/// every input size: they are kept once, not once per size, so that a large one is held once.
 final class FoldedShapes {
     /// Fed value names whose shapes key the cache (the plan's feeds, sorted).
     let feedNames: [String]
@@ -25,29 +28,38 @@ final class FoldedShapes {
     /// Indices in the full step list of the folded steps, and the folded values read by the other steps or requested.
     let foldedSteps: Set<Int>
     let kept: Set<String>
+    /// The kept values that depend on a shape (the others are constants).
+    let shapeDependent: Set<String>
+    private var constants: [String: Value]?
     private var cache: [[[Int]]: [String: Value]] = [:]
     /// Input shapes kept at most (the octaves of a dream and the tiles of a large image are a handful of sizes).
     static let capacity = 16
 
-    init(feedNames: [String], steps: [ExecutionStep], uses: [String: Int], foldedSteps: Set<Int>, kept: Set<String>) {
+    init(feedNames: [String], steps: [ExecutionStep], uses: [String: Int], foldedSteps: Set<Int>, kept: Set<String>,
+         shapeDependent: Set<String>) {
         self.feedNames = feedNames
         self.steps = steps
         self.uses = uses
         self.foldedSteps = foldedSteps
         self.kept = kept
+        self.shapeDependent = shapeDependent
     }
 
     func key(_ feeds: [String: Value]) -> [[Int]] { feedNames.map { feeds[$0]?.shape ?? [] } }
 
-    func values(for key: [[Int]]) -> [String: Value]? { cache[key] }
-
-    func store(_ values: [String: Value], for key: [[Int]]) {
-        if cache.count >= Self.capacity { cache.removeAll() }
-        cache[key] = values
+    /// Every kept value at these input shapes, if a pass at them has run.
+    func values(for key: [[Int]]) -> [String: Value]? {
+        guard let constants, let shaped = cache[key] else { return nil }
+        return constants.merging(shaped) { constant, _ in constant }
     }
 
-    /// Number of input shapes with kept values (tests).
-    var cachedShapes: Int { cache.count }
+    /// Keeps the values a pass at these input shapes captured (all of `kept`).
+    func store(_ values: [String: Value], for key: [[Int]]) {
+        if constants == nil { constants = values.filter { !shapeDependent.contains($0.key) } }
+        if cache.count >= Self.capacity { cache.removeAll() }
+        cache[key] = values.filter { shapeDependent.contains($0.key) }
+    }
+
 }
 
 extension GraphExecutor {
@@ -87,6 +99,14 @@ extension GraphExecutor {
         let foldedSteps = Set(steps.indices.filter { steps[$0].nodes.allSatisfy(nodes.contains) })
         guard !foldedSteps.isEmpty else { return nil }
         let folded = Set(foldedSteps.flatMap { steps[$0].outputs.filter { !$0.isEmpty } })
+        // Folded values a Shape reaches, in step order (a folded step is one node).
+        var shapeDependent = Set<String>()
+        for k in foldedSteps.sorted() {
+            let step = steps[k], op = operators[step.nodes[0]]
+            if op.readsOnlyShapes || step.inputs.contains(where: shapeDependent.contains) {
+                shapeDependent.formUnion(step.outputs.filter { !$0.isEmpty })
+            }
+        }
         var kept = Set<String>()
         var rest: [ExecutionStep] = []
         for (k, step) in steps.enumerated() where !foldedSteps.contains(k) {
@@ -112,6 +132,7 @@ extension GraphExecutor {
         }
         var uses: [String: Int] = [:]
         for step in rest { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
-        return FoldedShapes(feedNames: feeds.keys.sorted(), steps: rest, uses: uses, foldedSteps: foldedSteps, kept: kept)
+        return FoldedShapes(feedNames: feeds.keys.sorted(), steps: rest, uses: uses, foldedSteps: foldedSteps, kept: kept,
+                            shapeDependent: shapeDependent.intersection(kept))
     }
 }
