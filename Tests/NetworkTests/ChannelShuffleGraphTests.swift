@@ -177,6 +177,21 @@ final class ChannelShuffleGraphTests: XCTestCase {
         }
     }
 
+    /// Shape arithmetic is no layer: its nodes compute only shapes, and its Concats produce no feature maps.
+    func testShapeArithmeticNodesAreNotLayers() throws {
+        let graph = Self.graph()
+        let executor = try GraphExecutor(graph: graph)
+        func index(_ name: String) throws -> Int { try XCTUnwrap(graph.nodes.firstIndex { $0.name == name }, name) }
+        for name in ["shape5", "shape4", "shuffle_cast", "chunk_div", "s5_dim0", "chunk_shape"] {
+            XCTAssertTrue(executor.computesOnlyShapes(node: try index(name)), name)
+        }
+        for name in ["concat", "conv0", "slice_a", "view5", "transpose", "shuffled", "pooled"] {
+            XCTAssertFalse(executor.computesOnlyShapes(node: try index(name)), name)
+        }
+        XCTAssertTrue(executor.producesFeatureMaps(node: try index("concat")))
+        XCTAssertFalse(executor.producesFeatureMaps(node: try index("shape5")))
+    }
+
     /// The graph is linear in x up to the product, so central differences are exact up to rounding.
     func testGradientThroughSliceConcatReshapeTransposeSplitAndReduceMeanMatchesFiniteDifferences() throws {
         let executor = try GraphExecutor(graph: Self.graph())
