@@ -105,12 +105,15 @@ public final class Attributor {
     }
 
     /// The layer Grad-CAM uses by default: the last spatial value (H·W > 1) before the network pools it away, found
-    /// as the 4-D input of the first node whose output is no longer spatial (GoogLeNet: inception_5b_output).
+    /// as the 4-D input of the first node whose output is no longer spatial (GoogLeNet: inception_5b_output). A value
+    /// of higher rank whose last two axes are H and W (a channel shuffle's [N, g, C/g, H, W] view) is still spatial,
+    /// and nodes that only compute shapes (Shape reading a feature map) are not layers.
     public func defaultGradCAMLayer(size: [Int] = [224, 224]) throws -> String {
         let shapes = try model.executor.valueShapes([inputName: .float(Tensor(shape: [1, 3, size[0], size[1]]))])
-        func spatial(_ name: String) -> Bool { (shapes[name].map { $0.count == 4 && $0[2] * $0[3] > 1 }) ?? false }
-        for node in model.graph.nodes {
-            guard let input = node.inputs.first(where: spatial), let output = node.outputs.first, shapes[output] != nil else { continue }
+        func spatial(_ name: String) -> Bool { (shapes[name].map { $0.count >= 4 && $0[$0.count - 2] * $0[$0.count - 1] > 1 }) ?? false }
+        for (i, node) in model.graph.nodes.enumerated() where !model.executor.computesOnlyShapes(node: i) {
+            guard let input = node.inputs.first(where: { spatial($0) && shapes[$0]?.count == 4 }), let output = node.outputs.first,
+                  shapes[output] != nil else { continue }
             if !spatial(output) { return input }
         }
         throw ExecutionError.unknownValue(name: "a spatial layer before the classifier", suggestions: [])

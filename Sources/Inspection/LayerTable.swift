@@ -32,6 +32,9 @@ public struct LayerTable: Codable {
     public var trainableParameters: Int
     public var frozenParameters: Int
     public var totalMACs: Int
+    /// Nodes left out of `rows`: they compute only from shapes and constants (Constant, Shape, Gather, Unsqueeze …,
+    /// the arithmetic exporters write for a reshape's target shape) and own no parameters.
+    public var shapeNodes: Int
 
     /// Runs the graph once on a zero input of `inputShape` to learn every output shape.
     public init(model: String, graph: Graph, executor: GraphExecutor, inputName: String, inputShape: [Int], frozen: Set<String>) throws {
@@ -41,8 +44,10 @@ public struct LayerTable: Codable {
         let parameters = Set(executor.parameterNames)
         let fields = ReceptiveField.compute(graph: graph, input: inputName, shapes: shapes)
         let names = LayerNames(graph: graph)
-        rows = graph.nodes.enumerated().map { i, node in
+        var rows: [Row] = []
+        for (i, node) in graph.nodes.enumerated() {
             let own = executor.parameterInputIndices(node: i).map { node.inputs[$0] }.filter { parameters.contains($0) }
+            if own.isEmpty && executor.computesOnlyShapes(node: i) { continue }
             var shapesByName: [String: [Int]] = [:]
             for name in own { shapesByName[name] = graph.initializers[name]?.shape }
             let count = own.reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
@@ -50,11 +55,13 @@ public struct LayerTable: Codable {
             let trainable = own.isEmpty ? "" : frozenCount == 0 ? "yes" : frozenCount == own.count ? "no" : "partly"
             let outShape = shapes[node.outputs.first ?? ""]
             let field = fields[node.outputs.first ?? ""]
-            return Row(index: i, layer: node.name, ordinal: names.ordinal(ofNode: i), op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
-                       parameters: count, parameterShapes: shapesByName, trainable: trainable,
-                       macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes),
-                       kernel: field?.kernel?.max(), stride: field?.jump.max(), receptive_field: field?.size.max())
+            rows.append(Row(index: i, layer: node.name, ordinal: names.ordinal(ofNode: i), op: node.opType, output: node.outputs.first ?? "", outputShape: outShape,
+                            parameters: count, parameterShapes: shapesByName, trainable: trainable,
+                            macs: outShape == nil ? 0 : executor.multiplyAccumulates(node: i, shapes: shapes),
+                            kernel: field?.kernel?.max(), stride: field?.jump.max(), receptive_field: field?.size.max()))
         }
+        self.rows = rows
+        shapeNodes = graph.nodes.count - rows.count
         totalParameters = parameters.reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
         frozenParameters = frozen.intersection(parameters).reduce(0) { $0 + (graph.initializers[$1]?.shape.reduce(1, *) ?? 0) }
         trainableParameters = totalParameters - frozenParameters
@@ -98,6 +105,9 @@ public struct LayerTable: Codable {
         text += String(format: "compute: %.2f GMACs per image at this input size", Double(totalMACs) / 1e9)
         text += "\nkernel, stride (jump) and RF (receptive field): input pixels; where branches meet, the largest"
         text += "\nshort: ordinal name for --layer (a conv followed by a ReLU: the ReLU's output)"
+        if shapeNodes > 0 {
+            text += "\nnot listed: \(shapeNodes) nodes that compute only shapes and constants (Shape, Gather, Constant …)"
+        }
         return text
     }
 }

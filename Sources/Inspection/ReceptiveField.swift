@@ -23,7 +23,7 @@ public struct ReceptiveField: Equatable, Codable, Sendable {
     public static let pixel = ReceptiveField(jump: [1, 1], size: [1, 1])
 
     /// Fields by value name for every value computed from `input`. Nodes whose shapes say they are not spatial
-    /// (rank other than 4 when `shapes` knows it) get none.
+    /// (rank below 4 when `shapes` knows it) get none.
     public static func compute(graph: Graph, input: String, shapes: [String: [Int]] = [:]) -> [String: ReceptiveField] {
         var fields: [String: ReceptiveField] = [input: .pixel]
         for node in graph.nodes {
@@ -37,18 +37,20 @@ public struct ReceptiveField: Equatable, Codable, Sendable {
                 out = ReceptiveField(kernel: window.kernel,
                                      jump: zip(first.jump, window.stride).map { $0 * $1 },
                                      size: (0..<2).map { first.size[$0] + (window.kernel[$0] - 1) * first.jump[$0] })
-            case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Flatten", "Gemm", "MatMul", "Reshape",
-                 "Softmax", "LogSoftmax", "ReduceMean", "ReduceMax", "ReduceSum", "Squeeze", "Unsqueeze", "Transpose":
+            case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Flatten", "Gemm", "MatMul",
+                 "Softmax", "LogSoftmax", "ReduceMean", "ReduceMax", "ReduceSum":
                 out = nil
             default:
                 // Element-wise (Relu, BatchNormalization, LRN, Dropout, Add, Mul, Concat, Pad, Clip …): the
                 // largest field among the inputs; LRN mixes channels only, Pad moves positions but widens nothing.
+                // Data movement (Reshape, Transpose, Slice, Split …) keeps each element's field: a channel shuffle's
+                // [N,2,C/2,H,W] view still has its spatial axes (a value of rank below 4 has none and gets no field).
                 out = ReceptiveField(jump: (0..<2).map { a in known.map { $0.jump[a] }.max()! },
                                      size: (0..<2).map { a in known.map { $0.size[a] }.max()! })
             }
             guard let field = out else { continue }
             for name in node.outputs where !name.isEmpty {
-                if let shape = shapes[name], shape.count != 4 { continue }
+                if let shape = shapes[name], shape.count < 4 { continue }
                 fields[name] = field
             }
         }

@@ -17,13 +17,18 @@ let tensorAllocatorConfigured: Bool = {
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-/// Reference-counted, 64-byte aligned Float32 buffer behind a `Tensor`.
+/// Reference-counted, 64-byte aligned Float32 buffer behind a `Tensor`, or a window into another one (a contiguous
+/// Slice: no copy; only 4-byte aligned then, which no kernel relies on beyond).
 public final class TensorStorage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The storage whose memory this one views (kept alive by this reference); nil when it owns its memory. A view
+    /// is never written through: `Tensor`'s copy-on-write copies it first.
+    let base: TensorStorage?
 
     init(count: Int) {
         _ = tensorAllocatorConfigured
+        base = nil
         self.count = count
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
@@ -33,7 +38,15 @@ public final class TensorStorage {
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { free(pointer) }
+    /// Elements [offset, offset + count) of `owner`.
+    init(viewing owner: TensorStorage, offset: Int, count: Int) {
+        precondition(offset >= 0 && count >= 0 && offset + count <= owner.count, "view [\(offset), +\(count)) outside \(owner.count) elements")
+        base = owner.base ?? owner
+        pointer = owner.pointer + offset
+        self.count = count
+    }
+
+    deinit { if base == nil { free(pointer) } }
 }
 
 /// A dense Float32 tensor: a shape and contiguous row-major storage (NCHW for images).
@@ -79,13 +92,25 @@ public struct Tensor {
 
     /// Mutable access; copies the storage first when it is shared (copy-on-write).
     public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        if !isKnownUniquelyReferenced(&storage) {
+        if !isKnownUniquelyReferenced(&storage) || storage.base != nil {
             let copy = TensorStorage(count: count)
             copy.pointer.initialize(from: storage.pointer, count: count)
             storage = copy
         }
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
     }
+
+    /// Elements [offset, offset + count of `shape`) of this tensor's row-major storage as a tensor of `shape`, sharing
+    /// the memory (no copy; writing to either copies first). The view keeps all of this tensor's memory alive.
+    public func contiguousView(offset: Int, shape newShape: [Int]) -> Tensor {
+        var t = self
+        t.shape = newShape
+        t.storage = TensorStorage(viewing: storage, offset: offset, count: newShape.reduce(1, *))
+        return t
+    }
+
+    /// Whether this tensor views another's memory (`contiguousView`).
+    public var isView: Bool { storage.base != nil }
 
     /// The same data viewed with another shape of equal element count (no copy).
     public func reshaped(_ newShape: [Int]) -> Tensor {

@@ -9,9 +9,10 @@ regnety800mf (all of them by default). Each is written from the published archit
 strides), exported at opset 13 as torch 1.13 exports it (SiLU as Sigmoid → Mul, HardSwish as HardSigmoid → Mul,
 padded average pools as Pad → AveragePool), with BatchNormalization folded into the convolutions by the exporter
 where it follows one. inceptionv3ish is Inception-v3's stem, three Inception-A, the grid reduction and three
-Inception-C blocks (the 1x7/7x1 factorised convolutions), at 299 px. vgg16, alexnet and shufflenetv2 have fixed
-input sizes (224); the others accept any size. dream cannot run shufflenetv2 yet: its channel shuffle and split
-export as Transpose and shape arithmetic (Shape, Gather, Slice), operators dream does not implement.
+Inception-C blocks (the 1x7/7x1 factorised convolutions), at 299 px. vgg16 and alexnet have fixed input sizes
+(224); the others accept any size (dynamic height and width). shufflenetv2's channel shuffle and split then export
+as Reshape → Transpose → Reshape and Slice with their shapes computed at run time (Shape, Gather, Cast, Unsqueeze,
+Concat, integer Div/Mul: ~700 small nodes), which dream folds once per input size.
 """
 import os
 import sys
@@ -217,5 +218,5 @@ for name in sys.argv[2:] or models:
             mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 1.5); mod.weight.data.uniform_(0.5, 1.5); mod.bias.data.uniform_(-0.1, 0.1)
     size = 299 if name.startswith("inception") else 224
     torch.onnx.export(m, torch.randn(1, 3, size, size), os.path.join(out_dir, f"{name}.onnx"), opset_version=13, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {2: "h", 3: "w"}} if name not in ("vgg16", "alexnet", "shufflenetv2") else None)
+                      dynamic_axes={"input": {2: "h", 3: "w"}} if name not in ("vgg16", "alexnet") else None)
     print("wrote", os.path.join(out_dir, f"{name}.onnx"))

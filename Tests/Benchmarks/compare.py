@@ -129,6 +129,7 @@ def main():
                         help="known names, benchmark graphs or .onnx paths")
     parser.add_argument("--sizes", nargs="+", type=int, default=[224, 512])
     parser.add_argument("--mode", choices=["forward", "dream"], default="forward")
+    parser.add_argument("--layer", help="the layer a DeepDream step climbs (--mode dream) for models without a default of their own")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=10, help="timed passes per engine, case and round")
     parser.add_argument("--warmup", type=int, default=2)
@@ -158,7 +159,7 @@ def main():
         peak = sgemm_peak(args.threads) if args.mode == "forward" else None
         other = OnnxRuntime(args.threads) if args.mode == "forward" else None
         given = dict(item.split("=", 1) for item in args.layers)
-        layers = {m: given.get(m, DEFAULT_DREAM_LAYERS.get(m)) for m in args.models}
+        layers = {m: given.get(m, DEFAULT_DREAM_LAYERS.get(m, args.layer)) for m in args.models}
         cases = [(m, s) for m in args.models for s in args.sizes]
         results = {case: {"ours": [], "theirs": [], "ratio": [], "before": [], "before_ratio": []} for case in cases}
         gmacs = {}

@@ -5,7 +5,8 @@ recipe, the work `dream bench --dream` times). Prints {"dream_step_ms_median": â
 
 Needs torch and onnx (Debian: python3-torch, python3-onnx; run with /usr/bin/python3). The graph is executed by a
 small interpreter over torch.nn.functional covering the operators of GoogLeNet, SqueezeNet, MobileNetV2/V3-,
-EfficientNet-, ResNet- and DenseNet-style graphs; an operator outside that set stops with its name. Used by compare.py; not part of the test suite.
+EfficientNet-, ResNet-, DenseNet-style and ShuffleNetV2 graphs (its shape arithmetic included, Slice with step 1
+only); an operator outside that set stops with its name. Used by compare.py; not part of the test suite.
 """
 import argparse
 import json
@@ -88,8 +89,6 @@ class Interpreter:
                 y = torch.cat([get(i) for i in ins], dim=a["axis"])
             elif op == "Add":
                 y = get(ins[0]) + get(ins[1])
-            elif op == "Mul":
-                y = get(ins[0]) * get(ins[1])
             elif op == "Sigmoid":
                 y = torch.sigmoid(get(ins[0]))
             elif op == "HardSigmoid":
@@ -100,8 +99,6 @@ class Interpreter:
                 if a.get("mode", b"constant") not in (b"constant", "constant") or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
                     raise SystemExit(f"torch_step.py: only constant Pads of H and W are supported (node {node.name})")
                 y = F.pad(get(ins[0]), (pads[3], pads[7], pads[2], pads[6]), value=value)
-            elif op == "Constant":
-                y = torch.from_numpy(onnx.numpy_helper.to_array(a["value"]).copy())
             elif op == "BatchNormalization":
                 y = F.batch_norm(get(ins[0]), get(ins[3]), get(ins[4]), get(ins[1]), get(ins[2]), False, 0.0, a.get("epsilon", 1e-5))
             elif op == "Dropout":
@@ -117,6 +114,40 @@ class Interpreter:
                     y = y + get(ins[2])
             elif op == "Softmax":
                 y = F.softmax(get(ins[0]), dim=a.get("axis", -1))
+            # Shape arithmetic as PyTorch exports it with dynamic sizes (ShuffleNet's shuffle and chunk), on int64
+            # tensors as torch itself traces it.
+            elif op == "Constant":
+                y = torch.from_numpy(onnx.numpy_helper.to_array(a["value"]).copy())
+            elif op == "Shape":
+                y = torch.tensor(get(ins[0]).shape, dtype=torch.int64)
+            elif op == "Gather":
+                data, index, axis = get(ins[0]), get(ins[1]), a.get("axis", 0) % get(ins[0]).dim()
+                y = torch.index_select(data, axis, index.reshape(-1) % data.shape[axis]).reshape(
+                    data.shape[:axis] + index.shape + data.shape[axis + 1:])
+            elif op == "Unsqueeze":
+                y = get(ins[0])
+                for axis in sorted(int(v) for v in get(ins[1])):
+                    y = y.unsqueeze(axis)
+            elif op == "Cast":
+                y = get(ins[0]).to(torch.int64 if a["to"] == 7 else torch.float32)
+            elif op in ("Div", "Mul", "Sub"):
+                l, r = get(ins[0]), get(ins[1])
+                y = (torch.div(l, r, rounding_mode="trunc") if not l.is_floating_point() else l / r) if op == "Div" else l * r if op == "Mul" else l - r
+            elif op == "Slice":
+                y = get(ins[0])
+                starts, ends = get(ins[1]).tolist(), get(ins[2]).tolist()
+                axes = get(ins[3]).tolist() if len(ins) > 3 and ins[3] else list(range(len(starts)))
+                steps = get(ins[4]).tolist() if len(ins) > 4 and ins[4] else [1] * len(starts)
+                for start, end, axis, step in zip(starts, ends, axes, steps):
+                    if step != 1:
+                        raise SystemExit(f"torch_step.py: Slice step {step} (node {node.name}) is not supported here")
+                    size = y.shape[axis]
+                    b, e = (min(max(v + size if v < 0 else v, 0), size) for v in (start, end))
+                    y = y.narrow(axis, b, max(0, e - b))
+            elif op == "Transpose":
+                y = get(ins[0]).permute(*a["perm"])
+            elif op == "ReduceMean":
+                y = get(ins[0]).mean(dim=tuple(a["axes"]), keepdim=bool(a.get("keepdims", 1)))
             else:
                 raise SystemExit(f"torch_step.py: operator {op} (node {node.name}) is not supported here")
             values[node.output[0]] = y

@@ -18,15 +18,20 @@ final class ONNXNodeConformanceTests: XCTestCase {
         "test_mul_uint8": "uint8 tensors", "test_clip_default_int8_inbounds": "int8 tensors",
         "test_clip_default_int8_max": "int8 tensors", "test_clip_default_int8_min": "int8 tensors",
         "test_identity_sequence": "sequence values", "test_identity_opt": "optional values",
+        "test_cast_BFLOAT16_to_FLOAT": "bfloat16 bits stored as a uint16 input", "test_cast_FLOAT_to_BFLOAT16": "bfloat16 outputs",
+        "test_cast_FLOAT_to_STRING": "string tensors", "test_cast_STRING_to_FLOAT": "string tensors",
     ]
 
     /// The operator a test directory is about, from its name (test_<op>...), or nil when it is not one of ours.
     static func operatorUnderTest(_ directory: String) -> String? {
         let lowered = Dictionary(uniqueKeysWithValues: OperatorRegistry.supportedOperators.map { ($0.lowercased(), $0) })
-        let aliases = ["batchnorm": "BatchNormalization"]
+        let aliases = ["batchnorm": "BatchNormalization", "reduce_mean": "ReduceMean"]
         let body = directory.dropFirst("test_".count)
+        // Other operators whose names start with one of ours.
+        if body.hasPrefix("gather_elements") { return nil }
+        if let alias = aliases.first(where: { body.hasPrefix($0.key) }) { return alias.value }
         let head = body.split(separator: "_").first.map(String.init) ?? ""
-        return lowered[head] ?? aliases[head]
+        return lowered[head]
     }
 
     func testEveryNodeTestOfTheSupportedOperatorsPasses() throws {

@@ -24,16 +24,7 @@ final class ExportInteropTests: XCTestCase {
     /// onnxruntime runs the exported file unchanged and gives the same `prob` as dream for the same preprocessed
     /// input. Float32 summation order differs between the runtimes: 1e-4 absolute on probabilities is ~100 ulp.
     func testOnnxruntimeGivesTheSameOutputs() throws {
-        // python3 as the PATH finds it (a virtualenv or pyenv may hold onnxruntime).
-        let python = URL(fileURLWithPath: "/usr/bin/env")
-        let probe = Process()
-        probe.executableURL = python
-        probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { throw XCTSkip("python3 is not installed") }
-        probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else { throw XCTSkip("python3 cannot import onnxruntime (pip install onnxruntime) — skipping the interop check") }
-
+        try PythonScript.require("onnxruntime, numpy", for: "the interop check")
         let dir = try SharedData.temporaryDirectory(for: self)
         let url = try trainedClipartModel(in: dir)
         let model = try LoadedModel(url: url)
@@ -48,17 +39,7 @@ final class ExportInteropTests: XCTestCase {
         prob, logits = s.run(["prob", "logits"], {"input": np.load(sys.argv[2])})
         print(json.dumps({"prob": prob.ravel().tolist(), "logits": logits.ravel().tolist(), "labels": meta.get("dream.labels", "")}))
         """
-        let run = Process()
-        run.executableURL = python
-        run.arguments = ["python3", "-c", script, url.path, dir.appendingPathComponent("x.npy").path]
-        let pipe = Pipe(), err = Pipe()
-        run.standardOutput = pipe
-        run.standardError = err
-        try run.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        run.waitUntilExit()
-        XCTAssertEqual(run.terminationStatus, 0, errText)
+        let data = try PythonScript.run(script, arguments: [url.path, dir.appendingPathComponent("x.npy").path])
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         XCTAssertEqual(object["labels"] as? String, "birds\nflowers\nfruit\nvehicles")
         let prob = try XCTUnwrap(object["prob"] as? [Double]), logits = try XCTUnwrap(object["logits"] as? [Double])

@@ -24,6 +24,8 @@ public final class GraphExecutor {
     /// with the same names over and over, and planning (string-keyed walks over the graph) cost as much as a small
     /// network's arithmetic (2.4 M instructions of 8 M per MobileNetV2 forward at 32x32).
     let plans = ForwardPlans()
+    /// Nodes that compute only from shapes and the file's constants (`computesOnlyShapes`).
+    private(set) var shapeOnly: Set<Int>
 
     public init(graph: Graph) throws {
         self.graph = graph
@@ -33,6 +35,8 @@ public final class GraphExecutor {
             for output in node.outputs where !output.isEmpty { producer[output] = i }
         }
         self.producer = producer
+        shapeOnly = []
+        shapeOnly = shapeOnlyNodes(graph.nodes.indices, isConstant: { graph.initializers[$0] != nil })
     }
 
     /// Indices of the nodes needed to compute `targets`, in graph order.
@@ -66,16 +70,31 @@ public final class GraphExecutor {
         let forwardPlan = try plans.take(key) ?? makePlan(key, outputs: outputs, feeds: feeds, wrt: wrt)
         defer { plans.give(forwardPlan, for: key) }
         forwardPlan.startPass()
-        let steps = forwardPlan.steps, requiresGrad = forwardPlan.requiresGrad, keep = forwardPlan.keep
+        var steps = forwardPlan.steps
+        let requiresGrad = forwardPlan.requiresGrad, keep = forwardPlan.keep
         // Remaining uses of each value, so that it can be dropped after its last consumer.
         var uses = forwardPlan.uses
 
         var values: [String: Value] = feeds
+        // Shape-dependent values: kept from an earlier pass at these input shapes, or captured in this one. An
+        // observed pass runs every node (its observer sees every value).
+        let folded = observe == nil ? forwardPlan.folded : nil
+        let shapeKey = folded?.key(feeds)
+        var captured: [String: Value]?
+        if let folded, let shapeKey {
+            if let known = folded.values(for: shapeKey) {
+                values.merge(known) { fed, _ in fed }
+                steps = folded.steps
+                uses = folded.uses
+            } else {
+                captured = [:]
+            }
+        }
         var records: [ForwardTape.Record] = []
         var fusedAway = Set<String>()
         // Elements held at once by computed values: refused beyond half the machine's memory, with what helps.
         var live = 0
-        for step in steps {
+        for (stepIndex, step) in steps.enumerated() {
             let node = graph.nodes[step.nodes.last!]
             for i in step.nodes.dropLast() { fusedAway.formUnion(graph.nodes[i].outputs) }
             let inputs: [Value?] = try step.inputs.map { name in
@@ -93,6 +112,9 @@ public final class GraphExecutor {
             if live > TensorLimits.maxLiveElements {
                 throw ExecutionError.shapeMismatch(node: node.name, op: node.opType, detail:
                     "the run holds \(TensorLimits.bytes(live)) of activations at this layer, more than a quarter of this machine's memory; use a smaller input (--size, --tile)")
+            }
+            if captured != nil, let folded, folded.foldedSteps.contains(stepIndex) {
+                for (name, value) in zip(step.outputs, result.outputs) where folded.kept.contains(name) { captured![name] = value }
             }
             observe?(step.nodes[0], result.outputs)
             onStep?(ExecutedStep(pass: .forward, nodes: step.nodes, label: label(step.nodes), outputs: result.outputs,
@@ -115,6 +137,7 @@ public final class GraphExecutor {
                 if let freed = values.removeValue(forKey: name) { live -= checkedElementCount(freed.shape) ?? 0 }
             }
         }
+        if let captured, let folded, let shapeKey { folded.store(captured, for: shapeKey) }
         var result: [String: Value] = [:]
         for name in outputs { result[name] = values[name] ?? feeds[name] ?? graph.initializers[name] }
         return ForwardTape(values: result, records: records, wrt: wrt, requiresGrad: requiresGrad, fusedAway: fusedAway)
@@ -127,7 +150,8 @@ public final class GraphExecutor {
         // Values on a path from something we differentiate with respect to.
         var requiresGrad = wrt
         if !wrt.isEmpty {
-            for i in order where graph.nodes[i].inputs.contains(where: { requiresGrad.contains($0) }) {
+            // Shape reads no values: nothing it computes carries a gradient.
+            for i in order where !operators[i].readsOnlyShapes && graph.nodes[i].inputs.contains(where: { requiresGrad.contains($0) }) {
                 requiresGrad.formUnion(graph.nodes[i].outputs.filter { !$0.isEmpty })
             }
         }
@@ -135,7 +159,8 @@ public final class GraphExecutor {
         let steps = plan(order: order, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad, fuse: key.fuse)
         var uses: [String: Int] = [:]
         for step in steps { for input in step.inputs where !input.isEmpty { uses[input, default: 0] += 1 } }
-        return ForwardPlan(steps: steps, requiresGrad: requiresGrad, keep: keep, uses: uses)
+        return ForwardPlan(steps: steps, requiresGrad: requiresGrad, keep: keep, uses: uses,
+                           folded: foldedShapes(steps: steps, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad, keep: keep, fuse: key.fuse))
     }
 
     /// Shapes of every value computed on the way to the graph outputs, by value name.

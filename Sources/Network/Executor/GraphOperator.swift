@@ -17,6 +17,10 @@ public struct ForwardResult {
         case shapes([[Int]?])
         /// A convolution's output before its fused activation (`FusedConvolutionOperator.savesPreActivation`).
         case preActivation(Tensor)
+        /// The input shape and the resolved first index and step per axis: Slice.
+        case slice(inputShape: [Int], starts: [Int], steps: [Int])
+        /// The input shape and the axes reduced (in range, distinct): ReduceMean.
+        case reduction(inputShape: [Int], axes: [Int])
     }
 
     public init(outputs: [Value], saved: Saved? = nil, placed: [[Int]] = []) {
@@ -30,6 +34,18 @@ public struct ForwardResult {
     func savedShape(_ node: Node) throws -> [Int] {
         guard case .shape(let shape)? = saved else { throw ExecutionError.missingSavedValue(node: node.name, op: node.opType) }
         return shape
+    }
+
+    /// What a Slice forward saved.
+    func savedSlice(_ node: Node) throws -> (inputShape: [Int], starts: [Int], steps: [Int]) {
+        guard case .slice(let shape, let starts, let steps)? = saved else { throw ExecutionError.missingSavedValue(node: node.name, op: node.opType) }
+        return (shape, starts, steps)
+    }
+
+    /// What a reduction's forward saved.
+    func savedReduction(_ node: Node) throws -> (inputShape: [Int], axes: [Int]) {
+        guard case .reduction(let shape, let axes)? = saved else { throw ExecutionError.missingSavedValue(node: node.name, op: node.opType) }
+        return (shape, axes)
     }
 
     /// The input shapes the forward saved; a missing one is an error, never a silently missing gradient.
@@ -73,6 +89,11 @@ protocol GraphOperator {
     var producesFeatureMaps: Bool { get }
     /// The kind of layer counted by the short ordinal names (`conv3`, `pool2`; see `LayerNames`), if any.
     var ordinalKind: LayerOrdinalKind? { get }
+    /// Cheap and free of state, so that applied to values known before a pass (constants, shapes) it may run once
+    /// per input shape instead of every pass (`ShapeFolding`): shape arithmetic and data movement on small tensors.
+    var isFoldable: Bool { get }
+    /// Reads only the shapes of its inputs, never their values (Shape): its output is known once the shapes are.
+    var readsOnlyShapes: Bool { get }
 }
 
 extension GraphOperator {
@@ -85,6 +106,8 @@ extension GraphOperator {
     var isActivation: Bool { false }
     var producesFeatureMaps: Bool { false }
     var ordinalKind: LayerOrdinalKind? { nil }
+    var isFoldable: Bool { false }
+    var readsOnlyShapes: Bool { false }
 }
 
 /// Reads a node's attributes with ONNX defaults, failing with the node's name on a wrong type.

@@ -199,7 +199,9 @@ extension GraphExecutor {
     /// - a BatchNormalization not folded into a convolution, with the activation after it, where no gradient flows,
     ///   and with a Relu after it where one does (`BatchNormOperator.fuses`: one pass each way).
     /// A fused step runs where its Conv stood: the nodes it absorbs read nothing else that is computed.
-    /// Convolutions then write their slices of the Concat that joins them where nobody can tell (`ConcatInPlace`).
+    /// A Concat followed by a channel shuffle (Reshape → Transpose → Reshape) where no gradient flows becomes one step
+    /// (`ConcatShuffleOperator`). Convolutions then write their slices of the Concat that joins them where nobody can
+    /// tell (`ConcatInPlace`).
     ///
     /// A convolution whose weight is frozen (the file's initializer, not fed, not differentiated) and that a backward
     /// pass goes through keeps its Winograd-transformed weights in the executor (`WinogradWeightCache`): a dream runs
@@ -336,6 +338,7 @@ extension GraphExecutor {
                                            savesPreActivation: savesPreActivation)
             steps.append(ExecutionStep(nodes: chain, inputs: inputs, outputs: graph.nodes[chain.last!].outputs, op: op))
         }
+        steps = fusingChannelShuffles(steps, consumers: consumers, requiresGrad: requiresGrad, hidden: hidden)
         return writingConcatsInPlace(steps, consumers: consumers, keep: keep, feeds: feeds, wrt: wrt, requiresGrad: requiresGrad)
     }
 
@@ -380,12 +383,15 @@ final class ForwardPlan {
     /// The Concats written in place, emptied at the start of each pass (a pass that failed may have left one half
     /// written).
     let destinations: [ConcatDestination]
+    /// The steps that compute only shape-dependent values, run once per input shape (nil: none, or not exact).
+    let folded: FoldedShapes?
 
-    init(steps: [ExecutionStep], requiresGrad: Set<String>, keep: Set<String>, uses: [String: Int]) {
+    init(steps: [ExecutionStep], requiresGrad: Set<String>, keep: Set<String>, uses: [String: Int], folded: FoldedShapes? = nil) {
         self.steps = steps
         self.requiresGrad = requiresGrad
         self.keep = keep
         self.uses = uses
+        self.folded = folded
         destinations = steps.compactMap { ($0.op as? InPlaceConcatOperator)?.destination }
     }
 

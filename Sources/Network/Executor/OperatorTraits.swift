@@ -26,8 +26,9 @@ extension GraphExecutor {
     /// Whether node `node` is an elementwise non-linearity (Relu, Clip, Sigmoid …).
     public func isActivation(node: Int) -> Bool { operators[node].isActivation }
 
-    /// Whether node `node` produces feature maps worth looking at (convolutions, pools, concatenated branches).
-    public func producesFeatureMaps(node: Int) -> Bool { operators[node].producesFeatureMaps }
+    /// Whether node `node` produces feature maps worth looking at (convolutions, pools, concatenated branches); a
+    /// Concat of shape arithmetic (`computesOnlyShapes`) does not.
+    public func producesFeatureMaps(node: Int) -> Bool { operators[node].producesFeatureMaps && !computesOnlyShapes(node: node) }
 
     /// Multiply-accumulates of node `node` given the shapes of the values (by name, as from `valueShapes`);
     /// initializers' shapes are taken from the graph.

@@ -18,6 +18,7 @@ struct ElementwiseBinaryOperator: GraphOperator {
 
     /// Mul and Div read the other operand; Add and Sub need the operands' shapes to undo broadcasting.
     var backwardNeeds: BackwardNeeds { .inputs }
+    var isFoldable: Bool { true }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         if case .int(let a)? = inputs.first ?? nil, case .int(let b)? = inputs.count > 1 ? inputs[1] : nil {
@@ -40,7 +41,11 @@ struct ElementwiseBinaryOperator: GraphOperator {
         case .add: f = { try checkedInteger(node, $0, $1) { $0.addingReportingOverflow($1) } }
         case .sub: f = { try checkedInteger(node, $0, $1) { $0.subtractingReportingOverflow($1) } }
         case .mul: f = { try checkedInteger(node, $0, $1) { $0.multipliedReportingOverflow(by: $1) } }
-        case .div: f = { $1 == 0 ? 0 : try checkedInteger(node, $0, $1) { $0.dividedReportingOverflow(by: $1) } }
+        case .div: f = { a, b in
+            // Integer division truncates toward zero (ONNX, as C does); by zero it has no value.
+            guard b != 0 else { throw node.invalid("integer division of \(a) by zero") }
+            return try checkedInteger(node, a, b) { $0.dividedReportingOverflow(by: $1) }
+        }
         }
         if a.values.count == b.values.count && (a.shape == b.shape || a.values.count <= 1) {
             return IntTensor(shape: a.shape.count >= b.shape.count ? a.shape : b.shape, values: try zip(a.values, b.values).map(f))

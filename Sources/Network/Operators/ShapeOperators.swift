@@ -4,6 +4,7 @@ import Tensors
 struct IdentityOperator: GraphOperator {
     let node: Node
     var backwardNeeds: BackwardNeeds { [] }
+    var isFoldable: Bool { true }
     /// Dropout's ratio and training_mode inputs are configuration.
     func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
@@ -35,6 +36,7 @@ struct ReshapeOperator: GraphOperator {
     }
 
     var backwardNeeds: BackwardNeeds { [] }
+    var isFoldable: Bool { true }
     /// Reshape's second input is the target shape.
     func isParameterInput(_ index: Int) -> Bool { index == 0 }
 
@@ -93,6 +95,7 @@ struct ReshapeOperator: GraphOperator {
 struct ConstantOperator: GraphOperator {
     let value: Value
     var backwardNeeds: BackwardNeeds { [] }
+    var isFoldable: Bool { true }
 
     init(_ node: Node) throws {
         let a = AttributeReader(node: node)
@@ -122,6 +125,7 @@ struct ConcatOperator: GraphOperator {
 
     var backwardNeeds: BackwardNeeds { [] }
     var producesFeatureMaps: Bool { true }
+    var isFoldable: Bool { true }
 
     func forward(_ inputs: [Value?]) throws -> ForwardResult {
         let values = inputs.compactMap { $0 }

@@ -34,7 +34,8 @@ public enum Concat {
         }
     }
 
-    /// dy [..., sum d_k, ...] -> pieces with the given shapes (each [..., d_k, ...]).
+    /// dy [..., sum d_k, ...] -> pieces with the given shapes (each [..., d_k, ...]); also Split's forward. With one
+    /// block per piece (one image, or the first axis) each piece of at least a quarter of dy is a view of it, no copy.
     public static func backward(_ dy: Tensor, shapes: [[Int]], axis: Int) -> [Tensor] {
         let a = axis < 0 ? axis + dy.rank : axis
         precondition(a >= 0 && a < dy.rank, "Concat axis \(axis) out of range for \(dy.shape)")
@@ -42,6 +43,17 @@ public enum Concat {
         let outer = dy.shape[..<a].reduce(1, *), inner = dy.shape[(a + 1)...].reduce(1, *)
         let outBlock = dy.shape[a] * inner
         var start = 0
+        if outer == 1 {
+            return shapes.map { shape in
+                let block = shape[a] * inner
+                defer { start += block }
+                if block > 0 && 4 * block >= dy.count { return dy.contiguousView(offset: start, shape: shape) }
+                return Tensor(shape: shape) { piece in
+                    guard block > 0 else { return }
+                    dy.withUnsafeBufferPointer { piece.baseAddress!.update(from: $0.baseAddress! + start, count: block) }
+                }
+            }
+        }
         return dy.withUnsafeBufferPointer { gb in
             shapes.map { shape in
                 let block = shape[a] * inner
