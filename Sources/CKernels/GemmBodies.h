@@ -188,6 +188,41 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_half_tile)(i
     vstore(c + 3 * ldc, c3); vstore(c + 4 * ldc, c4); vstore(c + 5 * ldc, c5);
 }
 
+/// A tile of `rows` < MR rows and `halves` vectors (2: a whole strip of B, 1: its first half), stored straight to C:
+/// the rows a block's edge leaves (a group of 4, 8 or 16 output channels leaves 4 or 2) at the cost of those rows
+/// only. Each element's sum runs in the same order as in the full tile, so results do not depend on which tile
+/// computes them. `rows` and `halves` are constants at every call (the loops unroll into registers).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_rows)(const int rows, const int halves,
+                                                                               int64_t kc, const float *const *a,
+                                                                               int64_t as, const float *b, float *c,
+                                                                               int64_t ldc, int load, const float *bias,
+                                                                               int finish, dream_epilogue e) {
+    vf acc[GEMM_MR][2];
+    for (int i = 0; i < rows; i++)
+        for (int h = 0; h < halves; h++) acc[i][h] = load ? vload(c + i * ldc + h * VL) : vzero();
+    if (bias)
+        for (int i = 0; i < rows; i++) {
+            const vf t = vset1(bias[i]);
+            for (int h = 0; h < halves; h++) acc[i][h] = vadd(acc[i][h], t);
+        }
+    for (int64_t p = 0, q = 0; p < kc; p++, q += as) {
+        vf bv[2];
+        for (int h = 0; h < halves; h++) bv[h] = vload(b + h * VL);
+        for (int i = 0; i < rows; i++) {
+            const vf t = vset1(a[i][q]);
+            for (int h = 0; h < halves; h++) acc[i][h] = vmadd(acc[i][h], t, bv[h]);
+        }
+        b += GEMM_NR;
+    }
+    if (finish && e.kind != DREAM_EPILOGUE_NONE) {
+        const vf ea = vset1(e.a), eb = vset1(e.b);
+        for (int i = 0; i < rows; i++)
+            for (int h = 0; h < halves; h++) acc[i][h] = LEVEL_SUFFIX(epilogue)(acc[i][h], e.kind, ea, eb);
+    }
+    for (int i = 0; i < rows; i++)
+        for (int h = 0; h < halves; h++) vstore(c + i * ldc + h * VL, acc[i][h]);
+}
+
 /// Tile (ir, jr) of the row block starting at ic: C rows ic + ir … (at most MR) × packed strip jr of B's panel.
 KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(const dream_gemm_problem *g, int64_t ic,
                                                                              int64_t mc, int64_t ir, int64_t jc,
@@ -209,6 +244,22 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
     if (mr == GEMM_MR && nr == GEMM_NR) {
         LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, g->epilogue);
         return;
+    }
+    // Short rows of a whole strip (or of a half strip VL wide) go straight to C.
+    if (nr == GEMM_NR || nr == VL) {
+        const int halves = nr == GEMM_NR ? 2 : 1;
+#define GEMM_ROWS_CASE(r)                                                                                             \
+    case r:                                                                                                           \
+        if (halves == 2)                                                                                              \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 2, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+        else                                                                                                          \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 1, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+        return;
+        switch (mr) {
+            GEMM_ROWS_CASE(1) GEMM_ROWS_CASE(2) GEMM_ROWS_CASE(3) GEMM_ROWS_CASE(4) GEMM_ROWS_CASE(5)
+        default: break;
+        }
+#undef GEMM_ROWS_CASE
     }
     if (bias) {
         for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;

@@ -4,9 +4,13 @@
 
 void dream_gemm_block_baseline(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
 void dream_gemm_strided_copy_baseline(const float *, int64_t, int64_t, float *);
+void dream_grouped_block_baseline(const float *, int64_t, int64_t, const float *, const int64_t *, float *, int64_t,
+                                  int64_t, const float *, dream_epilogue);
 #if defined(__x86_64__)
 void dream_gemm_block_avx2(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
 void dream_gemm_strided_copy_avx2(const float *, int64_t, int64_t, float *);
+void dream_grouped_block_avx2(const float *, int64_t, int64_t, const float *, const int64_t *, float *, int64_t, int64_t,
+                              const float *, dream_epilogue);
 #endif
 
 // The packed panel of B (GEMM_KC × GEMM_NC) of GemmBodies.h.
@@ -31,4 +35,15 @@ void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, fl
     }
 #endif
     dream_gemm_strided_copy_baseline(src, stride, count, dst);
+}
+
+void dream_grouped_block(const float *a, int64_t m, int64_t k, const float *b, const int64_t *offsets, float *c,
+                         int64_t ldc, int64_t columns, const float *bias, dream_epilogue epilogue) {
+#if defined(__x86_64__)
+    if (dream_simd_current_level() >= DREAM_SIMD_AVX2) {
+        dream_grouped_block_avx2(a, m, k, b, offsets, c, ldc, columns, bias, epilogue);
+        return;
+    }
+#endif
+    dream_grouped_block_baseline(a, m, k, b, offsets, c, ldc, columns, bias, epilogue);
 }

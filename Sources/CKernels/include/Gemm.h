@@ -42,6 +42,13 @@ int64_t dream_gemm_scratch_floats(void);
 void dream_gemm_block(const dream_gemm_problem *problem, int64_t row_first, int64_t row_end, int64_t column_first,
                       int64_t column_end, float *scratch);
 
+/// A grouped convolution's GEMM for one group and a run of output positions (GroupedBodies.h): A [m, k] row-major,
+/// element (p, j) of B at b[offsets[p] + j], C [m, columns] with rows ldc apart, columns rounded up to a multiple
+/// of 16: c[i][j] = epilogue(bias[i] + Σ_p A[i][p]·B[p][j]) (bias may be NULL). Reads b up to
+/// max(offsets) + columns (rounded up) floats; the caller checks that this stays inside b's allocation.
+void dream_grouped_block(const float *a, int64_t m, int64_t k, const float *b, const int64_t *offsets, float *c,
+                         int64_t ldc, int64_t columns, const float *bias, dream_epilogue epilogue);
+
 /// dst[t] = src[t·stride] for t < count (stride >= 1): the rows of an implicit GEMM's zero-padded image copy.
 void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, float *dst);
 
