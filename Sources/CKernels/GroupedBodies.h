@@ -45,8 +45,11 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_grouped_block)(const float *a, int64_t m, 
                                                      const float *bias, dream_epilogue e) {
     // Strips outermost: one strip of B (k rows of 2·VL floats) stays in L1 while every row tile of A goes by it.
     for (int64_t j = 0; j < columns; j += 2 * VL) {
-        for (int64_t i = 0; i < m; i += GEMM_MR) {
-            const int64_t rows = m - i < GEMM_MR ? m - i : GEMM_MR;
+        for (int64_t i = 0, rows; i < m; i += rows) {
+            // Tiles of 6 rows, but the last 7 to 11 rows as two tiles of nearly equal height (8 = 4 + 4, not
+            // 6 + 2: a 2-row tile loads as much of B per product as it computes).
+            const int64_t left = m - i;
+            rows = left <= GEMM_MR ? left : left < 2 * GEMM_MR ? (left + 1) / 2 : GEMM_MR;
             const float *ai = a + i * k, *bi = bias ? bias + i : NULL;
             float *ci = c + i * ldc + j;
             switch (rows) {

@@ -167,13 +167,16 @@ public enum Convolution {
                     case .pointwiseSliced: PointwiseConvolution.backward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .packed: packedBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .grouped:
-                        // dx as a grouped convolution of dy where it is one; the rest as the per-group packed path.
-                        if groupedGradient, let dxPointer {
-                            GroupedConvolution.inputGradient(g, dy: dy, weight: w, dx: dxPointer)
-                            if dwPointer != nil { packedBackward(g, dy: dy, x: x, weight: w, dx: nil, dWeight: dwPointer) }
-                        } else {
-                            packedBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
+                        // dx as a grouped convolution of dy where it is one, else col2im of all groups' column
+                        // gradients; dWeight as the packed path computes it.
+                        if let dxPointer {
+                            if groupedGradient {
+                                GroupedConvolution.inputGradient(g, dy: dy, weight: w, dx: dxPointer)
+                            } else {
+                                GroupedConvolution.stridedInputGradient(g, dy: dy, weight: w, dx: dxPointer)
+                            }
                         }
+                        if dwPointer != nil { packedBackward(g, dy: dy, x: x, weight: w, dx: nil, dWeight: dwPointer) }
                     case .depthwiseLoop:
                         if let dxPointer { depthwiseInputGradient(g, dy: dy, weight: w, dx: dxPointer) }
                         if let dwPointer { depthwiseWeightGradient(g, dy: dy, x: x, dWeight: dwPointer) }

@@ -8,8 +8,9 @@ import Parallel
 /// so running them one after the other left a core idle; here one loop keeps both busy whatever the group size.
 ///
 /// The data gradient of a stride-1 layer is itself a grouped convolution of dy (kernel flipped, the two channel
-/// axes of each group swapped, the complementary padding) and runs the same way; strided layers and the weight
-/// gradient keep the packed backward (`Convolution.packedBackward`).
+/// axes of each group swapped, the complementary padding) and runs the same way; that of a strided layer is
+/// col2im of every group's column gradients, computed by the same kind of loop over all groups. The weight
+/// gradient keeps the packed backward's (OpenBLAS per group, `Convolution.packedBackward`).
 ///
 /// Blocks are cut by shape only and each element's sum runs in the same order in any block, so the results do not
 /// depend on the thread count.
@@ -211,5 +212,44 @@ enum GroupedConvolution {
             }
         }
         forward(transposed, x: dy, weight: flipped, bias: nil, y: dx, epilogue: nil)
+    }
+
+    /// dy [N,M,OH,OW] -> dx [N,C,H,W] accumulated onto the caller's zeros, for the layers without an
+    /// `inputGradientWindow` (strided): per band of output rows, the column gradients of every group
+    /// (W_gᵀ [K, M/g] · dy_g [M/g, band]) as one task per group and column block of the packed GEMM, then col2im.
+    static func stridedInputGradient(_ g: Convolution.Geometry, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>) {
+        if g.p == 0 || g.m == 0 { return }
+        let band = max(1, Convolution.bandRows(g))
+        let buffer = ScratchPool.take(max(1, g.groups * g.k * band * g.outW))
+        defer { ScratchPool.give(buffer) }
+        let scratch = buffer.pointer
+        for image in 0..<g.n {
+            let dyn = dy + image * g.m * g.p, dxn = dx + image * g.c * g.h * g.w
+            for r0 in stride(from: 0, to: g.outH, by: band) {
+                let rows = r0..<min(g.outH, r0 + band)
+                let columns = rows.count * g.outW, first = r0 * g.outW
+                let perBlock = columnsPerBlock(columns), columnBlocks = (columns + perBlock - 1) / perBlock
+                let problems = (0..<g.groups).map { group in
+                    PackedGemm.problem(m: g.k, n: columns, k: g.mg, a: .transposed(weight + group * g.mg * g.k, ld: g.k),
+                                       b: .rows(dyn + group * g.mg * g.p + first, ld: g.p),
+                                       c: scratch + group * g.k * columns, ldc: columns, bias: nil, accumulate: false,
+                                       epilogue: nil)
+                }
+                problems.withUnsafeBufferPointer { problems in
+                    parallelRanges(g.groups * columnBlocks, work: g.groups * g.k * columns * g.mg,
+                                   minimumWorkPerThread: PackedGemm.minimumWorkPerThread) { tasks in
+                        PackedGemm.withPanel { panel in
+                            for task in tasks {
+                                let group = task / columnBlocks
+                                let c0 = task % columnBlocks * perBlock, c1 = min(columns, c0 + perBlock)
+                                dream_gemm_block(problems.baseAddress! + group, 0, Int64(g.k), Int64(c0), Int64(c1), panel)
+                            }
+                        }
+                    }
+                }
+                Im2Col.backward(scratch, channels: g.c, height: g.h, width: g.w, window: g.window, image: dxn, outputRows: rows)
+            }
+        }
     }
 }
