@@ -339,3 +339,44 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_strided_copy)(const float *src, int64
         for (; t + VL < count; t += VL) vstore(dst + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
     for (; t < count; t++) dst[t] = src[t * stride];
 }
+
+/// dst[t] = 0 for t < n.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(zero_run)(float *dst, int64_t n) {
+    int64_t t = 0;
+    for (; t + VL <= n; t += VL) vstore(dst + t, vzero());
+    for (; t < n; t++) dst[t] = 0;
+}
+
+/// One phase plane of an implicit GEMM's zero-padded image copy (ImplicitLayout in PackedConvolution.swift):
+/// plane[r][t] = channel[r·sH + row_offset][t·sW + column_offset], 0 where that lies outside the h × w channel.
+/// Rows are short on small maps (8 floats for a 7x7 output), so the loops are inline: no call per row.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_plane)(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW,
+                                                      int64_t row_offset, int64_t column_offset, float *plane,
+                                                      int64_t plane_h, int64_t plane_w) {
+    // Columns t whose input column t·sW + column_offset lies in [0, w) (as Im2Col.validOutputRange).
+    int64_t first = column_offset >= 0 ? 0 : (-column_offset + sW - 1) / sW;
+    const int64_t last_input = w - 1 - column_offset;
+    int64_t end = last_input < 0 ? 0 : last_input / sW + 1;
+    if (end > plane_w) end = plane_w;
+    if (first > end) first = end;
+    const int64_t count = end - first;
+    for (int64_t r = 0; r < plane_h; r++) {
+        float *dst = plane + r * plane_w;
+        const int64_t iy = r * sH + row_offset;
+        if (iy < 0 || iy >= h || count == 0) {
+            LEVEL_SUFFIX(zero_run)(dst, plane_w);
+            continue;
+        }
+        LEVEL_SUFFIX(zero_run)(dst, first);
+        const float *src = channel + iy * w + first * sW + column_offset;
+        float *out = dst + first;
+        int64_t t = 0;
+        // As dream_gemm_strided_copy: never reading past src[(count - 1)·sW].
+        if (sW == 1)
+            for (; t + VL <= count; t += VL) vstore(out + t, vload(src + t));
+        else if (sW == 2)
+            for (; t + VL < count; t += VL) vstore(out + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
+        for (; t < count; t++) out[t] = src[t * sW];
+        LEVEL_SUFFIX(zero_run)(dst + end, plane_w - end);
+    }
+}

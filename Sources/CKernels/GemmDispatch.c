@@ -6,7 +6,11 @@ void dream_gemm_block_baseline(const dream_gemm_problem *, int64_t, int64_t, int
 void dream_gemm_strided_copy_baseline(const float *, int64_t, int64_t, float *);
 void dream_grouped_block_baseline(const float *, int64_t, int64_t, const float *, const int64_t *, float *, int64_t,
                                   int64_t, const float *, dream_epilogue);
+void dream_implicit_plane_baseline(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float *, int64_t,
+                                   int64_t);
 #if defined(__x86_64__)
+void dream_implicit_plane_avx2(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float *, int64_t,
+                               int64_t);
 void dream_gemm_block_avx2(const dream_gemm_problem *, int64_t, int64_t, int64_t, int64_t, float *);
 void dream_gemm_strided_copy_avx2(const float *, int64_t, int64_t, float *);
 void dream_grouped_block_avx2(const float *, int64_t, int64_t, const float *, const int64_t *, float *, int64_t, int64_t,
@@ -46,4 +50,15 @@ void dream_grouped_block(const float *a, int64_t m, int64_t k, const float *b, c
     }
 #endif
     dream_grouped_block_baseline(a, m, k, b, offsets, c, ldc, columns, bias, epilogue);
+}
+
+void dream_implicit_plane(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW, int64_t row_offset,
+                          int64_t column_offset, float *plane, int64_t plane_h, int64_t plane_w) {
+#if defined(__x86_64__)
+    if (dream_simd_current_level() >= DREAM_SIMD_AVX2) {
+        dream_implicit_plane_avx2(channel, h, w, sH, sW, row_offset, column_offset, plane, plane_h, plane_w);
+        return;
+    }
+#endif
+    dream_implicit_plane_baseline(channel, h, w, sH, sW, row_offset, column_offset, plane, plane_h, plane_w);
 }

@@ -52,6 +52,11 @@ void dream_grouped_block(const float *a, int64_t m, int64_t k, const float *b, c
 /// dst[t] = src[t·stride] for t < count (stride >= 1): the rows of an implicit GEMM's zero-padded image copy.
 void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, float *dst);
 
+/// One phase plane of an implicit GEMM's zero-padded image copy: plane[r][t] = channel[r·sH + row_offset]
+/// [t·sW + column_offset] for r < plane_h, t < plane_w, 0 where that lies outside the h × w channel.
+void dream_implicit_plane(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW, int64_t row_offset,
+                          int64_t column_offset, float *plane, int64_t plane_h, int64_t plane_w);
+
 #ifdef __cplusplus
 }
 #endif
