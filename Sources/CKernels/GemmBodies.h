@@ -340,16 +340,31 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_strided_copy)(const float *src, int64
     for (; t < count; t++) dst[t] = src[t * stride];
 }
 
-/// dst[t] = 0 for t < n.
-KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(zero_run)(float *dst, int64_t n) {
+/// dst[t] = v[t] for t < n <= VL; the whole vector when it ends before `limit` (the lanes past n then land on
+/// floats written again later). Masked stores are slow on AMD's cores: otherwise the lanes are stored one by one.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(store_first)(float *dst, vf v, int64_t n,
+                                                                            const float *limit) {
+    if (n == VL || dst + VL <= limit) {
+        vstore(dst, v);
+    } else {
+        float lanes[VL];
+        vstore(lanes, v);
+        for (int64_t t = 0; t < n; t++) dst[t] = lanes[t];
+    }
+}
+
+/// dst[t] = 0 for t < n (and possibly zeros further, before `limit`).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(zero_run)(float *dst, int64_t n, const float *limit) {
     int64_t t = 0;
     for (; t + VL <= n; t += VL) vstore(dst + t, vzero());
-    for (; t < n; t++) dst[t] = 0;
+    if (t < n) LEVEL_SUFFIX(store_first)(dst + t, vzero(), n - t, limit);
 }
 
 /// One phase plane of an implicit GEMM's zero-padded image copy (ImplicitLayout in PackedConvolution.swift):
 /// plane[r][t] = channel[r·sH + row_offset][t·sW + column_offset], 0 where that lies outside the h × w channel.
-/// Rows are short on small maps (8 floats for a 7x7 output), so the loops are inline: no call per row.
+/// Rows are short on small maps (8 floats for a 7x7 output), so they are written in whole vectors that may run past
+/// the part being written into the parts written after it (the copy, the zeros after it, the next rows), never
+/// past the plane.
 KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_plane)(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW,
                                                       int64_t row_offset, int64_t column_offset, float *plane,
                                                       int64_t plane_h, int64_t plane_w) {
@@ -360,23 +375,67 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_plane)(const float *channel, int6
     if (end > plane_w) end = plane_w;
     if (first > end) first = end;
     const int64_t count = end - first;
+    const float *limit = plane + plane_h * plane_w;
     for (int64_t r = 0; r < plane_h; r++) {
         float *dst = plane + r * plane_w;
         const int64_t iy = r * sH + row_offset;
         if (iy < 0 || iy >= h || count == 0) {
-            LEVEL_SUFFIX(zero_run)(dst, plane_w);
+            LEVEL_SUFFIX(zero_run)(dst, plane_w, limit);
             continue;
         }
-        LEVEL_SUFFIX(zero_run)(dst, first);
+        LEVEL_SUFFIX(zero_run)(dst, first, limit);
         const float *src = channel + iy * w + first * sW + column_offset;
         float *out = dst + first;
         int64_t t = 0;
-        // As dream_gemm_strided_copy: never reading past src[(count - 1)·sW].
-        if (sW == 1)
+        // Never reading past src[(count - 1)·sW]: the last partial vector through masked loads.
+        if (sW == 1) {
             for (; t + VL <= count; t += VL) vstore(out + t, vload(src + t));
-        else if (sW == 2)
+            if (t < count) LEVEL_SUFFIX(store_first)(out + t, vload_n(src + t, count - t), count - t, limit);
+        } else if (sW == 2) {
             for (; t + VL < count; t += VL) vstore(out + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
-        for (; t < count; t++) out[t] = src[t * sW];
-        LEVEL_SUFFIX(zero_run)(dst + end, plane_w - end);
+            if (t < count) {
+                const int64_t n = count - t, need = 2 * n - 1;  // src[2t] ... src[2t + 2(n - 1)]
+                const vf lo = need < VL ? vload_n(src + 2 * t, need) : vload(src + 2 * t);
+                const vf hi = need > VL ? vload_n(src + 2 * t + VL, need - VL) : vzero();
+                LEVEL_SUFFIX(store_first)(out + t, vevens(lo, hi), n, limit);
+            }
+        } else {
+            for (; t < count; t++) out[t] = src[t * sW];
+        }
+        LEVEL_SUFFIX(zero_run)(dst + end, plane_w - end, limit);
     }
 }
+
+/// dst[i·dst_stride + r·width + t] = src[i·ld + r·pitch + t] for i < channels, r < rows, t < width: the valid columns
+/// of a grouped convolution's output block, computed on the copy's pitch (GroupedBodies.h), into y.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_grouped_store)(const float *src, int64_t ld, int64_t pitch, int64_t channels,
+                                                     int64_t rows, int64_t width, float *dst, int64_t dst_stride) {
+    for (int64_t i = 0; i < channels; i++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const float *from = src + i * ld + r * pitch;
+            float *to = dst + i * dst_stride + r * width;
+            int64_t t = 0;
+            for (; t + VL <= width; t += VL) vstore(to + t, vload(from + t));
+            for (; t < width; t++) to[t] = from[t];
+        }
+    }
+}
+
+/// Planes [plane_first, plane_end) (channel · phases + phase, phases = row_count × column_count) of the copy of a
+/// band from output row first_output_row on: dream_implicit_plane for each, the phase (ry, rx) = (row_phases[phase /
+/// column_count], column_phases[phase % column_count]), plane p at scratch + p·plane_h·plane_w.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_planes)(const float *image, int64_t h, int64_t w, int64_t sH, int64_t sW,
+                                                       const int64_t *row_phases, int64_t row_count,
+                                                       const int64_t *column_phases, int64_t column_count,
+                                                       int64_t pad_top, int64_t pad_left, int64_t first_output_row,
+                                                       int64_t plane_first, int64_t plane_end, float *scratch,
+                                                       int64_t plane_h, int64_t plane_w) {
+    const int64_t phases = row_count * column_count;
+    for (int64_t plane = plane_first; plane < plane_end; plane++) {
+        const int64_t c = plane / phases, phase = plane % phases;
+        const int64_t ry = row_phases[phase / column_count], rx = column_phases[phase % column_count];
+        LEVEL_SUFFIX(dream_implicit_plane)(image + c * h * w, h, w, sH, sW, first_output_row * sH + ry - pad_top,
+                                           rx - pad_left, scratch + plane * plane_h * plane_w, plane_h, plane_w);
+    }
+}
+

@@ -57,6 +57,19 @@ void dream_gemm_strided_copy(const float *src, int64_t stride, int64_t count, fl
 void dream_implicit_plane(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW, int64_t row_offset,
                           int64_t column_offset, float *plane, int64_t plane_h, int64_t plane_w);
 
+/// dream_implicit_plane for planes [plane_first, plane_end) of a band's copy (plane = channel · phases + phase,
+/// phases = row_count × column_count, phase (ry, rx) = (row_phases[phase / column_count], column_phases[phase %
+/// column_count])): row r, column t of a plane is pixel ((first_output_row + r)·sH + ry - pad_top, t·sW + rx -
+/// pad_left) of its channel (channels h·w floats apart from image), 0 outside; plane p at scratch + p·plane_h·plane_w.
+void dream_implicit_planes(const float *image, int64_t h, int64_t w, int64_t sH, int64_t sW, const int64_t *row_phases,
+                           int64_t row_count, const int64_t *column_phases, int64_t column_count, int64_t pad_top,
+                           int64_t pad_left, int64_t first_output_row, int64_t plane_first, int64_t plane_end,
+                           float *scratch, int64_t plane_h, int64_t plane_w);
+
+/// dst[i·dst_stride + r·width + t] = src[i·ld + r·pitch + t] for i < channels, r < rows, t < width (pitch >= width).
+void dream_grouped_store(const float *src, int64_t ld, int64_t pitch, int64_t channels, int64_t rows, int64_t width,
+                         float *dst, int64_t dst_stride);
+
 #ifdef __cplusplus
 }
 #endif

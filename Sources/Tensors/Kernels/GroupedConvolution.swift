@@ -112,12 +112,12 @@ enum GroupedConvolution {
                                                 offsets.baseAddress, panel, Int64(ld), Int64(columns),
                                                 bias.map { $0 + group * g.mg },
                                                 registerEpilogue ?? Activation.noEpilogue)
-                            for i in 0..<g.mg {
-                                let channel = yn + (group * g.mg + i) * g.p
-                                for oy in r0..<r1 {
-                                    (channel + oy * g.outW).update(from: panel + i * ld + (oy - r0) * pitch, count: g.outW)
-                                }
-                                if separateEpilogue, let epilogue {
+                            let first = yn + group * g.mg * g.p + r0 * g.outW
+                            dream_grouped_store(panel, Int64(ld), Int64(pitch), Int64(g.mg), Int64(r1 - r0), Int64(g.outW),
+                                                first, Int64(g.p))
+                            if separateEpilogue, let epilogue {
+                                for i in 0..<g.mg {
+                                    let channel = yn + (group * g.mg + i) * g.p
                                     epilogue.forward(UnsafePointer(channel), channel, (r0 * g.outW)..<(r1 * g.outW))
                                 }
                             }

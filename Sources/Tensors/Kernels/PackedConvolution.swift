@@ -140,6 +140,8 @@ extension Convolution {
 /// ky·dH / sH rows, outW + the largest kx·dW / sW columns); pixels of the padding are zeros.
 struct ImplicitLayout {
     let rowPhases: [Int], columnPhases: [Int]
+    /// rowPhases then columnPhases, for `dream_implicit_planes`.
+    let phaseTable: [Int64]
     let planeH: Int, planeW: Int
     /// Floats per plane, per channel (all its phase planes) and in all (every channel, then the packer's over-read).
     let planeFloats: Int, channelFloats: Int, floats: Int
@@ -151,6 +153,7 @@ struct ImplicitLayout {
         let win = g.window
         rowPhases = Array(Set((0..<win.kernelH).map { $0 * win.dilationH % win.strideH })).sorted()
         columnPhases = Array(Set((0..<win.kernelW).map { $0 * win.dilationW % win.strideW })).sorted()
+        phaseTable = (rowPhases + columnPhases).map { Int64($0) }
         planeH = (outputRows ?? g.outH) + (win.kernelH - 1) * win.dilationH / win.strideH
         planeW = g.outW + (win.kernelW - 1) * win.dilationW / win.strideW
         planeFloats = planeH * planeW
@@ -185,13 +188,12 @@ struct ImplicitLayout {
     /// t·sW + rx - padLeft) of channel c, 0 outside the image.
     func fillPlanes(_ g: Convolution.Geometry, image: UnsafePointer<Float>, firstOutputRow: Int, planes: Range<Int>,
                     scratch: UnsafeMutablePointer<Float>) {
-        let win = g.window, phases = rowPhases.count * columnPhases.count
-        for plane in planes {
-            let c = plane / phases, phase = plane % phases
-            let ry = rowPhases[phase / columnPhases.count], rx = columnPhases[phase % columnPhases.count]
-            dream_implicit_plane(image + c * g.h * g.w, Int64(g.h), Int64(g.w), Int64(win.strideH), Int64(win.strideW),
-                                 Int64(firstOutputRow * win.strideH + ry - win.padTop), Int64(rx - win.padLeft),
-                                 scratch + plane * planeFloats, Int64(planeH), Int64(planeW))
+        let win = g.window
+        phaseTable.withUnsafeBufferPointer { table in
+            dream_implicit_planes(image, Int64(g.h), Int64(g.w), Int64(win.strideH), Int64(win.strideW),
+                                  table.baseAddress!, Int64(rowPhases.count), table.baseAddress! + rowPhases.count,
+                                  Int64(columnPhases.count), Int64(win.padTop), Int64(win.padLeft), Int64(firstOutputRow),
+                                  Int64(planes.lowerBound), Int64(planes.upperBound), scratch, Int64(planeH), Int64(planeW))
         }
     }
 }
