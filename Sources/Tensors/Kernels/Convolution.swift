@@ -1,7 +1,8 @@
 import Parallel
 
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
-/// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
+/// no padding) convolutions, a kernel of its own for grouped convolutions with several channels per group
+/// (`GroupedConvolution`), and direct loop kernels for depthwise convolutions (one input channel per group).
 public enum Convolution {
     /// The implementations of a convolution. Each layer's is chosen from its shape alone (`kernel(for:)`), so the
     /// same layer always runs the same code; tests name one to compare it with the others.
@@ -57,7 +58,8 @@ public enum Convolution {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
         if Kernel.depthwiseKxK.handles(g) { return .depthwiseKxK }
         if g.isDepthwise { return .depthwiseLoop }
-        // Several groups of several channels: all groups' GEMMs in one threaded loop (`GroupedConvolution.pays`).
+        // Several groups of several channels (ResNeXt, RegNet) with C/g·kH·kW up to 1280: all groups' tasks in one
+        // threaded loop (`GroupedConvolution.pays` has the measurements); deeper groups keep the rules below.
         if GroupedConvolution.pays(g) { return .grouped }
         if g.isPointwise && packedPays(g) { return .packed }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
