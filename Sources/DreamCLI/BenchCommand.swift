@@ -225,7 +225,7 @@ final class StepProfile {
         }
         let macsByNode = Dictionary(table.rows.map { ($0.index, $0.macs) }, uniquingKeysWith: +)
         out.append("slowest layers:")
-        for (key, ms) in perStep.sorted(by: { $0.value > $1.value }).prefix(stepMilliseconds == nil ? 400 : 400) {
+        for (key, ms) in perStep.sorted(by: { $0.value > $1.value }).prefix(stepMilliseconds == nil ? 12 : 16) {
             let node = graph.nodes[key.nodes[0]]
             let perRun = ms / n, label = labels[key] ?? node.opType
             let shape = shapes[key].map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? ""
