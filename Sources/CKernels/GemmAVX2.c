@@ -4,4 +4,5 @@
 #define DREAM_LEVEL_AVX2
 #include "Levels.h"
 #include "GemmBodies.h"
+#include "GroupedBodies.h"
 #endif

@@ -2,3 +2,4 @@
 #define DREAM_LEVEL_BASELINE
 #include "Levels.h"
 #include "GemmBodies.h"
+#include "GroupedBodies.h"

@@ -188,6 +188,41 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_half_tile)(i
     vstore(c + 3 * ldc, c3); vstore(c + 4 * ldc, c4); vstore(c + 5 * ldc, c5);
 }
 
+/// A tile of `rows` < MR rows and `halves` vectors (2: a whole strip of B, 1: its first half), stored straight to C:
+/// the rows a block's edge leaves (a group of 4, 8 or 16 output channels leaves 4 or 2) at the cost of those rows
+/// only. Each element's sum runs in the same order as in the full tile, so results do not depend on which tile
+/// computes them. `rows` and `halves` are constants at every call (the loops unroll into registers).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_rows)(const int rows, const int halves,
+                                                                               int64_t kc, const float *const *a,
+                                                                               int64_t as, const float *b, float *c,
+                                                                               int64_t ldc, int load, const float *bias,
+                                                                               int finish, dream_epilogue e) {
+    vf acc[GEMM_MR][2];
+    for (int i = 0; i < rows; i++)
+        for (int h = 0; h < halves; h++) acc[i][h] = load ? vload(c + i * ldc + h * VL) : vzero();
+    if (bias)
+        for (int i = 0; i < rows; i++) {
+            const vf t = vset1(bias[i]);
+            for (int h = 0; h < halves; h++) acc[i][h] = vadd(acc[i][h], t);
+        }
+    for (int64_t p = 0, q = 0; p < kc; p++, q += as) {
+        vf bv[2];
+        for (int h = 0; h < halves; h++) bv[h] = vload(b + h * VL);
+        for (int i = 0; i < rows; i++) {
+            const vf t = vset1(a[i][q]);
+            for (int h = 0; h < halves; h++) acc[i][h] = vmadd(acc[i][h], t, bv[h]);
+        }
+        b += GEMM_NR;
+    }
+    if (finish && e.kind != DREAM_EPILOGUE_NONE) {
+        const vf ea = vset1(e.a), eb = vset1(e.b);
+        for (int i = 0; i < rows; i++)
+            for (int h = 0; h < halves; h++) acc[i][h] = LEVEL_SUFFIX(epilogue)(acc[i][h], e.kind, ea, eb);
+    }
+    for (int i = 0; i < rows; i++)
+        for (int h = 0; h < halves; h++) vstore(c + i * ldc + h * VL, acc[i][h]);
+}
+
 /// Tile (ir, jr) of the row block starting at ic: C rows ic + ir … (at most MR) × packed strip jr of B's panel.
 KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(const dream_gemm_problem *g, int64_t ic,
                                                                              int64_t mc, int64_t ir, int64_t jc,
@@ -210,6 +245,22 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
     if (mr == GEMM_MR && nr == GEMM_NR) {
         LEVEL_SUFFIX(gemm_tile)(kc, a, as, b, c, ldc, load, bias, last, e);
         return;
+    }
+    // Short rows of a whole strip (or of a half strip VL wide) go straight to C.
+    if (nr == GEMM_NR || nr == VL) {
+        const int halves = nr == GEMM_NR ? 2 : 1;
+#define GEMM_ROWS_CASE(r)                                                                                             \
+    case r:                                                                                                           \
+        if (halves == 2)                                                                                              \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 2, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+        else                                                                                                          \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 1, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+        return;
+        switch (mr) {
+            GEMM_ROWS_CASE(1) GEMM_ROWS_CASE(2) GEMM_ROWS_CASE(3) GEMM_ROWS_CASE(4) GEMM_ROWS_CASE(5)
+        default: break;
+        }
+#undef GEMM_ROWS_CASE
     }
     if (bias) {
         for (int64_t i = 0; i < GEMM_MR; i++) tile_bias[i] = i < mr ? bias[i] : 0;
@@ -294,3 +345,103 @@ KERNEL_EXPORT void LEVEL_SUFFIX(dream_gemm_strided_copy)(const float *src, int64
         for (; t + VL < count; t += VL) vstore(dst + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
     for (; t < count; t++) dst[t] = src[t * stride];
 }
+
+/// dst[t] = v[t] for t < n <= VL; the whole vector when it ends before `limit` (the lanes past n then land on
+/// floats written again later). Masked stores are slow on AMD's cores: otherwise the lanes are stored one by one.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(store_first)(float *dst, vf v, int64_t n,
+                                                                            const float *limit) {
+    if (n == VL || dst + VL <= limit) {
+        vstore(dst, v);
+    } else {
+        float lanes[VL];
+        vstore(lanes, v);
+        for (int64_t t = 0; t < n; t++) dst[t] = lanes[t];
+    }
+}
+
+/// dst[t] = 0 for t < n (and possibly zeros further, before `limit`).
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(zero_run)(float *dst, int64_t n, const float *limit) {
+    int64_t t = 0;
+    for (; t + VL <= n; t += VL) vstore(dst + t, vzero());
+    if (t < n) LEVEL_SUFFIX(store_first)(dst + t, vzero(), n - t, limit);
+}
+
+/// One phase plane of an implicit GEMM's zero-padded image copy (ImplicitLayout in PackedConvolution.swift):
+/// plane[r][t] = channel[r·sH + row_offset][t·sW + column_offset], 0 where that lies outside the h × w channel.
+/// Rows are short on small maps (8 floats for a 7x7 output), so they are written in whole vectors that may run past
+/// the part being written into the parts written after it (the copy, the zeros after it, the next rows), never
+/// past the plane.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_plane)(const float *channel, int64_t h, int64_t w, int64_t sH, int64_t sW,
+                                                      int64_t row_offset, int64_t column_offset, float *plane,
+                                                      int64_t plane_h, int64_t plane_w) {
+    // Columns t whose input column t·sW + column_offset lies in [0, w) (as Im2Col.validOutputRange).
+    int64_t first = column_offset >= 0 ? 0 : (-column_offset + sW - 1) / sW;
+    const int64_t last_input = w - 1 - column_offset;
+    int64_t end = last_input < 0 ? 0 : last_input / sW + 1;
+    if (end > plane_w) end = plane_w;
+    if (first > end) first = end;
+    const int64_t count = end - first;
+    const float *limit = plane + plane_h * plane_w;
+    for (int64_t r = 0; r < plane_h; r++) {
+        float *dst = plane + r * plane_w;
+        const int64_t iy = r * sH + row_offset;
+        if (iy < 0 || iy >= h || count == 0) {
+            LEVEL_SUFFIX(zero_run)(dst, plane_w, limit);
+            continue;
+        }
+        LEVEL_SUFFIX(zero_run)(dst, first, limit);
+        const float *src = channel + iy * w + first * sW + column_offset;
+        float *out = dst + first;
+        int64_t t = 0;
+        // Never reading past src[(count - 1)·sW]: the last partial vector through masked loads.
+        if (sW == 1) {
+            for (; t + VL <= count; t += VL) vstore(out + t, vload(src + t));
+            if (t < count) LEVEL_SUFFIX(store_first)(out + t, vload_n(src + t, count - t), count - t, limit);
+        } else if (sW == 2) {
+            for (; t + VL < count; t += VL) vstore(out + t, vevens(vload(src + 2 * t), vload(src + 2 * t + VL)));
+            if (t < count) {
+                const int64_t n = count - t, need = 2 * n - 1;  // src[2t] ... src[2t + 2(n - 1)]
+                const vf lo = need < VL ? vload_n(src + 2 * t, need) : vload(src + 2 * t);
+                const vf hi = need > VL ? vload_n(src + 2 * t + VL, need - VL) : vzero();
+                LEVEL_SUFFIX(store_first)(out + t, vevens(lo, hi), n, limit);
+            }
+        } else {
+            for (; t < count; t++) out[t] = src[t * sW];
+        }
+        LEVEL_SUFFIX(zero_run)(dst + end, plane_w - end, limit);
+    }
+}
+
+/// dst[i·dst_stride + r·width + t] = src[i·ld + r·pitch + t] for i < channels, r < rows, t < width: the valid columns
+/// of a grouped convolution's output block, computed on the copy's pitch (GroupedBodies.h), into y.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_grouped_store)(const float *src, int64_t ld, int64_t pitch, int64_t channels,
+                                                     int64_t rows, int64_t width, float *dst, int64_t dst_stride) {
+    for (int64_t i = 0; i < channels; i++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const float *from = src + i * ld + r * pitch;
+            float *to = dst + i * dst_stride + r * width;
+            int64_t t = 0;
+            for (; t + VL <= width; t += VL) vstore(to + t, vload(from + t));
+            for (; t < width; t++) to[t] = from[t];
+        }
+    }
+}
+
+/// Planes [plane_first, plane_end) (channel · phases + phase, phases = row_count × column_count) of the copy of a
+/// band from output row first_output_row on: dream_implicit_plane for each, the phase (ry, rx) = (row_phases[phase /
+/// column_count], column_phases[phase % column_count]), plane p at scratch + p·plane_h·plane_w.
+KERNEL_EXPORT void LEVEL_SUFFIX(dream_implicit_planes)(const float *image, int64_t h, int64_t w, int64_t sH, int64_t sW,
+                                                       const int64_t *row_phases, int64_t row_count,
+                                                       const int64_t *column_phases, int64_t column_count,
+                                                       int64_t pad_top, int64_t pad_left, int64_t first_output_row,
+                                                       int64_t plane_first, int64_t plane_end, float *scratch,
+                                                       int64_t plane_h, int64_t plane_w) {
+    const int64_t phases = row_count * column_count;
+    for (int64_t plane = plane_first; plane < plane_end; plane++) {
+        const int64_t c = plane / phases, phase = plane % phases;
+        const int64_t ry = row_phases[phase / column_count], rx = column_phases[phase % column_count];
+        LEVEL_SUFFIX(dream_implicit_plane)(image + c * h * w, h, w, sH, sW, first_output_row * sH + ry - pad_top,
+                                           rx - pad_left, scratch + plane * plane_h * plane_w, plane_h, plane_w);
+    }
+}
+

@@ -145,7 +145,7 @@ final class WinogradKernelChoiceTests: XCTestCase {
         XCTAssertEqual(kernel(c: 64, m: 64, size: 58, pad: 0), .winograd4x4)
         XCTAssertEqual(kernel(c: 64, m: 64, size: 56, stride: 2), .packed)
         XCTAssertEqual(kernel(c: 64, m: 64, size: 56, dilation: 2), .packed)
-        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, groups: 2), .packed)
+        XCTAssertEqual(kernel(c: 64, m: 64, size: 56, groups: 2), .grouped, "several channels per group")
         XCTAssertEqual(kernel(c: 192, m: 384, size: 56, stride: 2), .gemm, "K = 1728: OpenBLAS")
         XCTAssertFalse(Convolution.kernels(x: [1, 64, 56, 56], weight: [64, 1, 3, 3], window: Window2D(kernel: 3, pad: 1), groups: 64)
             .contains(.winograd4x4), "depthwise")

@@ -1,7 +1,8 @@
 import Parallel
 
 /// 2-D convolution (ONNX Conv, NCHW) with groups: im2col + sgemm, a direct GEMM for pointwise (1x1, stride 1,
-/// no padding) convolutions, and a direct loop kernel for depthwise convolutions (one input channel per group).
+/// no padding) convolutions, a kernel of its own for grouped convolutions with several channels per group
+/// (`GroupedConvolution`), and direct loop kernels for depthwise convolutions (one input channel per group).
 public enum Convolution {
     /// The implementations of a convolution. Each layer's is chosen from its shape alone (`kernel(for:)`), so the
     /// same layer always runs the same code; tests name one to compare it with the others.
@@ -13,6 +14,9 @@ public enum Convolution {
         /// Our packed GEMM (`PackedGemm`) with bias and activation applied in its store: pointwise convolutions read
         /// the image directly, the others are implicit GEMMs packing B from a zero-padded copy of the image.
         case packed
+        /// Grouped convolutions with several channels per group (`GroupedConvolution`): every group's implicit GEMM
+        /// cut into column blocks, all groups' blocks threaded by one loop; the data gradient of stride-1 layers too.
+        case grouped
         /// Loops over windows for any depthwise convolution.
         case depthwiseLoop
         /// The direct SIMD kernel for depthwise 3x3 with stride 1 or 2.
@@ -30,6 +34,7 @@ public enum Convolution {
             case .gemm: return !g.isDepthwise
             case .pointwiseSliced: return PointwiseConvolution.handles(g)
             case .packed: return !g.isDepthwise
+            case .grouped: return GroupedConvolution.handles(g)
             case .depthwiseLoop: return g.isDepthwise
             case .depthwise3x3: return DepthwiseConvolution3x3.handles(g)
             case .depthwiseKxK: return DepthwiseConvolutionKxK.handles(g)
@@ -53,6 +58,9 @@ public enum Convolution {
         if Kernel.depthwise3x3.handles(g) { return .depthwise3x3 }
         if Kernel.depthwiseKxK.handles(g) { return .depthwiseKxK }
         if g.isDepthwise { return .depthwiseLoop }
+        // Several groups of several channels (ResNeXt, RegNet) with C/g·kH·kW up to 1280: all groups' tasks in one
+        // threaded loop (`GroupedConvolution.pays` has the measurements); deeper groups keep the rules below.
+        if GroupedConvolution.pays(g) { return .grouped }
         if g.isPointwise && packedPays(g) { return .packed }
         if PointwiseConvolution.pays(g) { return .pointwiseSliced }
         if implicitBeatsWinograd(g) { return .packed }
@@ -103,6 +111,9 @@ public enum Convolution {
                 case .packed:
                     packedForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     epilogueApplied = true
+                case .grouped:
+                    GroupedConvolution.forward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
+                    epilogueApplied = true
                 case .depthwiseLoop:
                     depthwiseForward(g, x: x, weight: w, bias: biasPointer, y: y, epilogue: epilogue)
                     epilogueApplied = true
@@ -135,9 +146,12 @@ public enum Convolution {
         precondition(dy.shape == [g.n, g.m, g.outH, g.outW], "Conv backward: dy \(dy.shape), expected \([g.n, g.m, g.outH, g.outW])")
         let winogradGradient = chosen == .winograd2x2 || chosen == .winograd4x4
             ? WinogradConvolution.inputGradientVariant(g, forward: chosen == .winograd2x2 ? .f2 : .f4) : nil
-        // A pointwise convolution's GEMM and Winograd overwrite every element of dx; the other paths accumulate into zeros.
+        let groupedGradient = chosen == .grouped && GroupedConvolution.inputGradientWindow(g) != nil
+        // A pointwise convolution's GEMM, Winograd and the grouped kernel's stride-1 data gradient overwrite every
+        // element of dx; the other paths accumulate into zeros.
         var dx: Tensor? = !needInputGradient ? nil
             : (g.isPointwise && !g.isDepthwise) || chosen == .depthwise3x3 || chosen == .depthwiseKxK || winogradGradient != nil
+                || groupedGradient
                 ? Tensor(shape: x.shape, unsafeUninitialized: { _ in })
             : Tensor(shape: x.shape)
         var dWeight: Tensor? = needParameterGradients ? Tensor(shape: weight.shape) : nil
@@ -154,6 +168,17 @@ public enum Convolution {
                     case .gemm: gemmBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .pointwiseSliced: PointwiseConvolution.backward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
                     case .packed: packedBackward(g, dy: dy, x: x, weight: w, dx: dxPointer, dWeight: dwPointer)
+                    case .grouped:
+                        // dx as a grouped convolution of dy where it is one, else col2im of all groups' column
+                        // gradients; dWeight as the packed path computes it.
+                        if let dxPointer {
+                            if groupedGradient {
+                                GroupedConvolution.inputGradient(g, dy: dy, weight: w, dx: dxPointer)
+                            } else {
+                                GroupedConvolution.stridedInputGradient(g, dy: dy, weight: w, dx: dxPointer)
+                            }
+                        }
+                        if dwPointer != nil { packedBackward(g, dy: dy, x: x, weight: w, dx: nil, dWeight: dwPointer) }
                     case .depthwiseLoop:
                         if let dxPointer { depthwiseInputGradient(g, dy: dy, weight: w, dx: dxPointer) }
                         if let dwPointer { depthwiseWeightGradient(g, dy: dy, x: x, dWeight: dwPointer) }

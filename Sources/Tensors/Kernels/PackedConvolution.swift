@@ -140,17 +140,21 @@ extension Convolution {
 /// ky·dH / sH rows, outW + the largest kx·dW / sW columns); pixels of the padding are zeros.
 struct ImplicitLayout {
     let rowPhases: [Int], columnPhases: [Int]
+    /// rowPhases then columnPhases, for `dream_implicit_planes`.
+    let phaseTable: [Int64]
     let planeH: Int, planeW: Int
     /// Floats per plane, per channel (all its phase planes) and in all (every channel, then the packer's over-read).
     let planeFloats: Int, channelFloats: Int, floats: Int
     /// Row p = (c, ky, kx) of one group's B starts at offsets[p] from the group's first channel.
     let offsets: [Int64]
 
-    init(_ g: Convolution.Geometry) {
+    /// `outputRows`: the planes of a band of that many output rows only (`GroupedConvolution`), else all of them.
+    init(_ g: Convolution.Geometry, outputRows: Int? = nil) {
         let win = g.window
         rowPhases = Array(Set((0..<win.kernelH).map { $0 * win.dilationH % win.strideH })).sorted()
         columnPhases = Array(Set((0..<win.kernelW).map { $0 * win.dilationW % win.strideW })).sorted()
-        planeH = g.outH + (win.kernelH - 1) * win.dilationH / win.strideH
+        phaseTable = (rowPhases + columnPhases).map { Int64($0) }
+        planeH = (outputRows ?? g.outH) + (win.kernelH - 1) * win.dilationH / win.strideH
         planeW = g.outW + (win.kernelW - 1) * win.dilationW / win.strideW
         planeFloats = planeH * planeW
         channelFloats = rowPhases.count * columnPhases.count * planeFloats
@@ -170,30 +174,26 @@ struct ImplicitLayout {
         self.offsets = offsets
     }
 
-    /// image [C,H,W] -> scratch[0..<floats]: every plane row of every channel, in parallel.
+    /// image [C,H,W] -> scratch[0..<floats]: every phase plane of every channel (`dream_implicit_plane`), in parallel.
     func fill(_ g: Convolution.Geometry, image: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let win = g.window, phases = rowPhases.count * columnPhases.count
-        let rows = g.c * phases * planeH
-        parallelRanges(rows, work: g.c * channelFloats, minimumWorkPerThread: 1 << 15) { items in
-            for item in items {
-                let plane = item / planeH, r = item % planeH
-                let c = plane / phases, phase = plane % phases
-                let ry = rowPhases[phase / columnPhases.count], rx = columnPhases[phase % columnPhases.count]
-                let dst = scratch + plane * planeFloats + r * planeW
-                let iy = r * win.strideH + ry - win.padTop
-                guard iy >= 0 && iy < g.h else {
-                    dst.update(repeating: 0, count: planeW)
-                    continue
-                }
-                // Column t of this plane is input column t·sW + rx - padLeft.
-                let offset = rx - win.padLeft, sW = win.strideW
-                let columns = Im2Col.validOutputRange(offset: offset, stride: sW, input: g.w, output: planeW)
-                let src = image + (c * g.h + iy) * g.w + offset
-                dst.update(repeating: 0, count: columns.lowerBound)
-                dream_gemm_strided_copy(src + columns.lowerBound * sW, Int64(sW), Int64(columns.count), dst + columns.lowerBound)
-                (dst + columns.upperBound).update(repeating: 0, count: planeW - columns.upperBound)
-            }
+        let phases = rowPhases.count * columnPhases.count
+        parallelRanges(g.c * phases, work: g.c * channelFloats, minimumWorkPerThread: 1 << 15) { planes in
+            fillPlanes(g, image: image, firstOutputRow: 0, planes: planes, scratch: scratch)
         }
         (scratch + g.c * channelFloats).update(repeating: 0, count: PackedGemm.Implicit.overRead)
+    }
+
+    /// Planes `planes` (channel · phases + phase) of the copy of the band from output row `firstOutputRow` on, each
+    /// planeH rows: row r, column t of plane (c, ry, rx) is input pixel ((firstOutputRow + r)·sH + ry - padTop,
+    /// t·sW + rx - padLeft) of channel c, 0 outside the image.
+    func fillPlanes(_ g: Convolution.Geometry, image: UnsafePointer<Float>, firstOutputRow: Int, planes: Range<Int>,
+                    scratch: UnsafeMutablePointer<Float>) {
+        let win = g.window
+        phaseTable.withUnsafeBufferPointer { table in
+            dream_implicit_planes(image, Int64(g.h), Int64(g.w), Int64(win.strideH), Int64(win.strideW),
+                                  table.baseAddress!, Int64(rowPhases.count), table.baseAddress! + rowPhases.count,
+                                  Int64(columnPhases.count), Int64(win.padTop), Int64(win.padLeft), Int64(firstOutputRow),
+                                  Int64(planes.lowerBound), Int64(planes.upperBound), scratch, Int64(planeH), Int64(planeW))
+        }
     }
 }

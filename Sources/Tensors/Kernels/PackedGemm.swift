@@ -123,7 +123,14 @@ public enum PackedGemm {
     /// otherwise displace (a displaced buffer is allocated again, page by page).
     nonisolated(unsafe) private static var panels: [UnsafeMutablePointer<Float>] = []
     private static let panelLock = NSLock()
-    private static let panelFloats = Int(dream_gemm_scratch_floats())
+    static let panelFloats = Int(dream_gemm_scratch_floats())
+
+    /// Runs `body` with a scratch panel for `dream_gemm_block` (one per running thread).
+    static func withPanel<R>(_ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let panel = takePanel()
+        defer { givePanel(panel) }
+        return body(panel)
+    }
 
     private static func takePanel() -> UnsafeMutablePointer<Float> {
         panelLock.lock()
@@ -138,37 +145,44 @@ public enum PackedGemm {
         if panels.count < 2 * Threading.threadCount { panels.append(panel) } else { panel.deallocate() }
     }
 
+    /// The C kernel's description of `multiply`'s product (B's implicit reads checked here); an activation the kernel
+    /// does not apply in registers (`Activation.registerEpilogue` nil) is left for the caller.
+    static func problem(m: Int, n: Int, k: Int, a: Operand, b: Operand, c: UnsafeMutablePointer<Float>, ldc: Int,
+                        bias: UnsafePointer<Float>?, accumulate: Bool, epilogue: Activation?) -> dream_gemm_problem {
+        precondition(a.implicit == nil, "PackedGemm: only B can be implicit")
+        b.implicit?.check(k: k, n: n)
+        return dream_gemm_problem(
+            m: Int64(m), n: Int64(n), k: Int64(k),
+            a: a.pointer, a_row_stride: Int64(a.rowStride), a_column_stride: Int64(a.columnStride),
+            b: b.pointer, b_row_stride: Int64(b.rowStride), b_column_stride: Int64(b.columnStride),
+            c: c, c_row_stride: Int64(ldc), bias: bias, accumulate: accumulate ? 1 : 0,
+            epilogue: epilogue?.registerEpilogue ?? Activation.noEpilogue,
+            b_offsets: b.implicit?.offsets.baseAddress, b_width: Int64(b.implicit?.width ?? 0),
+            b_pitch: Int64(b.implicit?.pitch ?? 0))
+    }
+
     /// C [m, n] (rows ldc apart) = epilogue(C₀ + A [m, k] · B [k, n] + bias), where C₀ is C's previous value when
     /// `accumulate`, else 0, and bias [m] (one value per row) may be nil. Runs on up to `Threading.threadCount`
     /// threads, as many as the m·n·k multiply-adds pay for.
     public static func multiply(m: Int, n: Int, k: Int, a: Operand, b: Operand, c: UnsafeMutablePointer<Float>, ldc: Int,
                          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, epilogue: Activation? = nil) {
         if m == 0 || n == 0 { return }
-        precondition(a.implicit == nil, "PackedGemm: only B can be implicit")
-        b.implicit?.check(k: k, n: n)
-        let registerEpilogue = epilogue?.registerEpilogue
-        let separateEpilogue = epilogue != nil && registerEpilogue == nil
-        var problem = dream_gemm_problem(
-            m: Int64(m), n: Int64(n), k: Int64(k),
-            a: a.pointer, a_row_stride: Int64(a.rowStride), a_column_stride: Int64(a.columnStride),
-            b: b.pointer, b_row_stride: Int64(b.rowStride), b_column_stride: Int64(b.columnStride),
-            c: c, c_row_stride: Int64(ldc), bias: bias, accumulate: accumulate ? 1 : 0,
-            epilogue: registerEpilogue ?? Activation.noEpilogue,
-            b_offsets: b.implicit?.offsets.baseAddress, b_width: Int64(b.implicit?.width ?? 0),
-            b_pitch: Int64(b.implicit?.pitch ?? 0))
+        let separateEpilogue = epilogue != nil && epilogue?.registerEpilogue == nil
+        var problem = Self.problem(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, accumulate: accumulate,
+                                   epilogue: epilogue)
         let (rows, columns) = blockSize(m: m, n: n, threads: threadsPaidFor(m: m, n: n, k: k))
         let rowBlocks = (m + rows - 1) / rows, columnBlocks = (n + columns - 1) / columns
         withUnsafePointer(to: &problem) { problem in
             parallelRanges(rowBlocks * columnBlocks, work: m * n * max(1, k), minimumWorkPerThread: minimumWorkPerThread) { blocks in
-                let scratch = takePanel()
-                defer { givePanel(scratch) }
-                for block in blocks {
-                    let r0 = block / columnBlocks * rows, c0 = block % columnBlocks * columns
-                    let r1 = min(m, r0 + rows), c1 = min(n, c0 + columns)
-                    dream_gemm_block(problem, Int64(r0), Int64(r1), Int64(c0), Int64(c1), scratch)
-                    // An activation the kernel does not know goes over the block while it is in this core's cache.
-                    if separateEpilogue, let epilogue {
-                        for row in r0..<r1 { epilogue.forward(UnsafePointer(c + row * ldc), c + row * ldc, c0..<c1) }
+                withPanel { scratch in
+                    for block in blocks {
+                        let r0 = block / columnBlocks * rows, c0 = block % columnBlocks * columns
+                        let r1 = min(m, r0 + rows), c1 = min(n, c0 + columns)
+                        dream_gemm_block(problem, Int64(r0), Int64(r1), Int64(c0), Int64(c1), scratch)
+                        // An activation the kernel does not know goes over the block while it is in this core's cache.
+                        if separateEpilogue, let epilogue {
+                            for row in r0..<r1 { epilogue.forward(UnsafePointer(c + row * ldc), c + row * ldc, c0..<c1) }
+                        }
                     }
                 }
             }
