@@ -252,9 +252,9 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(gemm_tile_at)(con
 #define GEMM_ROWS_CASE(r)                                                                                             \
     case r:                                                                                                           \
         if (halves == 2)                                                                                              \
-            LEVEL_SUFFIX(gemm_tile_rows)(r, 2, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 2, kc, a, as, b, c, ldc, load, bias, last, e);                           \
         else                                                                                                          \
-            LEVEL_SUFFIX(gemm_tile_rows)(r, 1, kc, a, as, b, c, ldc, load, bias, last, g->epilogue);                  \
+            LEVEL_SUFFIX(gemm_tile_rows)(r, 1, kc, a, as, b, c, ldc, load, bias, last, e);                           \
         return;
         switch (mr) {
             GEMM_ROWS_CASE(1) GEMM_ROWS_CASE(2) GEMM_ROWS_CASE(3) GEMM_ROWS_CASE(4) GEMM_ROWS_CASE(5)
