@@ -163,6 +163,7 @@ def main():
         cases = [(m, s) for m in args.models for s in args.sizes]
         results = {case: {"ours": [], "theirs": [], "ratio": [], "before": [], "before_ratio": []} for case in cases}
         gmacs = {}
+        before_failed = {}  # cases the --before build cannot run: timed without it
         for round_index in range(args.rounds):
             for case_index, (model, size) in enumerate(cases):
                 def ours():
@@ -178,8 +179,16 @@ def main():
                     return torch_step(args, files[model], size, layers[model])
 
                 def before():
-                    if not args.before:
+                    if not args.before or (model, size) in before_failed:
                         return None
+                    try:
+                        return timed_before()
+                    except subprocess.CalledProcessError as error:  # e.g. an operator the older build lacks
+                        before_failed[(model, size)] = first_line(error)
+                        print(f"the --before build cannot run {model} at {size}: {before_failed[(model, size)]}", file=sys.stderr)
+                        return None
+
+                def timed_before():
                     if args.mode == "forward":
                         return dream_forward(args, model, size, args.before)[0]
                     return dream_step(args, model, size, layers[model], args.before)[0]
@@ -228,14 +237,18 @@ def main():
                 row["gflops"] = flops
                 row["percent_of_peak"] = 100 * flops / peak
                 line += f" {flops:.0f} | {100 * flops / peak:.0f} |"
-            if args.before:
+            if args.before and r["before"]:
                 row["before_ms"] = statistics.median(r["before"])
                 row["before_ratio"] = statistics.median(r["before_ratio"])
                 line += f" {row['before_ms']:.2f} | {row['before_ratio']:.2f} |"
+            elif args.before:
+                line += " — | — |"
             rows.append(row)
             print(line)
         for (model, size), why in failed.items():
             print(f"skipped: {model}" + (f" at {size}" if size else "") + f": {why}")
+        for (model, size), why in before_failed.items():
+            print(f"not run by the --before build: {model} at {size}: {why}")
         if args.json:
             print(json.dumps({"sgemm_peak_gflops": peak, "rows": rows,
                               "skipped": [{"model": m, "size": z, "error": w} for (m, z), w in failed.items()]}, indent=1))

@@ -177,7 +177,9 @@ final class SpecialisedConvolutionTests: XCTestCase {
         XCTAssertEqual(Convolution.kernel(x: [1, 3, 224, 224], weight: [64, 3, 7, 7], window: Window2D(kernel: 7, stride: 2, pad: 3),
                                           groups: 1), .packed, "7x7 stem")
         XCTAssertEqual(Convolution.kernel(x: [1, 48, 19, 19], weight: [128, 48, 5, 5], window: Window2D(kernel: 5, pad: 2),
-                                          groups: 1), .gemm, "K = 1200 on 361 positions: OpenBLAS")
+                                          groups: 1), .packed, "K = 1200 on 361 positions: small maps too")
+        XCTAssertEqual(Convolution.kernel(x: [1, 192, 7, 7], weight: [384, 192, 3, 3], window: Window2D(kernel: 3, pad: 1),
+                                          groups: 1), .gemm, "K = 1728 on a small map: OpenBLAS")
         XCTAssertEqual(Convolution.kernel(x: [1, 48, 20, 20], weight: [128, 48, 5, 5], window: Window2D(kernel: 5, pad: 2),
                                           groups: 1), .packed, "K = 1200 on 400 positions")
         XCTAssertEqual(Convolution.kernel(x: [1, 16, 7, 7], weight: [32, 16, 3, 3], window: Window2D(kernel: 3, stride: 2, pad: 1),

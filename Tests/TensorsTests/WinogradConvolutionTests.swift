@@ -132,15 +132,18 @@ final class WinogradKernelChoiceTests: XCTestCase {
         XCTAssertEqual(kernel(c: 192, m: 384, size: 7), .gemm)
         // SqueezeNet 1.1: 16 and 32 input channels run our implicit GEMM (PackedConvolution.swift) on small maps
         // (fire2/3; fire4/5 at 27²), Winograd on larger ones (fire4/5 at 63², fire6–9 at 31²); 13² maps pay for
-        // neither (fire6–9 at 224 px: OpenBLAS).
+        // neither (fire6–9 at 224 px: the implicit GEMM too).
         XCTAssertEqual(kernel(c: 16, m: 64, size: 55), .packed, "K = 144")
         XCTAssertEqual(kernel(c: 32, m: 128, size: 27), .packed, "C·M/(C+M) = 25 on 49 tiles")
         XCTAssertEqual(kernel(c: 32, m: 128, size: 63), .winograd4x4, "256 tiles")
         XCTAssertEqual(kernel(c: 48, m: 192, size: 31), .winograd4x4, "C·M/(C+M) = 38 on 64 tiles")
         XCTAssertEqual(kernel(c: 64, m: 256, size: 31), .winograd4x4, "C·M/(C+M) = 51")
-        XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .gemm, "K = 576 on 169 positions")
-        // DenseNet's narrowing 128 -> 32 at 28²: Winograd, although C·M/(C+M) = 25 on 49 tiles.
+        XCTAssertEqual(kernel(c: 64, m: 256, size: 13), .packed, "K = 576 on 169 positions")
+        // DenseNet's narrowing 128 -> 32 at 28²: Winograd, although C·M/(C+M) = 25 on 49 tiles; at 14² and 7² the
+        // implicit GEMM.
         XCTAssertEqual(kernel(c: 128, m: 32, size: 28), .winograd4x4, "M < C")
+        XCTAssertEqual(kernel(c: 128, m: 32, size: 14), .packed, "M < C, 14²")
+        XCTAssertEqual(kernel(c: 128, m: 32, size: 7), .packed, "M < C, 7²")
         // Padding does not matter; stride, dilation and groups leave Winograd out.
         XCTAssertEqual(kernel(c: 64, m: 64, size: 58, pad: 0), .winograd4x4)
         XCTAssertEqual(kernel(c: 64, m: 64, size: 56, stride: 2), .packed)

@@ -16,26 +16,30 @@ import Parallel
 extension Convolution {
     /// Inner dimension (C/g·kH·kW) up to which a convolution's forward GEMM runs packed: pointwise convolutions
     /// from at most 128 channels (from 144 to 256 OpenBLAS's kernel measured 3–9 % faster on GoogLeNet's 1x1s at
-    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows, or 144 on outputs of at most 384 positions (see
-    /// `packedPays`). Without im2col the implicit GEMM beat OpenBLAS's im2col GEMM per layer on the 3-channel stems
-    /// (one thread: SqueezeNet's 3x3 stride 2 0.62 vs 0.86 ms at 224 px, MobileNetV2's 0.38 vs 0.53; GoogLeNet's
-    /// 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at 512 px; two threads, machine quiet: 0.51 vs 0.56 and 0.22 vs
-    /// 0.32 ms) and GoogLeNet's 5x5s on 28² maps and larger (K = 400 to 1200: 1.1x to 1.3x); from about K = 1300
-    /// OpenBLAS stays ahead on small maps (192→384 3x3 at 7², K = 1728: 0.97 vs 1.20 ms). README "Implicit-GEMM
-    /// convolutions" has the table.
-    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280, largestSmallMapPackedDepth = 144
+    /// 512 px), and implicit-GEMM convolutions of at most 1280 rows on maps of any size. Without im2col the implicit
+    /// GEMM beat OpenBLAS's im2col GEMM per layer on the 3-channel stems (one thread: SqueezeNet's 3x3 stride 2 0.62
+    /// vs 0.86 ms at 224 px, MobileNetV2's 0.38 vs 0.53; GoogLeNet's 7x7, K = 147: 2.9 vs 4.4 ms, 16.4 vs 22.1 at
+    /// 512 px; two threads, machine quiet: 0.51 vs 0.56 and 0.22 vs 0.32 ms) and GoogLeNet's 5x5s on 28² maps and
+    /// larger (K = 400 to 1200: 1.1x to 1.3x). Small maps (at most 384 output positions) were kept on OpenBLAS from
+    /// K = 145 on until the copy into the zero-padded image became one C call per plane (`dream_implicit_plane`):
+    /// since then the implicit GEMM is ahead there too, on every layer measured (machine quiet, 2 threads with
+    /// OPENBLAS_THREAD_TIMEOUT=4 as the CLI sets it, min of 40; one thread in brackets): DenseNet's 128 → 32 3x3 at
+    /// 7² 0.067 vs 0.086 ms (0.087 vs 0.123), at 14² 0.140 vs 0.197 (0.213 vs 0.317; Winograd F(2,3) 0.169), at 16²
+    /// 0.161 vs 0.230; SqueezeNet's fire6/7 48 → 192 at 13² 0.174 vs 0.214 (0.321 vs 0.360) and fire8/9 64 → 256
+    /// 0.306 vs 0.358 (0.566 vs 0.614); GoogLeNet's 5x5s at 14² (K = 400–800) 0.058–0.151 vs 0.089–0.198 and at 7²
+    /// (K = 800, 1200) 0.091, 0.134 vs 0.122, 0.176; Inception-v3's 1x7 / 7x1 at 17² (K = 896, 1120) 0.433, 0.666
+    /// vs 0.488, 0.702; a 3x3 stride 2 to 7² (K = 1152) 0.260 vs 0.276. Deeper layers stayed ahead too where
+    /// measured (K = 1440 to 4608 at 7²–17²: 2–12 %), but OpenBLAS's AVX-512 kernels, which our GEMM does not have,
+    /// would widen its lead on such layers on CPUs that run them at full width: they stay on OpenBLAS.
+    static let largestPackedPointwiseDepth = 128, largestPackedDepth = 1280
     /// Output channels per group (the data gradient's inner dimension) up to which that GEMM runs packed.
     static let largestPackedGradientDepth = 256
 
     /// Whether a layer of this shape runs packed (`kernel(for:)`; Winograd and the depthwise kernels come first).
-    /// An output of at most 384 positions is one column block, cut by rows into blocks that each pack all of B again
-    /// (`PackedGemm.blockSize`): there deep layers stay on OpenBLAS (two threads, quiet: SqueezeNet's fire8 3x3 at
-    /// 13², K = 576, 0.37 ms OpenBLAS vs 0.38; fire6, K = 432, 0.28 vs 0.27; GoogLeNet's 5b 5x5 at 7², K = 1200,
-    /// one thread: 0.28 vs 0.38 ms).
     static func packedPays(_ g: Geometry) -> Bool {
         if g.isDepthwise { return false }
         if g.isPointwise { return g.k <= largestPackedPointwiseDepth }
-        return g.k <= (g.p > 384 ? largestPackedDepth : largestSmallMapPackedDepth)
+        return g.k <= largestPackedDepth
     }
 
     /// Whether a 3x3 stride-1 layer that Winograd F(4,3) or F(2,3) could compute runs faster as an implicit GEMM:

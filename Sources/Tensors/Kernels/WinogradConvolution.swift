@@ -486,17 +486,14 @@ extension WinogradConvolution {
     ///   fire2/3, C·M/(C+M) = 13) 0.98–1.03, no gain.
     /// - F(2,3) from 7x7 tiles of 2 (maps of 13 and more): 0.83 (112→224, 14²), 0.92 (160→320, 16²), but 1.21 for
     ///   48→192 at 13² (C·M/(C+M) = 38), 1.13 for 64→256 at 13² (51), 1.9 at 7².
-    /// - A layer that narrows (M < C) takes F(2,3) from 49 tiles of 2 whatever C·M/(C+M): the GEMM path's im2col
-    ///   copies 9·C values per position for only M outputs, where Winograd's input transform reads C once per tile.
-    ///   DenseNet's 128→32 at 14² (C·M/(C+M) = 25): 0.154 vs 0.192 ms on two threads (quiet), 0.226 vs 0.336 on one
-    ///   (load 3.8); 256→64 at 14²: 0.74 vs 0.97 (one thread, load 3.8); 128→32 at 16² (DenseNet at 512 px, last
-    ///   block): 0.28 vs 0.41. At 7² it gains nothing (0.130 vs 0.131).
+    /// Where neither pays, the implicit GEMM (`Convolution.packedPays`) usually takes the layer: DenseNet's 128→32 at
+    /// 14² (C·M/(C+M) = 25) runs there in 0.140 ms against F(2,3)'s 0.169 and the im2col GEMM's 0.197 (2 threads).
     static func variant(for g: Convolution.Geometry) -> Variant? {
         guard handles(g) else { return nil }
         let harmonic = g.c * g.m / (g.c + g.m)
         let tiles4 = ((g.outH + 3) / 4) * ((g.outW + 3) / 4), tiles2 = ((g.outH + 1) / 2) * ((g.outW + 1) / 2)
         if tiles4 >= 36 && harmonic >= 20 && accurate(.f4, accumulating: g.c) { return .f4 }
-        if tiles2 >= 49 && (harmonic >= 64 || g.m < g.c) && accurate(.f2, accumulating: g.c) { return .f2 }
+        if tiles2 >= 49 && harmonic >= 64 && accurate(.f2, accumulating: g.c) { return .f2 }
         return nil
     }
 
