@@ -87,15 +87,8 @@ final class GroupedConvolutionTests: XCTestCase {
                     let contracting: [Activation] = [.relu, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25), .leakyRelu(alpha: 0.1)]
                     if let epilogue, !contracting.contains(epilogue) { continue }
                     let expected = epilogue.map { $0.forward(exact) } ?? exact
-                    let (got, want, bound) = (y.scalars, expected.scalars, magnitude.scalars)
-                    var failures = 0
-                    for i in got.indices where !(abs(Double(got[i]) - Double(want[i])) <= factor * Double(bound[i])) {
-                        failures += 1
-                        if failures <= 3 {
-                            XCTFail("\(c.name), \(String(describing: epilogue)), \(level): y[\(i)] = \(got[i]), "
-                                    + "expected \(want[i]) ± \(factor * Double(bound[i]))")
-                        }
-                    }
+                    ImplicitGemmConvolutionTests.assertWithinBound(y.scalars, expected.scalars, magnitude.scalars, factor: factor,
+                                                                   "\(c.name), \(String(describing: epilogue)), \(level)")
                 }
             }
         }

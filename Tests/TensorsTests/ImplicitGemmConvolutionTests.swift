@@ -60,16 +60,21 @@ final class ImplicitGemmConvolutionTests: XCTestCase {
                     XCTAssertEqual(y.shape, exact.shape, c.name)
                     guard y.shape == exact.shape else { continue }
                     let expected = epilogue.map { $0.forward(exact) } ?? exact
-                    let (got, want, bound) = (y.scalars, expected.scalars, magnitude.scalars)
-                    var failures = 0
-                    for i in got.indices where !(abs(Double(got[i]) - Double(want[i])) <= factor * Double(bound[i])) {
-                        failures += 1
-                        if failures <= 3 {
-                            XCTFail("\(c.name), \(String(describing: epilogue)), \(level): y[\(i)] = \(got[i]), "
-                                    + "expected \(want[i]) ± \(factor * Double(bound[i]))")
-                        }
-                    }
+                    Self.assertWithinBound(y.scalars, expected.scalars, magnitude.scalars, factor: factor,
+                                           "\(c.name), \(String(describing: epilogue)), \(level)")
                 }
+            }
+        }
+    }
+
+    /// Fails where |got − want| > factor · bound, element by element (NaN fails), reporting the first three.
+    static func assertWithinBound(_ got: [Float], _ want: [Float], _ bound: [Float], factor: Double, _ context: String,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+        var failures = 0
+        for i in got.indices where !(abs(Double(got[i]) - Double(want[i])) <= factor * Double(bound[i])) {
+            failures += 1
+            if failures <= 3 {
+                XCTFail("\(context): y[\(i)] = \(got[i]), expected \(want[i]) ± \(factor * Double(bound[i]))", file: file, line: line)
             }
         }
     }
