@@ -91,17 +91,7 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_forward_plane
         if (ring) {
             int64_t filled = 0;  // sub-plane rows [0, filled) have been through the ring
             for (int64_t oh = 0; oh < out_h; oh++) {
-                for (; filled <= oh + reach; filled++) {
-                    for (int64_t a = 0; a < s; a++) {
-                        float *row = phases + a * s * phase_floats + (filled % ring_rows) * pitch;
-                        const int64_t ih = s * filled + a - g->pad_top;
-                        if (ih >= 0 && ih < g->h) {
-                            LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, row);
-                        } else {
-                            for (int64_t b = 0; b < s; b++) memset(row + b * phase_floats, 0, sizeof(float) * (size_t)pitch);
-                        }
-                    }
-                }
+                LEVEL_SUFFIX(dw_fill_ring)(g, phase_floats, pitch, ring_rows, s, input, phases, &filled, oh + reach);
                 for (int ki = 0; ki < kh; ki++)
                     for (int b = 0; b < s; b++)
                         rows[ki * s + b] = phases + ((ki % s) * s + b) * phase_floats + ((oh + ki / s) % ring_rows) * pitch;
@@ -117,11 +107,7 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dwk_forward_plane
             }
             continue;
         }
-        for (int64_t ih = 0; ih < g->h; ih++) {
-            const int64_t r = ih + g->pad_top, i = r / s;
-            if (i >= l.rows) break;
-            LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, phases + (r % s) * s * phase_floats + i * pitch);
-        }
+        LEVEL_SUFFIX(dw_fill_planes)(g, phase_floats, pitch, l.rows, s, input, phases);
         for (int ki = 0; ki < kh; ki++)
             for (int b = 0; b < s; b++) rows[ki * s + b] = phases + ((ki % s) * s + b) * phase_floats + (ki / s) * pitch;
         // The whole plane as one flat run over rows of `pitch` outputs (the slots past out_w are discarded), then

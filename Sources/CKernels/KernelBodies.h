@@ -180,6 +180,39 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_phase_row)(con
     }
 }
 
+/// A whole input plane copied into its s·s phase planes (no ring): padded row r = ih + pad_top goes to row phase r % s,
+/// sub-plane row r / s, rows past the `rows` a plane holds left out. Shared by the 3x3 and KxK kernels.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_fill_planes)(const dream_dw3x3_shape *g,
+                                                                               int64_t phase_floats, int64_t pitch,
+                                                                               int64_t rows, int64_t s,
+                                                                               const float *input, float *phases) {
+    for (int64_t ih = 0; ih < g->h; ih++) {
+        const int64_t r = ih + g->pad_top, i = r / s;
+        if (i >= rows) break;
+        LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, phases + (r % s) * s * phase_floats + i * pitch);
+    }
+}
+
+/// Sub-plane rows [*filled, upto] of a ring of `ring_rows` rows per phase plane, each filled from its input rows (zeros
+/// above and below the input); *filled ends at upto + 1. Shared by the 3x3 and KxK kernels.
+KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_fill_ring)(const dream_dw3x3_shape *g,
+                                                                             int64_t phase_floats, int64_t pitch,
+                                                                             int64_t ring_rows, int64_t s,
+                                                                             const float *input, float *phases,
+                                                                             int64_t *filled, int64_t upto) {
+    for (; *filled <= upto; (*filled)++) {
+        for (int64_t a = 0; a < s; a++) {
+            float *row = phases + a * s * phase_floats + (*filled % ring_rows) * pitch;
+            const int64_t ih = s * *filled + a - g->pad_top;
+            if (ih >= 0 && ih < g->h) {
+                LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, row);
+            } else {
+                for (int64_t b = 0; b < s; b++) memset(row + b * phase_floats, 0, sizeof(float) * (size_t)pitch);
+            }
+        }
+    }
+}
+
 /// One vector of outputs from the sub-planes: bias, then the nine taps row by row (one multiply-add each, padding
 /// included as zeros), then the epilogue; t[k] points at tap k's slot for the first lane.
 #define DW_TAPS(t, j)                                                                                             \
@@ -277,27 +310,11 @@ KERNEL inline __attribute__((always_inline)) void LEVEL_SUFFIX(dw_forward_planes
         const vf w6 = vset1(wt[6]), w7 = vset1(wt[7]), w8 = vset1(wt[8]);
         const vf vb = vset1(bias ? bias[channel] : 0.0f);
         float *out = y + plane * out_h * out_w;
-        if (!ring) {
-            for (int64_t ih = 0; ih < g->h; ih++) {
-                const int64_t r = ih + g->pad_top, i = r / s;
-                if (i >= l.rows) break;
-                LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, phases + (r % s) * s * phase_floats + i * pitch);
-            }
-        }
+        if (!ring) LEVEL_SUFFIX(dw_fill_planes)(g, phase_floats, pitch, l.rows, s, input, phases);
         if (ring) {
             int64_t filled = 0;  // sub-plane rows [0, filled) have been through the ring
             for (int64_t oh = 0; oh < out_h; oh++) {
-                for (; filled <= oh + reach; filled++) {
-                    for (int64_t a = 0; a < s; a++) {
-                        float *row = phases + a * s * phase_floats + (filled % DW_RING) * pitch;
-                        const int64_t ih = s * filled + a - g->pad_top;
-                        if (ih >= 0 && ih < g->h) {
-                            LEVEL_SUFFIX(dw_phase_row)(g, phase_floats, input + ih * g->w, row);
-                        } else {
-                            for (int64_t b = 0; b < s; b++) memset(row + b * phase_floats, 0, sizeof(float) * (size_t)pitch);
-                        }
-                    }
-                }
+                LEVEL_SUFFIX(dw_fill_ring)(g, phase_floats, pitch, DW_RING, s, input, phases, &filled, oh + reach);
                 const float *t[9];
                 for (int k = 0; k < 9; k++) {
                     const int64_t ki = k / 3;

@@ -39,7 +39,6 @@ final class GroupedConvolutionTests: XCTestCase {
 
     static let epilogues: [Activation?] = [nil] + ConvolutionEpilogueTests.epilogues.map { Optional($0) } + [.tanh]
 
-    static func absolute(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, scalars: t.scalars.map { abs($0) }) }
 
     func testGroupedLayersOfResNeXtAndRegNetChooseTheGroupedKernel() {
         func chosen(_ c: Int, _ size: Int, stride: Int, groups: Int) -> Convolution.Kernel {
@@ -68,12 +67,7 @@ final class GroupedConvolutionTests: XCTestCase {
     func testForwardMatchesTheNaiveConvolutionAndThePackedKernelBitForBitAtEveryLevel() {
         forEachSIMDLevel { level in
             for (index, c) in Self.cases.enumerated() {
-                let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(2100 + index * 10))
-                let exact = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
-                let magnitude = ConvolutionTests.naiveConvolution(Self.absolute(x), Self.absolute(weight), bias.map(Self.absolute),
-                                                                  c.window, groups: c.groups)
-                let k = c.x[1] / c.groups * c.window.kernelH * c.window.kernelW
-                let factor = (SIMDKernelTests.gamma(k + 2) + 0x1p-24) * (1 + 0x1p-23)
+                let (x, weight, bias, exact, magnitude, factor) = ImplicitGemmConvolutionTests.reference(c, seed: UInt64(2100 + index * 10))
                 for epilogue in Self.epilogues {
                     let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups,
                                                 kernel: .grouped, epilogue: epilogue)

@@ -41,19 +41,23 @@ final class ImplicitGemmConvolutionTests: XCTestCase {
 
     static func absolute(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, scalars: t.scalars.map { abs($0) }) }
 
+    /// A case's tensors, its exact convolution, Σ|terms| of each output (the same definition on absolute values), and
+    /// the factor of the summation bound: K products and the bias summed in float32 in some order, one or two roundings
+    /// per step, are within γ(K+2)·Σ|terms| of the exact sum; the reference itself is the exact sum rounded once
+    /// (2⁻²⁴ relative) and the magnitudes too. ReLU, Clip and LeakyReLU (α ≤ 1) move two values apart by at most as much.
+    static func reference(_ c: Case, seed: UInt64)
+        -> (x: Tensor, weight: Tensor, bias: Tensor?, exact: Tensor, magnitude: Tensor, factor: Double) {
+        let (x, weight, bias) = ConvolutionTests.tensors(c, seed: seed)
+        let exact = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
+        let magnitude = ConvolutionTests.naiveConvolution(absolute(x), absolute(weight), bias.map(absolute), c.window, groups: c.groups)
+        let k = c.x[1] / c.groups * c.window.kernelH * c.window.kernelW
+        return (x, weight, bias, exact, magnitude, (SIMDKernelTests.gamma(k + 2) + 0x1p-24) * (1 + 0x1p-23))
+    }
+
     func testForwardMatchesTheNaiveConvolutionWithinTheSummationBoundAtEveryLevel() {
         forEachSIMDLevel { level in
             for (index, c) in Self.cases.enumerated() {
-                let (x, weight, bias) = ConvolutionTests.tensors(c, seed: UInt64(900 + index * 10))
-                let exact = ConvolutionTests.naiveConvolution(x, weight, bias, c.window, groups: c.groups)
-                // Σ|terms| of each output: the same definition on absolute values.
-                let magnitude = ConvolutionTests.naiveConvolution(Self.absolute(x), Self.absolute(weight), bias.map(Self.absolute),
-                                                                  c.window, groups: c.groups)
-                // K products and the bias summed in float32 in some order, one or two roundings per step: within
-                // γ(K+2)·Σ|terms| of the exact sum; the reference itself is the exact sum rounded once (2⁻²⁴ relative)
-                // and the magnitudes too. ReLU, Clip and LeakyReLU (α ≤ 1) move two values apart by at most as much.
-                let k = c.x[1] / c.groups * c.window.kernelH * c.window.kernelW
-                let factor = (SIMDKernelTests.gamma(k + 2) + 0x1p-24) * (1 + 0x1p-23)
+                let (x, weight, bias, exact, magnitude, factor) = Self.reference(c, seed: UInt64(900 + index * 10))
                 for epilogue in Self.epilogues {
                     let y = Convolution.forward(x, weight: weight, bias: bias, window: c.window, groups: c.groups,
                                                 kernel: .packed, epilogue: epilogue)
